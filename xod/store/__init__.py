@@ -1,0 +1,66 @@
+"""Persistence: users, authentication tokens and registered XAPI servers, in one SQLite file."""
+
+from __future__ import annotations
+
+import os
+
+from argon2 import PasswordHasher
+
+from xod.store.database import DATABASE_NAME, SCHEMA_VERSION, Database, SchemaTooNew
+from xod.store.first_start import FirstStartAdmin, ensure_admin
+from xod.store.servers import DuplicateServer, NoSuchServer, ServerRecord, ServerStore
+from xod.store.throttle import SignInThrottle, ThrottleDecision
+from xod.store.tokens import NewToken, TokenError, TokenRecord, TokenStore
+from xod.store.users import (
+    PERMISSIONS,
+    DuplicateUser,
+    NoSuchUser,
+    User,
+    UserError,
+    UserStore,
+    permission_allows,
+)
+
+__all__ = [
+    "DATABASE_NAME",
+    "PERMISSIONS",
+    "SCHEMA_VERSION",
+    "Database",
+    "DuplicateServer",
+    "DuplicateUser",
+    "FirstStartAdmin",
+    "NewToken",
+    "NoSuchServer",
+    "NoSuchUser",
+    "SchemaTooNew",
+    "ServerRecord",
+    "ServerStore",
+    "SignInThrottle",
+    "Store",
+    "ThrottleDecision",
+    "TokenError",
+    "TokenRecord",
+    "TokenStore",
+    "User",
+    "UserError",
+    "UserStore",
+    "ensure_admin",
+    "permission_allows",
+]
+
+
+class Store:
+    """The state directory's database with its three tables."""
+
+    def __init__(self, database: Database, hasher: PasswordHasher | None = None) -> None:
+        self.database = database
+        self.users = UserStore(database, hasher)
+        self.tokens = TokenStore(database)
+        self.servers = ServerStore(database)
+
+    @classmethod
+    def open(cls, state_dir: str | os.PathLike[str], hasher: PasswordHasher | None = None) -> Store:
+        return cls(Database.open(state_dir), hasher)
+
+    def close(self) -> None:
+        self.database.close()

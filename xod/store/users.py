@@ -1,0 +1,207 @@
+"""Users: email, argon2id password hash, permission level, preferences."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from xod.store.database import Database, now_ms
+
+# Ordered: a level grants everything the levels before it grant.
+PERMISSIONS: tuple[str, ...] = ("none", "read", "write", "admin")
+
+
+def permission_allows(granted: str, required: str) -> bool:
+    """True if a user with `granted` may call a method that requires `required`."""
+    return PERMISSIONS.index(granted) >= PERMISSIONS.index(required)
+
+
+class UserError(ValueError):
+    pass
+
+
+class DuplicateUser(UserError):
+    pass
+
+
+class NoSuchUser(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    permission: str
+    preferences: dict[str, Any]
+    groups: list[str]
+    created_at: int
+    password_hash: str | None = field(default=None, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """The shape session.signIn / session.getUser return (xo-jsonrpc §2.1)."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "groups": list(self.groups),
+            "permission": self.permission,
+            "preferences": dict(self.preferences),
+        }
+
+
+def _check_permission(permission: str) -> None:
+    if permission not in PERMISSIONS:
+        raise UserError(f"invalid permission {permission!r} (one of {', '.join(PERMISSIONS)})")
+
+
+def _row_to_user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        permission=row["permission"],
+        preferences=orjson.loads(row["preferences"]),
+        groups=orjson.loads(row["groups_json"]),
+        created_at=row["created_at"],
+        password_hash=row["password_hash"],
+    )
+
+
+class UserStore:
+    def __init__(self, database: Database, hasher: PasswordHasher | None = None) -> None:
+        self._db = database
+        # Tests pass a cheap hasher; production keeps argon2-cffi's RFC 9106 defaults.
+        self._hasher = hasher or PasswordHasher()
+        self._dummy_hash: str | None = None  # made on first miss: hashing costs ~0.1 s
+
+    def create(
+        self,
+        email: str,
+        password: str | None,
+        permission: str = "none",
+        preferences: dict[str, Any] | None = None,
+    ) -> User:
+        if not email:
+            raise UserError("email must not be empty")
+        _check_permission(permission)
+        user = User(
+            id=str(uuid.uuid4()),
+            email=email,
+            permission=permission,
+            preferences=dict(preferences or {}),
+            groups=[],
+            created_at=now_ms(),
+            password_hash=self._hasher.hash(password) if password else None,
+        )
+        with self._db.transaction() as connection:
+            if connection.execute("SELECT 1 FROM users WHERE email = ?", (email,)).fetchone():
+                raise DuplicateUser(f"a user with email {email!r} already exists")
+            connection.execute(
+                "INSERT INTO users (id, email, password_hash, permission, preferences,"
+                " groups_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user.id,
+                    user.email,
+                    user.password_hash,
+                    user.permission,
+                    orjson.dumps(user.preferences),
+                    orjson.dumps(user.groups),
+                    user.created_at,
+                ),
+            )
+        return user
+
+    def get(self, user_id: str) -> User | None:
+        rows = self._db.query("SELECT * FROM users WHERE id = ?", (user_id,))
+        return _row_to_user(rows[0]) if rows else None
+
+    def get_by_email(self, email: str) -> User | None:
+        rows = self._db.query("SELECT * FROM users WHERE email = ?", (email,))
+        return _row_to_user(rows[0]) if rows else None
+
+    def list(self) -> list[User]:
+        return [_row_to_user(row) for row in self._db.query("SELECT * FROM users ORDER BY email")]
+
+    def count(self) -> int:
+        return self._db.query("SELECT count(*) FROM users")[0][0]
+
+    def update(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        password: str | None = None,
+        permission: str | None = None,
+        preferences: dict[str, Any] | None = None,
+    ) -> User:
+        """Change the given fields; `preferences` replaces the whole mapping."""
+        current = self.get(user_id)
+        if current is None:
+            raise NoSuchUser(user_id)
+        if permission is not None:
+            _check_permission(permission)
+        if email is not None and not email:
+            raise UserError("email must not be empty")
+        updated = replace(
+            current,
+            email=current.email if email is None else email,
+            permission=current.permission if permission is None else permission,
+            preferences=current.preferences if preferences is None else dict(preferences),
+            password_hash=self._hasher.hash(password) if password else current.password_hash,
+        )
+        with self._db.transaction() as connection:
+            if (
+                email is not None
+                and connection.execute(
+                    "SELECT 1 FROM users WHERE email = ? AND id != ?", (email, user_id)
+                ).fetchone()
+            ):
+                raise DuplicateUser(f"a user with email {email!r} already exists")
+            connection.execute(
+                "UPDATE users SET email = ?, password_hash = ?, permission = ?, preferences = ?"
+                " WHERE id = ?",
+                (
+                    updated.email,
+                    updated.password_hash,
+                    updated.permission,
+                    orjson.dumps(updated.preferences),
+                    user_id,
+                ),
+            )
+        return updated
+
+    def delete(self, user_id: str) -> bool:
+        """Delete the user and (by cascade) their tokens; False if there was no such user."""
+        return self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+
+    def verify_password(self, email: str, password: str) -> User | None:
+        """The user if the password is right, else None. Rehashes outdated hashes on success.
+
+        An unknown email costs the same argon2 work as a wrong password, so response times
+        do not reveal which accounts exist.
+        """
+        user = self.get_by_email(email)
+        if user is None or user.password_hash is None or not password:
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hasher.hash("xod: constant-time miss")
+            try:
+                self._hasher.verify(self._dummy_hash, password or "-")
+            except VerificationError:
+                pass
+            return None
+        try:
+            self._hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if self._hasher.check_needs_rehash(user.password_hash):
+            new_hash = self._hasher.hash(password)
+            self._db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                (new_hash, user.id, user.password_hash),
+            )
+            user = replace(user, password_hash=new_hash)
+        return user
