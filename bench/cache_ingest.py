@@ -1,0 +1,134 @@
+"""Sustained ingest: VM record modifications applied to the cache as fast as the simulator
+(a separate process) produces them.
+
+    PYTHONPATH=. .venv/bin/python bench/cache_ingest.py [--vms 2000] [--seconds 10]
+
+The producer process runs the simulator and, in a tight loop, modifies VM records round-robin
+(name_label and VM_metrics.memory_actual alternately), yielding to its event loop between bursts
+so event.from replies go out. The xod process runs one PoolSync and counts the changes the store
+emits. Printed as JSON: changes/s (wall), xod CPU seconds, changes per xod CPU second (the
+one-core capacity), batches and mean batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import orjson
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET_CHANGES_PER_CPU_S = 10_000
+
+
+async def produce(vms: int, burst: int) -> None:
+    from xod.sim.pool import SimConfig
+    from xod.sim.simulator import Simulator
+
+    async with Simulator(SimConfig(hosts=3, vms=vms, seed=1)) as sim:
+        info = {"master_url": sim.master_url}
+        print(orjson.dumps(info).decode(), flush=True)
+        db = sim.pool.db
+        user_vms = [
+            ref
+            for ref, r in db.tables["VM"].items()
+            if not r["is_a_template"] and not r["is_control_domain"] and not r["is_a_snapshot"]
+        ]
+        counter = 0
+        while True:
+            for _ in range(burst):
+                vm = user_vms[counter % len(user_vms)]
+                counter += 1
+                if counter % 2:
+                    db.update("VM", vm, {"name_label": f"vm-{counter}"})
+                else:
+                    metrics = db.tables["VM"][vm]["metrics"]
+                    db.update("VM_metrics", metrics, {"memory_actual": (counter % 8 + 1) << 30})
+            await asyncio.sleep(0)
+
+
+async def consume(master_url: str, seconds: float, gen0: int | None) -> dict[str, Any]:
+    from xod.cache.store import ChangeBatch, ObjectStore
+    from xod.cache.sync import PoolSync
+    from xod.xapi.connection import PoolConnection
+
+    if gen0:
+        # What perf.md §5.5 suggests for the daemon: fewer young-generation passes.
+        gc.set_threshold(gen0, *gc.get_threshold()[1:])
+    store = ObjectStore()
+    connection = PoolConnection(master_url, "root", "password", call_timeout=120)
+    sync = PoolSync(connection, store, event_timeout=5.0)
+    counted = {"changes": 0, "batches": 0, "max_batch": 0}
+
+    def count(batch: ChangeBatch) -> None:
+        counted["changes"] += len(batch)
+        counted["batches"] += 1
+        counted["max_batch"] = max(counted["max_batch"], len(batch))
+
+    sync.start()
+    async with asyncio.timeout(120):
+        await sync.wait_synced()
+    await asyncio.sleep(1.0)  # reach steady state
+    store.subscribe(count)
+    wall = time.perf_counter()
+    cpu = time.process_time()
+    await asyncio.sleep(seconds)
+    cpu = time.process_time() - cpu
+    wall = time.perf_counter() - wall
+    await sync.stop()
+    await connection.close()
+    changes = counted["changes"]
+    return {
+        "seconds": round(wall, 2),
+        "changes": changes,
+        "changes_per_s": round(changes / wall),
+        "xod_cpu_s": round(cpu, 3),
+        "xod_cpu_share": round(cpu / wall, 2),
+        "changes_per_xod_cpu_s": round(changes / cpu) if cpu else None,
+        "batches": counted["batches"],
+        "mean_batch": round(changes / max(counted["batches"], 1), 1),
+        "max_batch": counted["max_batch"],
+        "full_syncs": sync.full_syncs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vms", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--gen0", type=int, default=None, help="gc generation-0 threshold")
+    parser.add_argument("--producer", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.producer:
+        asyncio.run(produce(args.vms, args.burst))
+        return
+    producer = subprocess.Popen(
+        [sys.executable, __file__, "--producer", "--vms", str(args.vms), "--burst",
+         str(args.burst)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        info = orjson.loads(producer.stdout.readline())  # type: ignore[union-attr]
+        result = asyncio.run(consume(info["master_url"], args.seconds, args.gen0))
+    finally:
+        producer.terminate()
+        producer.wait(10)
+    result = {"benchmark": "cache_ingest", "vms": args.vms, "gc_gen0": args.gen0, **result}
+    result["target"] = {
+        "changes_per_xod_cpu_s": TARGET_CHANGES_PER_CPU_S,
+        "met": (result["changes_per_xod_cpu_s"] or 0) >= TARGET_CHANGES_PER_CPU_S,
+    }
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""Keeps one pool's objects in the store, fed by XAPI's event stream (the I/O edge of the cache).
+
+As XO's `xen-api` does: take a token first (`event.inject` on the pool), fetch every class's
+`get_all_records` in parallel, then follow `event.from` from that token, one store batch per
+reply. After each reply the row counts (`valid_ref_counts`) are checked: a task mismatch
+refetches the tasks, a persistent mismatch of another class refetches that class. EVENTS_LOST,
+SESSION_INVALID or a reconnection resync the pool: everything is refetched and only the
+differences reach the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from xod.cache.objects import SYNCED_CLASSES, PoolObjects
+from xod.cache.store import ObjectStore, freeze_heap
+from xod.xapi.connection import PoolConnection
+from xod.xapi.errors import TransportError, XapiError
+
+log = logging.getLogger("xod.cache")
+
+SyncState = Literal["stopped", "connecting", "syncing", "following", "waiting"]
+
+# Errors of `<class>.get_all_records` meaning "this host has no such class": an empty class.
+_MISSING_CLASS_CODES = frozenset({"MESSAGE_METHOD_UNKNOWN", "MESSAGE_REMOVED"})
+# Replies in a row with a non-task count mismatch before that class is refetched: one reply can
+# see a row created after its events were collected, the next one carries its event.
+_MISMATCH_TOLERANCE = 2
+
+
+class ResyncNeeded(Exception):
+    """The event stream cannot be trusted any more: refetch everything."""
+
+
+def _token_generation(token: str) -> int:
+    try:
+        return int(token.partition(",")[0] or 0)
+    except ValueError:
+        return 0
+
+
+class PoolSync:
+    """Drives one `PoolConnection` and keeps that pool's objects in `store`."""
+
+    def __init__(
+        self,
+        connection: PoolConnection,
+        store: ObjectStore,
+        *,
+        event_timeout: float = 60.0,
+        classes: Sequence[str] = SYNCED_CLASSES,
+        retry_delay: float = 1.0,
+        retry_delay_max: float = 30.0,
+        freeze_after_load: bool = True,
+    ) -> None:
+        self.connection = connection
+        self.store = store
+        self.event_timeout = event_timeout
+        self.classes = list(classes)
+        self.retry_delay = retry_delay
+        self.retry_delay_max = retry_delay_max
+        self.freeze_after_load = freeze_after_load
+        self.state: SyncState = "stopped"
+        self.synced = False
+        self.last_error: str | None = None
+        self.pool_id: str | None = None
+        self.token: str | None = None
+        self.full_syncs = 0
+        self.class_reloads: dict[str, int] = {}
+        self._objects = PoolObjects()
+        self._mismatches: dict[str, int] = {}
+        self._reconnected = False
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._frozen = False
+        # Called with this PoolSync when its connection's status changes.
+        self.on_status: list[Callable[[PoolSync], None]] = []
+        connection.on_status.append(self._on_connection_status)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"pool-sync {self.connection}")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.state = "stopped"
+        with contextlib.suppress(ValueError):
+            self.connection.on_status.remove(self._on_connection_status)
+
+    def drop(self) -> None:
+        """Remove this pool's objects from the store (exits); the next sync brings them back."""
+        if self.pool_id is not None:
+            self.store.drop_pool(self.pool_id)
+        self.synced = False
+        # Whatever reconnects next must refetch everything.
+        self._reconnected = True
+
+    async def run(self) -> None:
+        """Connect, sync and follow events forever; every failure ends in a full resync."""
+        delay = self.retry_delay
+        while True:
+            try:
+                self.state = "connecting"
+                await self.connection.connect()
+                await self.full_sync()
+                delay = self.retry_delay
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except ResyncNeeded as reason:
+                log.info("pool %s: resync (%s)", self.pool_id, reason)
+                continue
+            except (TransportError, XapiError) as error:
+                self.last_error = str(error)
+                log.warning("pool %s: %s; retrying in %.1f s", self.pool_id, error, delay)
+            except Exception as error:  # a bug or a malformed reply: never stop following
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.exception("pool %s: sync failed; retrying in %.1f s", self.pool_id, delay)
+            self.state = "waiting"
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_delay_max)
+
+    # -- the two phases ------------------------------------------------------------------------
+
+    async def full_sync(self) -> None:
+        """Token first, then every class in parallel, then exactly the differences to the store."""
+        self.state = "syncing"
+        self._reconnected = False
+        connection = self.connection
+        pool_ref = connection.pool_ref
+        if pool_ref is None:
+            pool_ref = next(iter(await connection.call("pool.get_all")))
+        token = await connection.call("event.inject", "pool", pool_ref)
+        objects = PoolObjects()
+        # Cyclic GC passes over a fast-growing heap (decoding the records, building the objects)
+        # cost more than the work itself; nothing made here is cyclic garbage.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            fetched = await asyncio.gather(*(self._fetch(cls) for cls in self.classes))
+            records = dict(zip(self.classes, fetched, strict=True))
+            del fetched
+            loaded = objects.load(records)
+            del records
+            previous = self.pool_id
+            if previous is not None and previous != objects.pool_id:
+                self.store.drop_pool(previous)
+            self.pool_id = objects.pool_id
+            self._objects = objects
+            self.store.replace_pool(objects.pool_id, loaded)  # type: ignore[arg-type]
+            del loaded
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        if self.freeze_after_load and not self._frozen:
+            self._frozen = True
+            freeze_heap()
+        connection.set_known_hosts(objects.host_addresses())
+        self._mismatches.clear()
+        self.full_syncs += 1
+        self.synced = True
+        self.last_error = None
+        await self._advance(token)
+
+    async def _fetch(self, cls: str) -> Mapping[str, dict]:
+        try:
+            return await self.connection.call(f"{cls}.get_all_records")
+        except XapiError as error:
+            if error.code in _MISSING_CLASS_CODES:
+                return {}
+            raise
+
+    async def _follow(self) -> None:
+        self.state = "following"
+        event_classes = [cls.lower() for cls in self.classes]
+        while True:
+            try:
+                reply = await self.connection.event_from(
+                    event_classes,
+                    self.token,
+                    self.event_timeout,  # type: ignore[arg-type]
+                )
+            except XapiError as error:
+                if error.code in ("EVENTS_LOST", "SESSION_INVALID"):
+                    raise ResyncNeeded(error.code) from error
+                raise
+            if self._reconnected:
+                # A new session or master: the stream may have a hole; refetch everything.
+                raise ResyncNeeded("reconnected")
+            await self.apply_reply(reply)
+
+    async def apply_reply(self, reply: Mapping[str, Any]) -> None:
+        events = reply.get("events") or ()
+        if events:
+            changes = self._objects.apply(events)
+            if changes:
+                self.store.apply(self.pool_id, changes)  # type: ignore[arg-type]
+        await self._check_counts(reply.get("valid_ref_counts") or {})
+        await self._advance(reply["token"])
+
+    async def _check_counts(self, counts: Mapping[str, Any]) -> None:
+        for cls in self.classes:
+            event_class = cls.lower()
+            expected = counts.get(event_class)
+            if expected is None:
+                continue  # not a DB table (message) or not reported
+            if int(expected) == self._objects.count(event_class):
+                self._mismatches.pop(event_class, None)
+                continue
+            seen = self._mismatches.get(event_class, 0) + 1
+            self._mismatches[event_class] = seen
+            # Tasks vanish without events (toolstack restart): XO refetches them at once.
+            if event_class == "task" or seen >= _MISMATCH_TOLERANCE:
+                await self.reload_class(cls)
+
+    async def reload_class(self, cls: str) -> None:
+        records = await self._fetch(cls)
+        changes = self._objects.reload_class(cls, records)
+        del records
+        self._mismatches.pop(cls.lower(), None)
+        self.class_reloads[cls] = self.class_reloads.get(cls, 0) + 1
+        if changes:
+            self.store.apply(self.pool_id, changes)  # type: ignore[arg-type]
+
+    async def _advance(self, token: str) -> None:
+        async with self._progress:
+            self.token = token
+            self._progress.notify_all()
+
+    # -- for callers that need "the cache has caught up" ---------------------------------------
+
+    async def wait_synced(self) -> None:
+        """Wait for a full sync (wrap in `asyncio.timeout` to bound it)."""
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.synced and self.token is not None)
+
+    async def barrier(self) -> None:
+        """Return once every change made on the pool before this call is in the store."""
+        pool_ref = self.connection.pool_ref or next(
+            iter(await self.connection.call("pool.get_all"))
+        )
+        marker = _token_generation(await self.connection.call("event.inject", "pool", pool_ref))
+        async with self._progress:
+            await self._progress.wait_for(
+                lambda: self.token is not None and _token_generation(self.token) > marker
+            )
+
+    # -- connection status ---------------------------------------------------------------------
+
+    def _on_connection_status(self, connection: PoolConnection) -> None:
+        if connection.status != "connected":
+            self._reconnected = True
+        for callback in list(self.on_status):
+            try:
+                callback(self)
+            except Exception:
+                log.exception("pool sync status callback failed")

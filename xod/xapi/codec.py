@@ -1,0 +1,207 @@
+"""XAPI wire codecs, pure (no I/O): JSON-RPC v2 and XML-RPC requests and responses, the XML-RPC
+value fragments that task results carry, and the JSON-RPC → XML-RPC fallback decision.
+
+Wire facts: shared/reference/xapi-protocol.md §1–3, §7."""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from itertools import count
+from typing import Any
+
+import orjson
+
+from xod.xapi.errors import ProtocolError, XapiError
+
+JSON_CONTENT_TYPE = "application/json"
+XML_CONTENT_TYPE = "text/xml"
+
+_INT32_MIN = -(2**31)
+_INT32_MAX = 2**31 - 1
+_request_ids = count(1)
+
+
+# ---------------------------------------------------------------------------------- JSON-RPC
+
+
+def encode_jsonrpc_request(method: str, params: list[Any], request_id: int | None = None) -> bytes:
+    if request_id is None:
+        request_id = next(_request_ids)
+    return orjson.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
+        option=orjson.OPT_NON_STR_KEYS,
+    )
+
+
+def decode_jsonrpc_response(body: bytes) -> Any:
+    """The call's result; raises XapiError for an XAPI failure (v2 object or v1 array form)."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ProtocolError(f"invalid JSON-RPC response: {error}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("invalid JSON-RPC response: not an object")
+    error = message.get("error")
+    if error is not None:
+        if isinstance(error, dict):
+            data = error.get("data")
+            params = data if isinstance(data, list) else []
+            raise XapiError.from_description([str(error.get("message", "INTERNAL_ERROR")), *params])
+        raise XapiError.from_description(error)
+    if "result" not in message:
+        raise ProtocolError("invalid JSON-RPC response: neither result nor error")
+    return message["result"]
+
+
+def jsonrpc_unsupported(status: int, content_type: str | None) -> bool:
+    """Whether a host's answer to `POST /jsonrpc` means it does not speak JSON-RPC, so the client
+    should switch to XML-RPC: a 404, or a 2xx whose content-type is not exactly
+    `application/json` (the npm xen-api client's rule; xapi sends it without charset)."""
+    if status == 404:
+        return True
+    return 200 <= status < 300 and content_type != JSON_CONTENT_TYPE
+
+
+# ---------------------------------------------------------------------------------- XML-RPC out
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _encode_value(value: Any, out: list[str]) -> None:
+    # bool before int: bool is an int subclass.
+    if isinstance(value, str):
+        out.append(f"<value><string>{_escape(value)}</string></value>")
+    elif isinstance(value, bool):
+        out.append(f"<value><boolean>{int(value)}</boolean></value>")
+    elif isinstance(value, int):
+        # xapi accepts int64 as a decimal string; <int> is only defined for 32 bits.
+        if _INT32_MIN <= value <= _INT32_MAX:
+            out.append(f"<value><int>{value}</int></value>")
+        else:
+            out.append(f"<value><string>{value}</string></value>")
+    elif isinstance(value, float):
+        out.append(f"<value><double>{value!r}</double></value>")
+    elif value is None:
+        out.append("<value><nil/></value>")
+    elif isinstance(value, dict):
+        out.append("<value><struct>")
+        for key, member in value.items():
+            out.append(f"<member><name>{_escape(str(key))}</name>")
+            _encode_value(member, out)
+            out.append("</member>")
+        out.append("</struct></value>")
+    elif isinstance(value, list | tuple | set | frozenset):
+        out.append("<value><array><data>")
+        for item in value:
+            _encode_value(item, out)
+        out.append("</data></array></value>")
+    elif isinstance(value, bytes):
+        out.append(f"<value><base64>{base64.b64encode(value).decode()}</base64></value>")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as XML-RPC")
+
+
+def encode_xmlrpc_request(method: str, params: list[Any]) -> bytes:
+    out = [
+        '<?xml version="1.0"?><methodCall><methodName>',
+        _escape(method),
+        "</methodName><params>",
+    ]
+    for param in params:
+        out.append("<param>")
+        _encode_value(param, out)
+        out.append("</param>")
+    out.append("</params></methodCall>")
+    return "".join(out).encode()
+
+
+def encode_xmlrpc_value(value: Any) -> str:
+    """One `<value>…</value>` fragment (the form of a task's `result` field)."""
+    out: list[str] = []
+    _encode_value(value, out)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------- XML-RPC in
+
+
+def _decode_value(element: ET.Element) -> Any:
+    """Decode a `<value>` element. xapi sends strings and ints untyped (`<value>text</value>`),
+    which XML-RPC defines as strings: ints therefore arrive as decimal strings."""
+    typed = None
+    for child in element:
+        typed = child
+        break
+    if typed is None:
+        return element.text or ""
+    tag = typed.tag
+    if tag == "string":
+        return typed.text or ""
+    if tag == "struct":
+        result = {}
+        for member in typed:
+            name = member.find("name")
+            value = member.find("value")
+            if name is None or value is None:
+                raise ProtocolError("invalid XML-RPC struct member")
+            result[name.text or ""] = _decode_value(value)
+        return result
+    if tag == "array":
+        data = typed.find("data")
+        return [] if data is None else [_decode_value(item) for item in data]
+    if tag in ("int", "i4", "i8"):
+        return int((typed.text or "0").strip())
+    if tag == "boolean":
+        return (typed.text or "").strip() == "1"
+    if tag == "double":
+        return float((typed.text or "0").strip())
+    if tag == "dateTime.iso8601":
+        return (typed.text or "").strip()
+    if tag == "nil":
+        return None
+    if tag == "base64":
+        return base64.b64decode(typed.text or "")
+    raise ProtocolError(f"unknown XML-RPC type <{tag}>")
+
+
+def _parse(body: bytes | str) -> ET.Element:
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError as error:
+        raise ProtocolError(f"invalid XML-RPC document: {error}") from None
+
+
+def decode_xmlrpc_response(body: bytes) -> Any:
+    """The call's `Value`; raises XapiError for `Status: Failure`. A response without the
+    Status/Value wrapper (system.listMethods) is returned as is."""
+    root = _parse(body)
+    if root.tag != "methodResponse":
+        raise ProtocolError(f"invalid XML-RPC response: root <{root.tag}>")
+    value = root.find("params/param/value")
+    if value is None:
+        fault = root.find("fault/value")
+        if fault is not None:
+            raise ProtocolError(f"XML-RPC fault: {_decode_value(fault)!r}")
+        raise ProtocolError("invalid XML-RPC response: no value")
+    decoded = _decode_value(value)
+    if not (isinstance(decoded, dict) and "Status" in decoded):
+        return decoded
+    if decoded["Status"] == "Success":
+        if "Value" not in decoded:
+            raise ProtocolError("XML-RPC Success without Value")
+        return decoded["Value"]
+    raise XapiError.from_description(decoded.get("ErrorDescription"))
+
+
+def decode_xmlrpc_fragment(fragment: str) -> Any:
+    """A task's `result`: the XML-RPC fragment of the return value (`<value>OpaqueRef:x</value>`
+    → "OpaqueRef:x", `<value></value>` → ""). An empty string (no fragment) → None."""
+    if not fragment or not fragment.strip():
+        return None
+    root = _parse(fragment)
+    if root.tag != "value":
+        raise ProtocolError(f"task result is not an XML-RPC value: <{root.tag}>")
+    return _decode_value(root)

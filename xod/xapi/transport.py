@@ -1,0 +1,118 @@
+"""HTTP(S) and Unix-socket transport for XAPI calls on aiohttp: one keep-alive connection pool
+per pool connection, TLS verification / allow_unauthorized / certificate pinning, a timeout on
+every request, and network failures mapped to TransportError."""
+
+# A `timeout` argument here is a per-request deadline handed down to the HTTP layer (the
+# module contract), not a replacement for asyncio.timeout.
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from xod.xapi.errors import CallTimeout, TlsError, TransportError
+
+# Enough parallel requests for a busy pool (XO allows 20 concurrent calls) plus long polls.
+_CONNECTION_LIMIT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    content_type: str | None
+    body: bytes
+
+
+def parse_fingerprint(fingerprint: str) -> bytes:
+    """A SHA-256 certificate fingerprint as 32 bytes, from hex with or without `:` separators
+    (`openssl x509 -fingerprint -sha256` prints `AB:CD:…`), optionally prefixed `sha256:`."""
+    text = fingerprint.strip().lower()
+    text = text.removeprefix("sha256:").removeprefix("sha256=")
+    digest = bytes.fromhex(text.replace(":", "").replace(" ", ""))
+    if len(digest) != 32:
+        raise ValueError("certificate fingerprint must be a SHA-256 digest (32 bytes)")
+    return digest
+
+
+class Transport:
+    """POSTs RPC bodies to XAPI hosts; shared by every host of one pool (failover only changes
+    the URL). Create and use it inside a running event loop."""
+
+    def __init__(
+        self,
+        *,
+        allow_unauthorized: bool = False,
+        fingerprint: str | None = None,
+        unix_socket: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._allow_unauthorized = allow_unauthorized
+        # Pinning replaces CA verification: the pinned certificate is trusted even if self-signed.
+        self._fingerprint = parse_fingerprint(fingerprint) if fingerprint else None
+        self._unix_socket = unix_socket
+        self._ssl_context = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+
+    def _ssl_setting(self) -> aiohttp.Fingerprint | ssl.SSLContext | bool:
+        if self._fingerprint is not None:
+            return aiohttp.Fingerprint(self._fingerprint)
+        if self._allow_unauthorized:
+            return False
+        return self._ssl_context if self._ssl_context is not None else True
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector: aiohttp.BaseConnector
+            if self._unix_socket is not None:
+                connector = aiohttp.UnixConnector(path=self._unix_socket, limit=_CONNECTION_LIMIT)
+            else:
+                connector = aiohttp.TCPConnector(
+                    ssl=self._ssl_setting(), limit=_CONNECTION_LIMIT, limit_per_host=0
+                )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                # Bodies are already encoded bytes; no cookies, no automatic decompression of
+                # anything but what xapi sends.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("User-Agent",),
+                headers={"User-Agent": "xod"},
+            )
+        return self._session
+
+    async def post(
+        self, url: URL, body: bytes, content_type: str, *, timeout: float, method: str
+    ) -> HttpAnswer:
+        """One request. `method` (the XAPI method name) only labels errors; parameters are
+        never put in a message (they can hold passwords and session ids)."""
+        where = str(url.origin()) if url.host else "unix socket"
+        try:
+            async with self._client().post(
+                url,
+                data=body,
+                headers={"Content-Type": content_type, "Accept": content_type},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                return HttpAnswer(response.status, response.headers.get("Content-Type"), payload)
+        except aiohttp.ServerFingerprintMismatch:
+            raise TlsError("certificate fingerprint mismatch", url=where, method=method) from None
+        except (aiohttp.ClientSSLError, ssl.SSLError) as error:
+            raise TlsError(f"TLS failure: {error}", url=where, method=method) from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise CallTimeout(f"no answer within {timeout:g} s", url=where, method=method) from None
+        except aiohttp.ClientConnectorError as error:
+            raise TransportError(
+                f"cannot connect: {error.strerror or error}", url=where, method=method
+            ) from None
+        except (aiohttp.ClientError, OSError) as error:
+            reason = str(error) or type(error).__name__
+            raise TransportError(f"connection failed: {reason}", url=where, method=method) from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
