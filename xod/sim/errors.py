@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class XapiFailure(Exception):
-    """An XAPI error: a code and its string parameters, exactly as `ErrorDescription` carries them."""
+    """An XAPI error: a code and its string parameters, as `ErrorDescription` carries them."""
 
     def __init__(self, code: str, *params: object) -> None:
         self.code = code

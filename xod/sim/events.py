@@ -135,7 +135,7 @@ class Events:
         call: Call,
         classes: list[Any],
         token: str,
-        timeout: float,  # noqa: ASYNC109
+        timeout: float,
     ) -> dict[str, Any]:
         session = call.session
         assert session is not None

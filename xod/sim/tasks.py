@@ -5,41 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from typing import Any
-from xml.sax.saxutils import escape
 
 from xod.sim.db import Database
 from xod.sim.errors import XapiFailure
 from xod.sim.schema import new_record
-from xod.sim.values import NULL_REF, DateTime, new_uuid, now
+from xod.sim.values import NULL_REF, new_uuid, now
+from xod.sim.wire import xmlrpc_value
 
 _BACKTRACE = "()"
-
-
-def xmlrpc_fragment(value: Any) -> str:
-    """A return value as xapi stores it in task.result: the XML-RPC `<value>` (non-strict,
-    untyped strings and ints), independent of the transport the client used."""
-    if value is None or value == "":
-        return "<value></value>"
-    if isinstance(value, bool):
-        return f"<value><boolean>{int(value)}</boolean></value>"
-    if isinstance(value, DateTime):
-        return f"<value><dateTime.iso8601>{value}</dateTime.iso8601></value>"
-    if isinstance(value, str):
-        return f"<value>{escape(value)}</value>"
-    if isinstance(value, int):
-        return f"<value>{value}</value>"
-    if isinstance(value, float):
-        return f"<value><double>{value:.16g}</double></value>"
-    if isinstance(value, (list, tuple)):
-        items = "".join(xmlrpc_fragment(item) for item in value)
-        return f"<value><array><data>{items}</data></array></value>"
-    if isinstance(value, dict):
-        members = "".join(
-            f"<member><name>{key}</name>{xmlrpc_fragment(item)}</member>"
-            for key, item in value.items()
-        )
-        return f"<value><struct>{members}</struct></value>"
-    return f"<value>{escape(str(value))}</value>"
 
 
 class Tasks:
@@ -87,7 +60,7 @@ class Tasks:
             self._db.update("task", ref, {"progress": progress})
 
     def succeed(self, ref: str, value: Any) -> None:
-        self._finish(ref, "success", xmlrpc_fragment(value), [])
+        self._finish(ref, "success", xmlrpc_value(value), [])
 
     def fail(self, ref: str, failure: XapiFailure) -> None:
         status = "cancelled" if failure.code == "TASK_CANCELLED" else "failure"
