@@ -1,0 +1,150 @@
+"""JSON-RPC 2.0 dispatch as xo-server does it (xo-jsonrpc §1.3-§1.5), done right where xo-server
+is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
+
+Transport-free: `handle_frame(connection, text)` returns the bytes to send back, or None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from xod.api import errors
+from xod.api.context import ApiConnection, CallContext, Services
+from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
+from xod.store import permission_allows
+
+log = logging.getLogger("xod.api")
+
+_NO_ID = object()
+
+
+def _response(request_id: Any, result: Any) -> dict[str, Any]:
+    return {"id": request_id, "jsonrpc": "2.0", "result": result}
+
+
+def _error(request_id: Any, error: dict[str, Any]) -> dict[str, Any]:
+    return {"error": error, "id": request_id, "jsonrpc": "2.0"}
+
+
+def normalize_params(method: Method, params: dict[str, Any]) -> dict[str, Any]:
+    """Steps 6-7 of xo-server's pipeline: namespace→`id` aliasing and `?`-suffixed params."""
+    validator = method.validator
+    if validator is None:
+        return params
+    names = validator.property_names
+    namespace = method.namespace
+    if (
+        "id" not in params
+        and "id" in names
+        and namespace not in names
+        and isinstance(params.get(namespace), str)
+    ):
+        params = dict(params)
+        params["id"] = params.pop(namespace)
+    optional = [key for key in params if key.endswith("?")]
+    if optional:
+        params = dict(params)
+        for key in optional:
+            name = key[:-1]
+            if name in params:
+                raise errors.invalid_parameters(
+                    [
+                        {
+                            "instancePath": "",
+                            "schemaPath": "#/additionalProperties",
+                            "keyword": "ignorable",
+                            "params": {"property": name},
+                            "message": f"must not have both {name} and {key}",
+                        }
+                    ]
+                )
+            value = params.pop(key)
+            if not validator.rejects_as_extra(name):
+                params[name] = value
+    return params
+
+
+class Dispatcher:
+    def __init__(self, registry: Registry, services: Services) -> None:
+        self.registry = registry
+        self.services = services
+
+    async def handle_frame(self, connection: ApiConnection, text: str | bytes) -> bytes | None:
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return orjson.dumps(_error(None, errors.parse_error().to_json()))
+        if isinstance(message, list):
+            if not message:
+                return orjson.dumps(_error(None, errors.invalid_request().to_json()))
+            replies = await asyncio.gather(*(self.handle(connection, m) for m in message))
+            batch = [reply for reply in replies if reply is not None]
+            return orjson.dumps(batch) if batch else None
+        reply = await self.handle(connection, message)
+        return None if reply is None else orjson.dumps(reply)
+
+    async def handle(self, connection: ApiConnection, message: Any) -> dict[str, Any] | None:
+        """One request object → its response object (None for a notification)."""
+        if not isinstance(message, dict):
+            return _error(None, errors.invalid_request().to_json())
+        request_id = message.get("id", _NO_ID)
+        method_name = message.get("method")
+        if request_id is _NO_ID:
+            return None  # a client notification: accepted and ignored, as xo-server does
+        valid_id = isinstance(request_id, (int, float, str)) and not isinstance(request_id, bool)
+        if not valid_id and request_id is not None:
+            return _error(None, errors.invalid_request().to_json())
+        if not isinstance(method_name, str):
+            return _error(request_id, errors.invalid_request().to_json())
+        is_admin = False
+        try:
+            result, is_admin = await self.call(connection, method_name, message.get("params"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if not isinstance(error, errors.ApiError):
+                log.warning("%s failed: %s: %s", method_name, type(error).__name__, error)
+            return _error(request_id, errors.to_error_object(error, is_admin=is_admin))
+        return _response(request_id, result)
+
+    async def call(
+        self, connection: ApiConnection, method_name: str, params: Any
+    ) -> tuple[Any, bool]:
+        """Run one method call; returns (result, caller is admin). Raises on failure."""
+        method = self.registry.get(method_name)
+        if method is None:
+            raise errors.method_not_found(method_name)
+        user = None
+        if connection.user_id is not None:
+            # Re-read on every call: permission changes and deletions apply at once.
+            user = self.services.store.users.get(connection.user_id)
+            if user is None:
+                connection.sign_out()
+        is_admin = user is not None and user.permission == "admin"
+        permission = method.permission
+        if permission != ANONYMOUS:
+            if user is None:
+                raise errors.unauthorized(None if permission == SIGNED_IN else permission)
+            if permission != SIGNED_IN and not permission_allows(user.permission, permission):
+                raise errors.unauthorized(permission)
+        if params is None:
+            params = {}
+        elif isinstance(params, list):
+            params = {str(i): v for i, v in enumerate(params)}
+        elif not isinstance(params, dict):
+            raise errors.invalid_parameters([], "params must be an object")
+        if "_log" in params and not is_admin:
+            raise errors.unauthorized("admin")
+        params.pop("_log", None)
+        if method.validator is not None:
+            params = normalize_params(method, params)
+            problems = method.validator.validate(params)
+            if problems:
+                raise errors.invalid_parameters(problems)
+        context = CallContext(self.services, connection, user, method_name)
+        result = await method.handler(context, params)
+        return (True if result is None else result), is_admin

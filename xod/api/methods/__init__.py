@@ -1,0 +1,18 @@
+"""The API methods, one module per namespace; `build_registry()` declares them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xod.api.methods import server, session, system, token, user, xo
+from xod.api.registry import Registry
+from xod.api.schema import SCHEMAS_DIR
+
+NAMESPACES = (system, session, token, user, server, xo)
+
+
+def build_registry(schemas_dir: Path = SCHEMAS_DIR) -> Registry:
+    registry = Registry(schemas_dir)
+    for module in NAMESPACES:
+        module.register(registry)
+    return registry

@@ -1,0 +1,164 @@
+"""XO's parameter-schema dialect (xo-jsonrpc §1.6) → JSON Schema, and Ajv-shaped validation.
+
+Pure. The dialect: object properties are required unless `optional: true`; extra properties
+are rejected when any property is declared, unless a `"*"` wildcard gives their schema; strings
+are non-empty unless `minLength`/`format`/`pattern` says otherwise; `default` values are filled
+in before validation (Ajv's `useDefaults`). Errors come out as Ajv 8 reports them, since xo-cli
+prints `instancePath` + `message`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+
+# xod/schemas links to the repository's schemas/ and is a real directory inside the wheel.
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+_DIALECT_ONLY = ("optional", "description")
+
+
+def _is_string_type(schema_type: Any) -> bool:
+    return schema_type == "string"
+
+
+def to_json_schema(xo_schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert one XO-dialect schema node (recursively) to standard JSON Schema."""
+    schema = {k: v for k, v in xo_schema.items() if k not in _DIALECT_ONLY}
+    if _is_string_type(schema.get("type")) and not (
+        "minLength" in schema or "format" in schema or "pattern" in schema or "enum" in schema
+    ):
+        schema["minLength"] = 1
+    properties = xo_schema.get("properties")
+    if isinstance(properties, Mapping):
+        schema.update(object_schema(properties))
+        schema.setdefault("type", "object")
+    items = xo_schema.get("items")
+    if isinstance(items, Mapping):
+        schema["items"] = to_json_schema(items)
+    elif isinstance(items, list):
+        schema["items"] = [to_json_schema(i) for i in items]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(xo_schema.get(key), list):
+            schema[key] = [to_json_schema(s) for s in xo_schema[key]]
+    if isinstance(xo_schema.get("additionalProperties"), Mapping):
+        schema["additionalProperties"] = to_json_schema(xo_schema["additionalProperties"])
+    return schema
+
+
+def object_schema(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of an object whose properties are written in the XO dialect."""
+    converted: dict[str, Any] = {}
+    required: list[str] = []
+    additional: Any = not properties
+    for name, prop in properties.items():
+        if name == "*":
+            additional = to_json_schema(prop)
+            continue
+        converted[name] = to_json_schema(prop)
+        if not prop.get("optional") and "default" not in prop:
+            required.append(name)
+    schema: dict[str, Any] = {"type": "object", "properties": converted}
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = additional
+    return schema
+
+
+def _apply_defaults(schema: Mapping[str, Any], instance: Any) -> None:
+    if not isinstance(instance, dict):
+        return
+    for name, prop in schema.get("properties", {}).items():
+        if name not in instance and "default" in prop:
+            instance[name] = copy.deepcopy(prop["default"])
+        if name in instance and "properties" in prop:
+            _apply_defaults(prop, instance[name])
+
+
+def _pointer(path: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _ajv_errors(error: jsonschema.ValidationError) -> list[dict[str, Any]]:
+    """One jsonschema error → the Ajv 8 error object(s) it stands for."""
+    instance_path = _pointer(error.absolute_path)
+    schema_path = "#" + _pointer(error.absolute_schema_path)
+    keyword = error.validator
+    value = error.validator_value
+    instance = error.instance
+
+    def one(params: dict[str, Any], message: str, path: str = schema_path) -> dict[str, Any]:
+        return {
+            "instancePath": instance_path,
+            "schemaPath": path,
+            "keyword": keyword,
+            "params": params,
+            "message": message,
+        }
+
+    if keyword == "required":
+        missing = [p for p in value if isinstance(instance, dict) and p not in instance]
+        name = next((p for p in missing if repr(p) in error.message), missing[:1] or [""])
+        name = name if isinstance(name, str) else name[0]
+        return [one({"missingProperty": name}, f"must have required property '{name}'")]
+    if keyword == "additionalProperties":
+        declared = error.schema.get("properties", {})
+        extras = [k for k in instance if k not in declared]
+        return [
+            one({"additionalProperty": k}, "must NOT have additional properties") for k in extras
+        ]
+    if keyword == "type":
+        types = value if isinstance(value, list) else [value]
+        joined = ",".join(types)
+        return [one({"type": joined}, f"must be {joined}")]
+    if keyword == "minLength":
+        return [one({"limit": value}, f"must NOT have fewer than {value} characters")]
+    if keyword == "maxLength":
+        return [one({"limit": value}, f"must NOT have more than {value} characters")]
+    if keyword == "enum":
+        return [one({"allowedValues": value}, "must be equal to one of the allowed values")]
+    if keyword in ("minimum", "maximum"):
+        comparison = ">=" if keyword == "minimum" else "<="
+        return [one({"comparison": comparison, "limit": value}, f"must be {comparison} {value}")]
+    if keyword in ("anyOf", "oneOf"):
+        which = "a schema in anyOf" if keyword == "anyOf" else "exactly one schema in oneOf"
+        return [one({}, f"must match {which}")]
+    return [one({}, error.message)]
+
+
+class ParamsValidator:
+    """A compiled XO-dialect `params` declaration."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = params
+        self.schema = object_schema(params)
+        self._validator = jsonschema.Draft7Validator(self.schema)
+
+    @property
+    def property_names(self) -> frozenset[str]:
+        return frozenset(self.schema["properties"])
+
+    @property
+    def allows_additional(self) -> bool:
+        return self.schema["additionalProperties"] is not False
+
+    def validate(self, instance: dict[str, Any]) -> list[dict[str, Any]]:
+        """Fill in defaults, then return the Ajv-shaped errors (empty when valid)."""
+        _apply_defaults(self.schema, instance)
+        errors: list[dict[str, Any]] = []
+        for error in sorted(self._validator.iter_errors(instance), key=lambda e: e.path):
+            errors.extend(_ajv_errors(error))
+        return errors
+
+    def rejects_as_extra(self, name: str) -> bool:
+        return not self.allows_additional and name not in self.schema["properties"]
+
+
+def load_namespace(namespace: str, directory: Path = SCHEMAS_DIR) -> dict[str, Any]:
+    """`schemas/<namespace>.json`: `{"<method short name>": {"params": {…}}, …}`."""
+    return orjson.loads((directory / f"{namespace}.json").read_bytes())

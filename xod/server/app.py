@@ -1,0 +1,129 @@
+"""The aiohttp application: `/api/` (JSON-RPC over WebSocket) and the one-shot `/api/<token>`
+downloads, around one `Services`. `XodApp` is what the daemon starts and stops."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from xod.api.context import Services
+from xod.api.dispatch import Dispatcher
+from xod.api.methods import build_registry
+from xod.api.methods.server import connect
+from xod.cache.pools import PoolManager
+from xod.cache.store import ObjectStore
+from xod.server.ws import make_api_handler
+from xod.store import SignInThrottle, Store, ensure_admin
+from xod.store.first_start import DEFAULT_ADMIN_EMAIL
+
+log = logging.getLogger("xod.server")
+
+DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+
+
+@dataclass
+class ServerConfig:
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    max_concurrent_calls: int = 64
+    admin_email: str | None = None  # default: $XOD_ADMIN_EMAIL or admin@admin.net
+    admin_password: str | None = None  # default: $XOD_ADMIN_PASSWORD or a random one, printed
+    connect_timeout: float = 20.0
+    disconnect_grace: float = 300.0
+    # Passed to every PoolConnection (timeouts, backoff); tests shorten them.
+    connection_options: dict[str, Any] = field(default_factory=dict)
+    version: str = "0.1.0"
+    store: Store | None = None  # an already-open store (tests pass a fast password hasher)
+
+
+class XodApp:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.store = config.store or Store.open(config.state_dir)
+        self.objects = ObjectStore()
+        self.pools = PoolManager(self.objects, disconnect_grace=config.disconnect_grace)
+        self.services = Services(
+            store=self.store,
+            objects=self.objects,
+            pools=self.pools,
+            throttle=SignInThrottle(),
+            version=config.version,
+            connect_timeout=config.connect_timeout,
+            connection_options=dict(config.connection_options),
+        )
+        self.registry = build_registry()
+        self.dispatcher = Dispatcher(self.registry, self.services)
+        self.app = web.Application()
+        self.app.router.add_get(
+            "/api/",
+            make_api_handler(self.dispatcher, config.max_frame_bytes, config.max_concurrent_calls),
+        )
+        self.app.router.add_get("/api/{token}", self._one_shot)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    def first_start(self) -> None:
+        email = self.config.admin_email or os.environ.get("XOD_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
+        password = self.config.admin_password or os.environ.get("XOD_ADMIN_PASSWORD")
+        created = ensure_admin(self.store.users, email, password)
+        if created is not None and created.generated_password is not None:
+            # Printed once, never logged: the operator's only chance to read it.
+            print(
+                f"xod: created admin {email} with password {created.generated_password}",
+                file=sys.stderr,
+            )
+
+    async def start(self) -> None:
+        self.first_start()
+        for record in self.store.servers.list():
+            if record.enabled:
+                connect(self.services, record)
+        self._runner = web.AppRunner(self.app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.pools.close()
+        self.store.close()
+
+    async def __aenter__(self) -> XodApp:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _one_shot(self, request: web.Request) -> web.StreamResponse:
+        entry = self.services.oneshot.take(request.match_info["token"])
+        if entry is None:
+            raise web.HTTPNotFound()
+        content_type, stream = entry
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        async for chunk in stream():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+
+def create_app(config: ServerConfig) -> XodApp:
+    return XodApp(config)
