@@ -12,40 +12,12 @@ import os
 import random
 import shutil
 import xmlrpc.client
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import XenAPI
 
-from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
-
-SMALL_POOL = {"hosts": 3, "vms": 8, "templates": 4, "seed": 7}
-
-SimFactory = Callable[..., Awaitable[Simulator]]
-
-
-@pytest.fixture
-async def make_sim() -> AsyncIterator[SimFactory]:
-    """`await make_sim(vms=…, unix_path=…)`: a started simulator (small pool by default),
-    stopped at teardown."""
-    started: list[Simulator] = []
-
-    async def make(*, unix_path: str | None = None, **config: Any) -> Simulator:
-        sim = Simulator(SimConfig(**{**SMALL_POOL, **config}), unix_path=unix_path)
-        await sim.start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        await sim.stop()
-
-
-@pytest.fixture
-async def sim(make_sim: SimFactory) -> Simulator:
-    return await make_sim()
 
 
 @pytest.fixture

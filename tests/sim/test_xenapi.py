@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import XenAPI
 
-from tests.sim.conftest import SimFactory, xenapi_login
+from tests.conftest import SimFactory
+from tests.sim.conftest import xenapi_login
 from xod.sim.simulator import Simulator
 
 

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
 from xod.xapi.connection import PoolConnection
 
-SMALL_POOL = {"hosts": 3, "vms": 6, "templates": 2, "seed": 11}
-
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[Callable[..., Awaitable[Simulator]]]:
-    started: list[Simulator] = []
-
-    async def make(*, unix_path: str | None = None, **config: Any) -> Simulator:
-        sim = Simulator(SimConfig(**{**SMALL_POOL, **config}), unix_path=unix_path)
-        await sim.start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        for host_ref in sim.pool.host_refs:
-            sim.hang(host_ref, False)
-        await sim.stop()
-
-
-@pytest.fixture
-async def sim(make_sim: Callable[..., Awaitable[Simulator]]) -> Simulator:
-    return await make_sim()
+def sim_defaults() -> dict[str, Any]:
+    return {"hosts": 3, "vms": 6, "templates": 2, "seed": 11}
 
 
 @pytest.fixture
