@@ -2,11 +2,13 @@
 
     PYTHONPATH=. .venv/bin/python bench/cache_sync.py [--vms 1000 10000]
 
-Prints one JSON object: per pool size, wall time and xod CPU time (time.process_time in the xod
-process) of connect + inject + parallel get_all_records + transform + store, peak and steady RSS,
-and bytes per cached VM measured two ways: RSS delta of the whole cache (every class, indexes,
-ref maps) divided by the user VM count, and the deep size of the VM objects alone.
-Each size runs in a fresh child process so peaks do not mix.
+Prints one JSON line per pool size, then a summary line: wall time and xod CPU time
+(time.process_time in the xod process) of connect + inject + parallel get_all_records +
+transform + store, peak and steady RSS, and bytes per cached VM measured three ways: RSS
+growth of the whole cache (every class, indexes, ref maps, and the allocator's free-but-kept
+memory) ÷ user VMs; live Python bytes of the whole cache (tracemalloc, in a second run, since
+tracing slows everything) ÷ user VMs; and the deep size of the VM objects alone.
+Each run is a fresh child process so peaks do not mix.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from typing import Any
 
 import orjson
@@ -74,6 +77,34 @@ def start_simulator(vms: int) -> tuple[subprocess.Popen, dict]:
     return process, orjson.loads(line)
 
 
+async def measure_traced(info: dict) -> dict[str, Any]:
+    """Live Python bytes the cache holds after a cold sync (tracemalloc; timings meaningless)."""
+    from xod.cache.store import ObjectStore
+    from xod.cache.sync import PoolSync
+    from xod.xapi.connection import PoolConnection
+
+    store = ObjectStore()
+    connection = PoolConnection(
+        info["master_url"], info["username"], info["password"], call_timeout=600
+    )
+    sync = PoolSync(connection, store)
+    await connection.connect()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    await sync.full_sync()
+    gc.collect()
+    live, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    vms = len(store.by_type("VM"))
+    await connection.close()
+    return {
+        "cache_traced_mib": round((live - before) / 2**20, 1),
+        "traced_peak_mib": round((peak - before) / 2**20, 1),
+        "cache_traced_bytes_per_vm": round((live - before) / max(vms, 1)),
+    }
+
+
 async def measure(info: dict) -> dict[str, Any]:
     from xod.cache.store import ObjectStore
     from xod.cache.sync import PoolSync
@@ -113,10 +144,10 @@ async def measure(info: dict) -> dict[str, Any]:
     }
 
 
-def child(vms: int) -> None:
+def child(vms: int, traced: bool) -> None:
     process, info = start_simulator(vms)
     try:
-        result = asyncio.run(measure(info))
+        result = asyncio.run(measure_traced(info) if traced else measure(info))
     finally:
         process.terminate()
         process.wait(10)
@@ -127,21 +158,30 @@ def child(vms: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--vms", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.traced)
         return
-    runs = []
-    for vms in args.vms:
+
+    def run_child(*options: str) -> dict[str, Any]:
         output = subprocess.run(
-            [sys.executable, __file__, "--child", str(vms)],
+            [sys.executable, __file__, *options],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": ROOT},
             capture_output=True,
             check=True,
         ).stdout
-        runs.append(orjson.loads(output.splitlines()[-1]))
+        return orjson.loads(output.splitlines()[-1])
+
+    runs = []
+    for vms in args.vms:
+        run = run_child("--child", str(vms))
+        if not args.no_trace:
+            run.update(run_child("--child", str(vms), "--traced"))
+        runs.append(run)
     summary: dict[str, Any] = {"benchmark": "cache_sync", "runs": runs}
     big = next((r for r in runs if r["requested_vms"] >= 10000), None)
     if big is not None:
@@ -152,8 +192,15 @@ def main() -> None:
                 "target": TARGET_BYTES_PER_VM,
                 "got": big["cache_rss_bytes_per_vm"],
             },
+            "cache_traced_bytes_per_vm": {
+                "target": TARGET_BYTES_PER_VM,
+                "got": big.get("cache_traced_bytes_per_vm"),
+            },
         }
-    print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    # One JSON line per run, then the summary line.
+    for run in runs:
+        print(orjson.dumps({"benchmark": "cache_sync", **run}).decode())
+    print(orjson.dumps(summary).decode())
 
 
 if __name__ == "__main__":

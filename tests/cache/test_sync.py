@@ -193,7 +193,7 @@ async def test_pool_disconnected_past_the_limit_leaves_and_comes_back(sim):
         for host in sim.pool.host_refs:
             await sim.stop_host(host)
         async with asyncio.timeout(15):
-            while len(store):  # noqa: ASYNC110 - polling the state a user would look at
+            while len(store):
                 await asyncio.sleep(0.05)
         status = manager.status("server-1")
         assert status.status != "connected" and not status.synced and status.last_error
@@ -201,7 +201,7 @@ async def test_pool_disconnected_past_the_limit_leaves_and_comes_back(sim):
         for host in sim.pool.host_refs:
             await sim.start_host(host)
         async with asyncio.timeout(20):
-            while not manager.status("server-1").synced:  # noqa: ASYNC110
+            while not manager.status("server-1").synced:
                 await asyncio.sleep(0.05)
         await _barrier(sync)
         assert dict(store.objects) == expected_objects(sim)

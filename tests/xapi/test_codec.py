@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import xmlrpc.client
+from typing import Any, TypedDict
 
 import orjson
 import pytest
 
 from xod.xapi.codec import (
+    decode_event_batch,
     decode_jsonrpc_response,
     decode_xmlrpc_fragment,
     decode_xmlrpc_response,
@@ -227,3 +229,87 @@ def test_task_outcomes():
     assert cancelled.value.code == "TASK_CANCELLED"
     with pytest.raises(TaskCancelled):
         task_outcome("OpaqueRef:t", {"status": "cancelled", "error_info": []})
+
+
+class _NameOnly(TypedDict, total=False):
+    name_label: Any
+
+
+def _jsonrpc_result(result: Any) -> bytes:
+    return orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": result})
+
+
+def test_typed_jsonrpc_result_keeps_only_the_listed_fields():
+    body = _jsonrpc_result({"OpaqueRef:a": {"name_label": "a", "other": {"big": [1, 2]}}})
+    assert decode_jsonrpc_response(body, dict[str, _NameOnly]) == {
+        "OpaqueRef:a": {"name_label": "a"}
+    }
+    # Without a type: everything, as before.
+    assert decode_jsonrpc_response(body)["OpaqueRef:a"]["other"] == {"big": [1, 2]}
+
+
+def test_typed_jsonrpc_failures_and_garbage():
+    failure = orjson.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "error": {"code": 1, "message": "SESSION_INVALID", "data": ["x"]},
+        }
+    )
+    with pytest.raises(XapiError) as caught:
+        decode_jsonrpc_response(failure, dict[str, _NameOnly])
+    assert caught.value.code == "SESSION_INVALID" and caught.value.params == ["x"]
+    v1 = orjson.dumps({"id": 1, "result": None, "error": ["HOST_IS_SLAVE", "10.0.0.2"]})
+    with pytest.raises(XapiError) as caught:
+        decode_jsonrpc_response(v1, dict[str, _NameOnly])
+    assert caught.value.code == "HOST_IS_SLAVE"
+    for garbage in (b"{", b"[1]", b'{"jsonrpc": "2.0", "id": 1}', _jsonrpc_result([1, 2])):
+        with pytest.raises(ProtocolError):
+            decode_jsonrpc_response(garbage, dict[str, _NameOnly])
+
+
+def test_event_batch_snapshots_are_decoded_per_class():
+    body = _jsonrpc_result(
+        {
+            "events": [
+                {"id": "1", "timestamp": "1.0", "class": "vm", "operation": "mod",
+                 "ref": "OpaqueRef:a", "snapshot": {"name_label": "a", "platform": {"x": "1"}}},
+                {"id": "2", "timestamp": "1.0", "class": "task", "operation": "add",
+                 "ref": "OpaqueRef:t", "snapshot": {"name_label": "t", "status": "pending"}},
+                {"id": "3", "timestamp": "1.0", "class": "vm", "operation": "del",
+                 "ref": "OpaqueRef:b"},
+                {"id": "4", "timestamp": "1.0", "class": "VM", "operation": "del",
+                 "ref": "OpaqueRef:c", "snapshot": None},
+            ],
+            "valid_ref_counts": {"vm": 1, "task": 1},
+            "token": "42,",
+        }
+    )  # fmt: skip
+    batch = decode_event_batch(body, {"vm": _NameOnly})
+    assert batch["token"] == "42,"
+    assert batch["valid_ref_counts"] == {"vm": 1, "task": 1}
+    vm, task, deleted, deleted_null = batch["events"]
+    assert vm["snapshot"] == {"name_label": "a"}
+    assert (vm["class"], vm["operation"], vm["ref"]) == ("vm", "mod", "OpaqueRef:a")
+    # A class without a type keeps its whole snapshot.
+    assert task["snapshot"] == {"name_label": "t", "status": "pending"}
+    assert "snapshot" not in deleted
+    assert deleted_null["snapshot"] is None
+    # Same shape as the untyped decode, apart from the skipped fields.
+    plain = decode_jsonrpc_response(body)
+    assert [e["ref"] for e in plain["events"]] == [e["ref"] for e in batch["events"]]
+
+
+def test_event_batch_failure_and_bad_snapshot():
+    failure = orjson.dumps({"jsonrpc": "2.0", "id": 1, "error": {"message": "EVENTS_LOST"}})
+    with pytest.raises(XapiError) as caught:
+        decode_event_batch(failure, {})
+    assert caught.value.code == "EVENTS_LOST"
+    bad = _jsonrpc_result(
+        {
+            "events": [{"class": "vm", "operation": "mod", "ref": "r", "snapshot": [1]}],
+            "token": "1,",
+        }
+    )
+    with pytest.raises(ProtocolError):
+        decode_event_batch(bad, {"vm": _NameOnly})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Any, TypedDict
 
 import aiohttp
 import orjson
@@ -277,3 +278,30 @@ def test_master_address_keeps_scheme_and_port():
     assert str(with_host(URL("https://10.0.0.1:8443/"), "10.0.0.2")) == "https://10.0.0.2:8443/"
     assert str(with_host(URL("https://10.0.0.1/"), "fe80::1")) == "https://[fe80::1]/"
     assert str(with_host(URL("http://h:8080/"), "[::1]")) == "http://[::1]:8080/"
+
+
+class _VmNames(TypedDict, total=False):
+    name_label: Any
+    power_state: Any
+
+
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc"])
+async def test_typed_results_and_event_snapshots(sim, connect_to, protocol):
+    connection = connect_to(sim.master_url, protocol=protocol)
+    await connection.connect()
+    records = await connection.call("VM.get_all_records", result_type=dict[str, _VmNames])
+    expected = sim.pool.records("VM")
+    assert records.keys() == expected.keys()
+    ref = next(iter(records))
+    assert records[ref]["name_label"] == expected[ref]["name_label"]
+    # JSON-RPC decodes just the listed fields; XML-RPC has no typed path: whole records.
+    typed_keys = {"name_label", "power_state"}
+    assert (set(records[ref]) == typed_keys) == (protocol == "jsonrpc")
+
+    token = await connection.call("event.inject", "pool", connection.pool_ref)
+    await connection.call("VM.set_name_label", ref, "typed-rename")
+    reply = await connection.event_from(["vm"], token, 5.0, snapshot_types={"vm": _VmNames})
+    snapshots = [e["snapshot"] for e in reply["events"] if e["ref"] == ref]
+    assert snapshots and snapshots[-1]["name_label"] == "typed-rename"
+    assert (set(snapshots[-1]) == typed_keys) == (protocol == "jsonrpc")
+    assert reply["token"] and reply["valid_ref_counts"]["vm"] == len(expected)

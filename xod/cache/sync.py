@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from xod.cache.objects import SYNCED_CLASSES, PoolObjects
+from xod.cache.records import SNAPSHOT_TYPES, all_records_type
 from xod.cache.store import ObjectStore, freeze_heap
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError, XapiError
@@ -149,10 +150,9 @@ class PoolSync:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            fetched = await asyncio.gather(*(self._fetch(cls) for cls in self.classes))
-            records = dict(zip(self.classes, fetched, strict=True))
-            del fetched
+            records = await self._fetch_all()
             loaded = objects.load(records)
+            # The raw records must die now, before the heap is frozen: nothing else may hold them.
             del records
             previous = self.pool_id
             if previous is not None and previous != objects.pool_id:
@@ -174,9 +174,23 @@ class PoolSync:
         self.last_error = None
         await self._advance(token)
 
+    async def _fetch_all(self) -> dict[str, Mapping[str, dict]]:
+        """Every class's records, fetched in parallel."""
+        records: dict[str, Mapping[str, dict]] = {}
+
+        async def fetch(cls: str) -> None:
+            records[cls] = await self._fetch(cls)
+
+        # The results go into `records`, not through gather's result list: asyncio can keep the
+        # finished gather future (and so its results) referenced after the await.
+        await asyncio.gather(*(fetch(cls) for cls in self.classes))
+        return {cls: records[cls] for cls in self.classes}
+
     async def _fetch(self, cls: str) -> Mapping[str, dict]:
         try:
-            return await self.connection.call(f"{cls}.get_all_records")
+            return await self.connection.call(
+                f"{cls}.get_all_records", result_type=all_records_type(cls)
+            )
         except XapiError as error:
             if error.code in _MISSING_CLASS_CODES:
                 return {}
@@ -191,6 +205,7 @@ class PoolSync:
                     event_classes,
                     self.token,
                     self.event_timeout,  # type: ignore[arg-type]
+                    snapshot_types=SNAPSHOT_TYPES,
                 )
             except XapiError as error:
                 if error.code in ("EVENTS_LOST", "SESSION_INVALID"):

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import base64
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from functools import lru_cache
 from itertools import count
-from typing import Any
+from typing import Any, TypedDict
 
+import msgspec
 import orjson
 
 from xod.xapi.errors import ProtocolError, XapiError
@@ -34,8 +37,15 @@ def encode_jsonrpc_request(method: str, params: list[Any], request_id: int | Non
     )
 
 
-def decode_jsonrpc_response(body: bytes) -> Any:
-    """The call's result; raises XapiError for an XAPI failure (v2 object or v1 array form)."""
+def decode_jsonrpc_response(body: bytes, result_type: Any = None) -> Any:
+    """The call's result; raises XapiError for an XAPI failure (v2 object or v1 array form).
+
+    With a `result_type` (a msgspec-decodable type, e.g. `dict[str, SomeTypedDict]`), the
+    result is decoded straight into it: fields a TypedDict/Struct does not list are skipped
+    without being allocated, which makes big `get_all_records` answers several times cheaper
+    in CPU and in transient memory."""
+    if result_type is not None:
+        return _decode_typed(body, _envelope_decoder(result_type))
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -44,14 +54,91 @@ def decode_jsonrpc_response(body: bytes) -> Any:
         raise ProtocolError("invalid JSON-RPC response: not an object")
     error = message.get("error")
     if error is not None:
-        if isinstance(error, dict):
-            data = error.get("data")
-            params = data if isinstance(data, list) else []
-            raise XapiError.from_description([str(error.get("message", "INTERNAL_ERROR")), *params])
-        raise XapiError.from_description(error)
+        _raise_failure(error)
     if "result" not in message:
         raise ProtocolError("invalid JSON-RPC response: neither result nor error")
     return message["result"]
+
+
+def _raise_failure(error: Any) -> None:
+    if isinstance(error, dict):
+        data = error.get("data")
+        params = data if isinstance(data, list) else []
+        raise XapiError.from_description([str(error.get("message", "INTERNAL_ERROR")), *params])
+    raise XapiError.from_description(error)
+
+
+@lru_cache(maxsize=64)
+def _envelope_decoder(result_type: Any) -> msgspec.json.Decoder:
+    # `result` absent (UNSET) is told apart from a null one (a v1 failure carries
+    # `"result": null` beside its error); `error` stays generic.
+    envelope = msgspec.defstruct(
+        "JsonRpcResponse",
+        [
+            ("result", result_type | None | msgspec.UnsetType, msgspec.UNSET),
+            ("error", Any, None),
+        ],
+    )
+    return msgspec.json.Decoder(envelope)
+
+
+def _decode_typed(body: bytes, decoder: msgspec.json.Decoder) -> Any:
+    try:
+        message = decoder.decode(body)
+    except msgspec.DecodeError as error:  # also ValidationError (its subclass)
+        raise ProtocolError(f"invalid JSON-RPC response: {error}") from None
+    if message.error is not None:
+        _raise_failure(message.error)
+    if message.result is msgspec.UNSET:
+        raise ProtocolError("invalid JSON-RPC response: neither result nor error")
+    return message.result
+
+
+# event.from replies: each event's snapshot is kept as raw JSON (a view into the body) until its
+# class is known, then decoded with that class's record type.
+_Event = TypedDict(
+    "_Event",
+    {
+        "id": Any,
+        "timestamp": Any,
+        "class": str,
+        "operation": str,
+        "ref": str,
+        "snapshot": msgspec.Raw,
+    },
+    total=False,
+)
+
+
+class _EventBatch(TypedDict, total=False):
+    events: list[_Event]
+    valid_ref_counts: dict[str, Any]
+    token: str
+
+
+@lru_cache(maxsize=64)
+def _snapshot_decoder(record_type: Any) -> msgspec.json.Decoder:
+    # A deleted object's snapshot may be null.
+    return msgspec.json.Decoder(record_type | None)
+
+
+def decode_event_batch(body: bytes, snapshot_types: Mapping[str, Any]) -> dict[str, Any]:
+    """An `event.from` JSON-RPC answer whose snapshots are decoded per class: with
+    `snapshot_types[event class]` (lower-case class name → record type) when listed, as plain
+    values otherwise. Same shape as the untyped result."""
+    batch = _decode_typed(body, _envelope_decoder(_EventBatch))
+    if not isinstance(batch, dict):
+        raise ProtocolError("invalid event.from result: not an object")
+    for event in batch.get("events", ()):
+        raw = event.get("snapshot")
+        if raw is None:
+            continue
+        record_type = snapshot_types.get(event.get("class", "").lower(), Any)
+        try:
+            event["snapshot"] = _snapshot_decoder(record_type).decode(raw)
+        except msgspec.DecodeError as error:
+            raise ProtocolError(f"invalid event.from snapshot: {error}") from None
+    return batch
 
 
 def jsonrpc_unsupported(status: int, content_type: str | None) -> bool:

@@ -17,7 +17,8 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, Literal
 
 from yarl import URL
@@ -25,6 +26,7 @@ from yarl import URL
 from xod.xapi.codec import (
     JSON_CONTENT_TYPE,
     XML_CONTENT_TYPE,
+    decode_event_batch,
     decode_jsonrpc_response,
     decode_xmlrpc_response,
     encode_jsonrpc_request,
@@ -38,6 +40,8 @@ from xod.xapi.transport import Transport
 log = logging.getLogger("xod.xapi")
 
 Status = Literal["disconnected", "connecting", "connected"]
+# Turns a JSON-RPC answer body into the call's result (or raises its XapiError).
+JsonDecoder = Callable[[bytes], Any]
 Dialect = Literal["auto", "jsonrpc", "xmlrpc"]
 
 # event.from's HTTP timeout = 1.1 × its XAPI timeout + this (seconds): the server answers at
@@ -175,9 +179,16 @@ class PoolConnection:
     def _host_key(self, url: URL) -> str:
         return self._unix_socket or str(url.origin())
 
-    async def _rpc(self, url: URL, method: str, params: list[Any], timeout: float) -> Any:
+    async def _rpc(
+        self,
+        url: URL,
+        method: str,
+        params: list[Any],
+        timeout: float,
+        decode_json: JsonDecoder = decode_jsonrpc_response,
+    ) -> Any:
         """One request to one host, in the dialect it speaks (JSON-RPC unless it showed it
-        cannot, or XML-RPC is forced)."""
+        cannot, or XML-RPC is forced). `decode_json` only applies to JSON-RPC answers."""
         key = self._host_key(url)
         dialect = self._protocols.get(key) or (
             "xmlrpc" if self._protocol == "xmlrpc" else "jsonrpc"
@@ -199,7 +210,7 @@ class PoolConnection:
                 if answer.status != 200:
                     raise ProtocolError(f"HTTP {answer.status}", url=key, method=method)
                 self._protocols[key] = "jsonrpc"
-                return decode_jsonrpc_response(answer.body)
+                return decode_json(answer.body)
         answer = await self._transport.post(
             url.with_path("/"),
             encode_xmlrpc_request(method, params),
@@ -373,11 +384,29 @@ class PoolConnection:
         await self._transport.close()
         self._set_status("disconnected")
 
-    async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        *args: Any,
+        timeout: float | None = None,
+        result_type: Any = None,
+    ) -> Any:
         """`method(session, *args)` on the pool master. SESSION_INVALID → log in again and retry
         once; HOST_IS_SLAVE → move to the master and retry; a transport failure → fail over
         and retry once, for read-only calls only (others raise TransportError: their outcome
-        is unknown)."""
+        is unknown).
+
+        `result_type` (a msgspec type, e.g. `dict[str, SomeRecordTypedDict]`) decodes a
+        JSON-RPC result straight into that type, skipping the fields it does not list; an
+        XML-RPC host still answers with plain values."""
+        decode_json: JsonDecoder = decode_jsonrpc_response
+        if result_type is not None:
+            decode_json = partial(decode_jsonrpc_response, result_type=result_type)
+        return await self._call(method, args, timeout, decode_json)
+
+    async def _call(
+        self, method: str, args: tuple[Any, ...], timeout: float | None, decode_json: JsonDecoder
+    ) -> Any:
         if self._closed:
             raise TransportError("connection closed", method=method)
         timeout = self._call_timeout if timeout is None else timeout
@@ -393,7 +422,7 @@ class PoolConnection:
             generation, session = self._generation, self.session_ref
             try:
                 params = list(args) if method in _SESSIONLESS_METHODS else [session, *args]
-                return await self._rpc(self._url, method, params, timeout)
+                return await self._rpc(self._url, method, params, timeout, decode_json)
             except ProtocolError:
                 raise
             except TransportError as error:
@@ -443,13 +472,24 @@ class PoolConnection:
         except (TransportError, XapiError) as error:
             log.warning("could not destroy task %s: %s", task_ref, error)
 
-    async def event_from(self, classes: list[str], token: str, timeout: float) -> dict:
+    async def event_from(
+        self,
+        classes: list[str],
+        token: str,
+        timeout: float,
+        snapshot_types: Mapping[str, Any] | None = None,
+    ) -> dict:
         """`event.from(classes, token, timeout)`: returns at the first events or after
-        `timeout` seconds; the HTTP request waits 1.1 × that plus a margin."""
-        return await self.call(
+        `timeout` seconds; the HTTP request waits 1.1 × that plus a margin.
+
+        `snapshot_types` (lower-case class name → msgspec type) decodes each JSON-RPC event's
+        snapshot with its class's type, skipping unlisted fields (see `call`'s result_type)."""
+        decode_json: JsonDecoder = decode_jsonrpc_response
+        if snapshot_types is not None:
+            decode_json = partial(decode_event_batch, snapshot_types=snapshot_types)
+        return await self._call(
             "event.from",
-            classes,
-            token,
-            float(timeout),
-            timeout=timeout * 1.1 + EVENT_FROM_MARGIN,
+            (classes, token, float(timeout)),
+            timeout * 1.1 + EVENT_FROM_MARGIN,
+            decode_json,
         )
