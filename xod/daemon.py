@@ -1,0 +1,506 @@
+"""`xod serve`: the daemon. Configuration, logging, TLS, signals, systemd notification, the
+operational endpoints, and `--demo` (an embedded simulated pool, registered and synced).
+
+Lifecycle: settings (an invalid one: exit 2 before anything starts) → logging → state store →
+first admin → [demo pool] → application + /metrics /healthz /readyz → listen → READY=1.
+SIGTERM/SIGINT: STOPPING=1, stop listening, close WebSockets with 1001, log out of every XAPI
+session, close the store, all within http.shutdown_timeout. SIGHUP: reload the configuration
+(log level/format, TLS certificate, limits) without dropping clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import shutil
+import signal
+import ssl
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from xod import __version__, config, logs, metrics
+from xod.config import ConfigError, Settings
+from xod.notify import Notifier
+
+log = logs.get_logger("xod.daemon")
+
+EXIT_CONFIG = 2
+EXIT_STARTUP = 1
+DEMO_LISTEN = "127.0.0.1:8080"
+DEMO_SERVER_LABEL = "xod demo pool"
+
+
+# -- command line ------------------------------------------------------------------------------
+
+# Flags that are shorthands for one setting.
+_FLAG_SETTINGS = {
+    "listen": "http.listen",
+    "state_dir": "state.dir",
+    "log_level": "log.level",
+    "log_format": "log.format",
+    "tls_cert": "tls.cert",
+    "tls_key": "tls.key",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xod", description="Management daemon for Xen pools.")
+    parser.add_argument("--version", action="version", version=f"xod {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the daemon",
+        description="Run the daemon. Settings: defaults < config file < XOD_* environment"
+        " variables < flags.",
+    )
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"TOML config file (default: $XOD_CONFIG or {config.DEFAULT_CONFIG_PATH},"
+        " which may be absent; --demo reads none unless named)",
+    )
+    serve.add_argument("--listen", metavar="HOST:PORT", help="http.listen")
+    serve.add_argument("--state-dir", metavar="DIR", help="state.dir")
+    serve.add_argument("--log-level", metavar="LEVEL", help="log.level")
+    serve.add_argument("--log-format", metavar="FORMAT", help="log.format")
+    serve.add_argument("--tls-cert", metavar="FILE", help="tls.cert")
+    serve.add_argument("--tls-key", metavar="FILE", help="tls.key")
+    serve.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="any setting, e.g. --set limits.max_clients=100 (repeatable)",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="run an embedded simulated pool (3 hosts, ~50 VMs), register it, create a demo"
+        " admin and print the URL and credentials",
+    )
+    return parser
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(item, "expected --set SECTION.KEY=VALUE", "command line")
+        overrides[name.strip()] = value
+    for attribute, name in _FLAG_SETTINGS.items():
+        value = getattr(args, attribute)
+        if value is not None:
+            overrides[name] = value
+    return overrides
+
+
+def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    overrides = flag_overrides(args)
+    if args.demo:
+        # A demo must run anywhere: no /etc/xod, no /var/lib/xod; a config file only if named.
+        explicit = args.config or environ.get(config.CONFIG_ENV)
+        path, required = (Path(explicit), True) if explicit else (None, False)
+        defaults = {"http.listen": DEMO_LISTEN, "state.dir": ""}
+    else:
+        path, required = config.config_path(args.config, environ)
+        defaults = {}
+    settings = config.load(
+        path=path, required=required, environ=environ, overrides=overrides, defaults=defaults
+    )
+    if not args.demo and not settings.state.dir:
+        raise ConfigError("state.dir", "must not be empty")
+    return settings
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_enabled:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    load_certificate(context, settings)
+    return context
+
+
+def load_certificate(context: ssl.SSLContext, settings: Settings) -> None:
+    try:
+        context.load_cert_chain(settings.tls.cert, settings.tls.key)
+    except (ssl.SSLError, OSError) as error:
+        raise ConfigError("tls.cert", f"cannot load the certificate and key: {error}") from None
+
+
+# -- per-call logging and metrics --------------------------------------------------------------
+
+
+def instrument_dispatcher(dispatcher: Any) -> None:
+    """Log and count every JSON-RPC call (method, user, duration, outcome), never its params.
+
+    Wraps the dispatcher instance's `handle` (request object → response object), the one place
+    every call passes through."""
+    handle = dispatcher.handle
+    call_log = logs.get_logger("xod.api.calls")
+
+    async def instrumented(connection: Any, message: Any) -> Any:
+        started = time.perf_counter()
+        reply = await handle(connection, message)
+        if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+            return reply
+        duration = time.perf_counter() - started
+        method = message["method"]
+        error = reply.get("error") if isinstance(reply, dict) else None
+        outcome = "success" if error is None else f"error {error.get('code')}"
+        metrics.observe_rpc(method, outcome, duration)
+        call_log.info(
+            "call",
+            method=method,
+            user=getattr(connection, "user_id", None),
+            duration=round(duration, 6),
+            outcome=outcome,
+        )
+        return reply
+
+    dispatcher.handle = instrumented
+
+
+# -- the daemon --------------------------------------------------------------------------------
+
+
+@dataclass
+class Listening:
+    url: str
+    host: str
+    port: int
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        reload_settings: Callable[[], Settings],
+        *,
+        demo: bool = False,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.reload_settings = reload_settings
+        self.demo = demo
+        self.notifier = notifier or Notifier()
+        self.ssl_context = tls_context(settings)  # a bad certificate is a config error
+        self._stop = asyncio.Event()
+        self._reloading: asyncio.Task[None] | None = None
+        self._temp_state_dir: str | None = None
+        self._simulator: Any = None
+        self._app: Any = None
+        self._runner: web.AppRunner | None = None
+        self._observability: metrics.Observability | None = None
+        self._clients = metrics.ClientTracker()
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def _state_dir(self) -> Path:
+        if self.settings.state.dir:
+            return Path(self.settings.state.dir)
+        # The demo's default: a fresh directory per run, removed on exit (new credentials, no
+        # stale registration of a previous run's simulator).
+        self._temp_state_dir = tempfile.mkdtemp(prefix="xod-demo-")
+        return Path(self._temp_state_dir)
+
+    async def start(self) -> Listening:
+        from xod.api.methods.server import connect
+        from xod.cache.pools import PoolManager
+        from xod.server.app import ServerConfig, XodApp
+        from xod.store import Store, ensure_admin
+
+        settings = self.settings
+        state_dir = self._state_dir()
+        store = Store.open(state_dir)
+        admin = ensure_admin(store.users, settings.admin.email, settings.admin.password or None)
+        if not self.demo and admin is not None and admin.generated_password:
+            # At once, on stdout, never logged: if the start fails later, it is still known.
+            print(
+                f"xod: created admin {admin.user.email} with password {admin.generated_password}",
+                flush=True,
+            )
+        if self.demo:
+            await self._start_demo_pool(store)
+        host, port = config.parse_listen(settings.http.listen)
+        server_config = ServerConfig(
+            state_dir=state_dir,
+            host=host,
+            port=port,
+            max_frame_bytes=settings.limits.max_message_bytes,
+            connect_timeout=settings.pools.connect_timeout,
+            disconnect_grace=settings.pools.disconnect_grace,
+            version=__version__,
+            store=store,
+            client_budget_bytes=settings.limits.client_buffer_bytes,
+        )
+        app = XodApp(server_config)
+        self._app = app
+        # The application makes its PoolManager without a connection factory nor event timeout
+        # (no ServerConfig field yet): swap in one built with them before any pool is added.
+        pools = PoolManager(
+            app.objects,
+            disconnect_grace=settings.pools.disconnect_grace,
+            event_timeout=settings.pools.event_timeout,
+            connection_factory=metrics.InstrumentedPoolConnection,
+        )
+        app.pools = app.services.pools = pools
+        instrument_dispatcher(app.dispatcher)
+        app.objects.subscribe(metrics.count_cache_batch)
+        clients = metrics.ClientTracker(settings.limits.max_clients)
+        clients.attach(app.app)
+        self._clients = clients
+        self._observability = metrics.Observability(
+            app.objects,
+            app.pools,
+            enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],
+            clients=clients,
+        )
+        self._observability.register()
+        app.app.router.add_routes(self._observability.routes())
+        # What XodApp.start() does besides listening (the daemon listens itself: TLS, the
+        # redacting access log, the demo's port fallback).
+        app.fanout.start()
+        for record in store.servers.list():
+            if record.enabled:
+                connect(app.services, record)
+        listening = await self._listen(app.app, host, port)
+        log.debug("effective settings", settings=settings.values)  # secrets redacted by name
+        log.info(
+            "listening",
+            url=listening.url,
+            tls=self.ssl_context is not None,
+            state_dir=str(state_dir),
+            config=str(settings.path) if settings.path else None,
+        )
+        self._announce(listening, admin, state_dir)
+        return listening
+
+    async def _start_demo_pool(self, store: Any) -> None:
+        from xod.sim.pool import SimConfig
+        from xod.sim.simulator import Simulator
+
+        demo = self.settings.demo
+        sim = Simulator(SimConfig(hosts=demo.hosts, vms=demo.vms), listen=demo.address, port=0)
+        await sim.start()
+        self._simulator = sim
+        if demo.churn > 0:
+            await sim.pool.start_churn(demo.churn)
+        username, password = sim.pool.config.username, sim.pool.config.password
+        existing = [s for s in store.servers.list() if s.label == DEMO_SERVER_LABEL]
+        if existing:  # a persistent demo state dir: point the old registration at this pool
+            store.servers.update(existing[0].id, host=sim.master_url, password=password)
+        else:
+            store.servers.add(sim.master_url, username, password, label=DEMO_SERVER_LABEL)
+        log.info("demo pool started", master=sim.master_url, hosts=demo.hosts, vms=demo.vms)
+
+    async def _listen(self, app: web.Application, host: str, port: int) -> Listening:
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log_class=logs.RedactingAccessLogger,
+            # In-flight requests' grace once WebSockets are closed; the whole stop is bounded
+            # by http.shutdown_timeout.
+            shutdown_timeout=min(3.0, self.settings.http.shutdown_timeout / 2),
+        )
+        await self._runner.setup()
+        try:
+            site = await self._start_site(host, port)
+        except OSError as error:
+            fallback = (
+                self.demo and "http.listen" not in self.settings.explicit and port != 0
+            ) and error.errno == errno.EADDRINUSE
+            if not fallback:
+                raise
+            site = await self._start_site(host, 0)  # the demo's 8080 is taken: any free port
+        sockets = getattr(site._server, "sockets", None) or []
+        bound_port = sockets[0].getsockname()[1] if sockets else port
+        scheme = "https" if self.ssl_context else "http"
+        shown = f"[{host}]" if ":" in host else host
+        return Listening(f"{scheme}://{shown}:{bound_port}", host, bound_port)
+
+    async def _start_site(self, host: str, port: int) -> web.TCPSite:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context)
+        await site.start()
+        return site
+
+    def _announce(self, listening: Listening, admin: Any, state_dir: Path) -> None:
+        """Credentials go to stdout, once, never to the logs."""
+        if not self.demo:
+            return
+        password = admin.generated_password if admin is not None else None
+        ws_url = listening.url.replace("http", "ws", 1) + "/api/"
+        demo = self.settings.demo
+        if admin is None:
+            credentials = "  (users already exist in this state directory)"
+        else:
+            shown = password or "(admin.password from the configuration)"
+            credentials = f"  user:      {admin.user.email}\n  password:  {shown}"
+        where = f"{state_dir} (deleted on exit)" if self._temp_state_dir else str(state_dir)
+        print(
+            "xod demo is running\n"
+            f"  URL:       {listening.url}\n"
+            f"  API:       {ws_url}\n"
+            f"{credentials}\n"
+            f"  pool:      {demo.hosts} simulated hosts at {self._simulator.master_url},"
+            f" {demo.vms} VMs, {demo.churn:g} changes/s\n"
+            f"  state:     {where}\n"
+            "Stop with Ctrl+C.",
+            flush=True,
+        )
+
+    # -- run -----------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
+        try:
+            listening = await self.start()
+        except BaseException:
+            await self.stop(quiet=True)
+            raise
+        self.notifier.ready(status=f"serving on {listening.url}")
+        watchdog = self._start_watchdog()
+        await self._stop.wait()
+        if watchdog is not None:
+            watchdog.cancel()
+        await self.stop()
+        return 0
+
+    def _start_watchdog(self) -> asyncio.Task[None] | None:
+        seconds = self.notifier.watchdog_seconds
+        if seconds is None:
+            return None
+
+        async def ping() -> None:
+            # Half the interval, as sd_watchdog_enabled(3) recommends: a blocked loop stops it.
+            while True:
+                self.notifier.watchdog()
+                await asyncio.sleep(seconds / 2)
+
+        return asyncio.create_task(ping(), name="watchdog")
+
+    async def stop(self, *, quiet: bool = False) -> None:
+        if not quiet:
+            self.notifier.stopping()
+            log.info("stopping")
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.settings.http.shutdown_timeout):
+                await self._graceful_stop()
+        except TimeoutError:
+            log.warning("graceful stop timed out", timeout=self.settings.http.shutdown_timeout)
+        finally:
+            if self._app is not None:
+                with contextlib.suppress(Exception):
+                    self._app.store.close()
+            if self._observability is not None:
+                self._observability.unregister()
+            if self._temp_state_dir:
+                shutil.rmtree(self._temp_state_dir, ignore_errors=True)
+        if not quiet:
+            log.info("stopped", seconds=round(time.monotonic() - started, 3))
+
+    async def _graceful_stop(self) -> None:
+        if self._reloading is not None:
+            self._reloading.cancel()
+        if self._runner is not None:
+            # Stops listening, then on_shutdown closes every WebSocket with 1001.
+            await self._runner.cleanup()
+            self._runner = None
+        if self._app is not None:
+            await self._app.fanout.stop()
+            await self._app.pools.close()  # logs out of every XAPI session
+            self._app.store.close()
+        if self._simulator is not None:
+            await self._simulator.stop()
+            self._simulator = None
+
+    # -- reload --------------------------------------------------------------------------------
+
+    def _schedule_reload(self) -> None:
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.create_task(self.reload(), name="reload")
+
+    async def reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            new = self.reload_settings()
+            if new.tls_enabled and self.ssl_context is not None:
+                load_certificate(self.ssl_context, new)  # new handshakes use it
+        except ConfigError as error:
+            metrics.CONFIG_RELOADS.labels("invalid").inc()
+            log.error("reload failed, configuration unchanged", error=str(error))
+            self.notifier.ready(status="reload failed: configuration invalid")
+            return
+        changed = self.settings.changed(new)
+        if "log.level" in changed or "log.format" in changed:
+            logs.setup(new.log.level, new.log.format)
+        restart_needed = [n for n in changed if n not in config.RELOADABLE]
+        if (new.tls_enabled) != (self.ssl_context is not None):
+            restart_needed.append("tls")
+        self._clients.max_clients = new.limits.max_clients
+        apply_limits = getattr(self._app, "apply_limits", None)
+        # limits.max_clients is enforced here; the others belong to the application.
+        limits_changed = [
+            n for n in changed if n.startswith("limits.") and n != "limits.max_clients"
+        ]
+        if limits_changed and callable(apply_limits):
+            apply_limits(**{n.split(".", 1)[1]: new.values[n] for n in limits_changed})
+        elif limits_changed:
+            restart_needed.extend(limits_changed)
+        self.settings = new
+        metrics.CONFIG_RELOADS.labels("applied").inc()
+        log.info("configuration reloaded", changed=changed, restart_needed=restart_needed)
+        log.debug("effective settings", settings=new.values)  # secrets redacted by name
+        self.notifier.ready(status="configuration reloaded")
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    try:
+        settings = load_settings(args, environ)
+        tls_context(settings)  # fail on an unusable certificate before anything starts
+    except ConfigError as error:
+        print(f"xod: invalid configuration: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.setup(settings.log.level, settings.log.format)
+
+    def reload_settings() -> Settings:
+        return load_settings(args, environ)
+
+    async def run() -> int:
+        daemon = Daemon(settings, reload_settings, demo=args.demo)
+        return await daemon.run()
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a port in use, an unwritable state dir, a newer database...
+        log.exception("cannot start")
+        print(f"xod: cannot start: {error}", file=sys.stderr)
+        return EXIT_STARTUP
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        sys.exit(serve(args, os.environ))
+    sys.exit(EXIT_CONFIG)

@@ -1,0 +1,277 @@
+"""Prometheus metrics (prometheus_client) and the /metrics, /healthz, /readyz handlers.
+
+The metric objects below are module-level so any module can update them (`metrics.FRAMES_SENT
+.inc()`); they live in xod's own `REGISTRY`, not prometheus_client's global one. Values that are
+already kept elsewhere (objects in the cache, pool connection states) are read at scrape time by
+`StateCollector` instead of being mirrored on every change: no cost on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import orjson
+from aiohttp import WSCloseCode, web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from xod.cache.pools import PoolManager
+from xod.cache.store import ChangeBatch, ObjectStore
+from xod.xapi.connection import PoolConnection
+
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# -- updated by the API / WebSocket layer ------------------------------------------------------
+FRAMES_SENT = Counter("xod_frames_sent", "WebSocket frames sent to clients", registry=REGISTRY)
+BYTES_SENT = Counter("xod_bytes_sent", "bytes of WebSocket frames sent", registry=REGISTRY)
+SLOW_CLIENTS_CLOSED = Counter(
+    "xod_slow_clients_closed",
+    "clients disconnected because their output buffer exceeded limits.client_buffer_bytes",
+    registry=REGISTRY,
+)
+RPC_CALLS = Counter(
+    "xod_rpc_calls",
+    "JSON-RPC calls by method and outcome",
+    ["method", "outcome"],
+    registry=REGISTRY,
+)
+RPC_DURATION = Histogram(
+    "xod_rpc_duration_seconds",
+    "JSON-RPC call latency by method",
+    ["method"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+
+# -- updated by the event stream (InstrumentedPoolConnection) and the cache listener -----------
+EVENT_BATCHES = Counter(
+    "xod_event_batches", "event.from replies received", ["server"], registry=REGISTRY
+)
+EVENTS = Counter("xod_events", "XAPI events received", ["server"], registry=REGISTRY)
+EVENT_BATCH_LAG = Histogram(
+    "xod_event_batch_lag_seconds",
+    "time from an event.from reply's arrival until it is applied to the cache"
+    " (until xod asks for the next batch)",
+    ["server"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+CACHE_BATCHES = Counter(
+    "xod_cache_batches", "change batches applied to the object cache", ["pool"], registry=REGISTRY
+)
+CACHE_CHANGES = Counter(
+    "xod_cache_changes", "objects entered or exited the object cache", ["pool"], registry=REGISTRY
+)
+CONFIG_RELOADS = Counter(
+    "xod_config_reloads", "SIGHUP reloads by outcome", ["outcome"], registry=REGISTRY
+)
+
+
+def observe_rpc(method: str, outcome: str, seconds: float) -> None:
+    """One JSON-RPC call: outcome is "success" or the error's name/code."""
+    RPC_CALLS.labels(method, outcome).inc()
+    RPC_DURATION.labels(method).observe(seconds)
+
+
+def count_cache_batch(batch: ChangeBatch) -> None:
+    """An ObjectStore listener (`store.subscribe(count_cache_batch)`)."""
+    pool = batch.pool_id or ""
+    CACHE_BATCHES.labels(pool).inc()
+    CACHE_CHANGES.labels(pool).inc(len(batch))
+
+
+class InstrumentedPoolConnection(PoolConnection):
+    """A PoolConnection that counts event.from replies and measures how long each one takes to
+    be applied (the PoolSync loop asks for the next batch right after applying one). Pass it as
+    PoolManager's `connection_factory`."""
+
+    def __init__(self, url: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url, *args, **kwargs)
+        self._server_label = url
+        self._reply_at: float | None = None
+
+    async def event_from(self, *args: Any, **kwargs: Any) -> dict:
+        server = self._server_label
+        if self._reply_at is not None:
+            EVENT_BATCH_LAG.labels(server).observe(time.monotonic() - self._reply_at)
+            self._reply_at = None
+        reply = await super().event_from(*args, **kwargs)
+        self._reply_at = time.monotonic()
+        EVENT_BATCHES.labels(server).inc()
+        EVENTS.labels(server).inc(len(reply.get("events") or ()))
+        return reply
+
+
+class ClientTracker:
+    """Every WebSocket the application opens, seen through `on_response_prepare`: counted for
+    xod_clients_connected and closed with 1001 (going away) when the daemon stops."""
+
+    def __init__(self, max_clients: int | None = None) -> None:
+        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.max_clients = max_clients  # reloadable: read on every upgrade
+
+    def attach(self, app: web.Application) -> None:
+        app.on_response_prepare.append(self._on_prepare)
+        app.on_shutdown.append(self._on_shutdown)
+        app.middlewares.append(self._refuse_beyond_limit)
+
+    @web.middleware
+    async def _refuse_beyond_limit(self, request: web.Request, handler: Any) -> Any:
+        if (
+            self.max_clients is not None
+            and request.headers.get("Upgrade", "").lower() == "websocket"
+            and self.connected >= self.max_clients
+        ):
+            raise web.HTTPServiceUnavailable(
+                text=f"too many clients (limits.max_clients = {self.max_clients})"
+            )
+        return await handler(request)
+
+    async def _on_prepare(self, _request: web.Request, response: web.StreamResponse) -> None:
+        if isinstance(response, web.WebSocketResponse):
+            self._sockets.add(response)
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for ws in list(self._sockets) if not ws.closed)
+
+    async def close_all(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "") -> int:
+        sockets = [ws for ws in list(self._sockets) if not ws.closed]
+        message = reason.encode()
+        await asyncio.gather(
+            *(ws.close(code=code, message=message) for ws in sockets), return_exceptions=True
+        )
+        return len(sockets)
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        await self.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
+
+
+class StateCollector(Collector):
+    """Objects per type and pool, every pool connection's state and the connected clients, read
+    at scrape time."""
+
+    def __init__(
+        self, objects: ObjectStore, pools: PoolManager, clients: ClientTracker | None = None
+    ) -> None:
+        self.objects = objects
+        self.pools = pools
+        self.clients = clients
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # dynamic label sets: no fixed description
+
+    def collect(self) -> Iterator[Metric]:
+        objects = GaugeMetricFamily(
+            "xod_objects", "objects in the cache by type and pool", labels=["type", "pool"]
+        )
+        for pool_id in self.objects.pools():
+            by_type = Tally(obj.get("type", "") for obj in self.objects.by_pool(pool_id).values())
+            for object_type, count in sorted(by_type.items()):
+                objects.add_metric([object_type, pool_id], count)
+        yield objects
+        revision = GaugeMetricFamily("xod_cache_revision", "the object cache's revision")
+        revision.add_metric([], self.objects.revision)
+        yield revision
+        connected = GaugeMetricFamily(
+            "xod_pool_connected",
+            "1 if xod's XAPI session to the pool is up",
+            labels=["server", "pool"],
+        )
+        synced = GaugeMetricFamily(
+            "xod_pool_synced", "1 if the pool's objects are in the cache", labels=["server", "pool"]
+        )
+        for status in self.pools.statuses():
+            labels = [status.server_id, status.pool_id or ""]
+            connected.add_metric(labels, 1.0 if status.status == "connected" else 0.0)
+            synced.add_metric(labels, 1.0 if status.synced else 0.0)
+        yield connected
+        yield synced
+        clients = GaugeMetricFamily("xod_clients_connected", "WebSocket clients connected")
+        clients.add_metric([], self.clients.connected if self.clients else 0)
+        yield clients
+
+
+class Observability:
+    """The three unauthenticated operational endpoints, as aiohttp handlers."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        pools: PoolManager,
+        enabled_servers: Callable[[], Iterable[str]] | None = None,
+        clients: ClientTracker | None = None,
+    ) -> None:
+        self.pools = pools
+        # The ids of the servers that should be connected (the store's enabled servers); a
+        # server enabled but absent from the manager is not ready.
+        self.enabled_servers = enabled_servers
+        self.collector = StateCollector(objects, pools, clients)
+        self._registered = False
+
+    def register(self) -> None:
+        if not self._registered:
+            REGISTRY.register(self.collector)
+            self._registered = True
+
+    def unregister(self) -> None:
+        if self._registered:
+            REGISTRY.unregister(self.collector)
+            self._registered = False
+
+    def readiness(self) -> tuple[bool, list[dict[str, Any]]]:
+        statuses = {s.server_id: s for s in self.pools.statuses()}
+        wanted = list(self.enabled_servers()) if self.enabled_servers else list(statuses)
+        pools = []
+        for server_id in wanted:
+            status = statuses.get(server_id)
+            pools.append(
+                {
+                    "server": server_id,
+                    "status": status.status if status else "disconnected",
+                    "synced": bool(status and status.synced),
+                }
+            )
+        return all(p["synced"] for p in pools), pools
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        ready, pools = self.readiness()
+        body = orjson.dumps({"ready": ready, "pools": pools})
+        return web.Response(
+            body=body, status=200 if ready else 503, content_type="application/json"
+        )
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(REGISTRY))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/healthz", self.healthz),
+            web.get("/readyz", self.readyz),
+            web.get("/metrics", self.metrics),
+        ]
