@@ -263,3 +263,55 @@ async def test_random_operations_keep_reverse_references_consistent() -> None:
             ), error
     assert succeeded > 50
     check_reverse_references(pool)
+
+
+async def test_explicit_setters_and_their_errors() -> None:
+    pool = small_pool()
+    s = await login(pool)
+    m = pool.master
+    records = pool.records("VM")
+    halted, running = vms(pool, "Halted")[0], vms(pool, "Running")[0]
+
+    await pool.call("VM.set_memory", [s, halted, 2 << 30], host=m)
+    assert records[halted]["memory_static_max"] == records[halted]["memory_dynamic_min"] == 2 << 30
+    await pool.call("VM.set_VCPUs_max", [s, halted, 8], host=m)
+    await pool.call("VM.set_VCPUs_at_startup", [s, halted, 6], host=m)
+    assert (records[halted]["VCPUs_max"], records[halted]["VCPUs_at_startup"]) == (8, 6)
+    assert (await failure(pool, "VM.set_VCPUs_at_startup", [s, halted, 9]))[0] == (
+        "VALUE_NOT_SUPPORTED"
+    )
+    assert await failure(pool, "VM.set_VCPUs_max", [s, running, 8]) == [
+        "VM_BAD_POWER_STATE",
+        running,
+        "halted",
+        "running",
+    ]
+    cpus = records[running]["VCPUs_max"]
+    await pool.call("VM.set_VCPUs_number_live", [s, running, cpus], host=m)
+    assert pool.records("VM_metrics")[records[running]["metrics"]]["VCPUs_number"] == cpus
+
+    sr = next(iter(pool.records("SR")))
+    await pool.call("SR.set_name_label", [s, sr, "fast storage"], host=m)
+    assert pool.records("SR")[sr]["name_label"] == "fast storage"
+
+    # A disk plugged into a running VM cannot be destroyed; a detached one can.
+    vbds = pool.records("VBD")
+    plugged = next(
+        vbds[v]["VDI"] for v in records[running]["VBDs"] if vbds[v]["currently_attached"]
+    )
+    assert await failure(pool, "VDI.destroy", [s, plugged]) == ["VDI_IN_USE", plugged, "destroy"]
+    detached = next(vbds[v]["VDI"] for v in records[halted]["VBDs"] if vbds[v]["VDI"] != NULL_REF)
+    await pool.call("VDI.destroy", [s, detached], host=m)
+    assert detached not in pool.records("VDI")
+    check_reverse_references(pool)
+
+
+async def test_clean_shutdown_needs_the_guest_agent() -> None:
+    pool = small_pool()
+    s = await login(pool)
+    vm = vms(pool, "Running")[0]
+    guest = pool.records("VM")[vm]["guest_metrics"]
+    pool.db.update("VM_guest_metrics", guest, {"PV_drivers_detected": False})
+    assert await failure(pool, "VM.clean_shutdown", [s, vm]) == ["VM_LACKS_FEATURE_SHUTDOWN", vm]
+    await pool.call("VM.hard_shutdown", [s, vm], host=pool.master)
+    assert pool.records("VM")[vm]["power_state"] == "Halted"
