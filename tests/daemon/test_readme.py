@@ -81,11 +81,16 @@ def follow_readme(workdir: Path, install_timeout: float = 900) -> None:
         url, email, password = match.groups()
         asyncio.run(check_demo(url, email, password))
         if cli is not None:
+            # The README names the default URL; the demo may have taken another free port.
+            cli = cli.replace("http://127.0.0.1:8080", url)
+            env = {**os.environ, "XDG_CONFIG_HOME": str(workdir / "config")}
             result = subprocess.run(
                 ["bash", "-c", cli], cwd=workdir, input=password + "\n", capture_output=True,
-                text=True, timeout=120,
+                text=True, timeout=120, env=env,
             )  # fmt: skip
             assert result.returncode == 0, result.stdout + result.stderr
+            registered = orjson.loads((workdir / "config/xod-cli/config.json").read_bytes())
+            assert registered["server"].startswith(url) and registered["token"]
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)

@@ -1,0 +1,3 @@
+from xod.cli.main import main
+
+raise SystemExit(main())
