@@ -29,6 +29,7 @@ import orjson
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_SECONDS_10K = 2.5
 TARGET_BYTES_PER_VM = 6 * 1024
+TARGET_PEAK_OVER_STEADY = 1.5  # perf.md S1: peak RSS during the sync ≤ 1.5 × steady state
 
 
 def rss_bytes() -> int:
@@ -187,6 +188,7 @@ def main() -> None:
     if big is not None:
         summary["targets"] = {
             "cold_sync_10k_xod_cpu_s": {"target": TARGET_SECONDS_10K, "got": big["xod_cpu_s"]},
+            "peak_over_steady": {"target": TARGET_PEAK_OVER_STEADY, "got": big["peak_over_steady"]},
             "bytes_per_vm_object": {"target": TARGET_BYTES_PER_VM, "got": big["vm_object_bytes"]},
             "cache_rss_bytes_per_vm": {
                 "target": TARGET_BYTES_PER_VM,

@@ -7,7 +7,7 @@ import copy
 import orjson
 
 from tests.cache.sample import build_sample_pool
-from xod.cache.objects import PoolObjects, to_timestamp, transform_pool
+from xod.cache.objects import PoolObjects, shared_map, to_timestamp, transform_pool
 
 
 def _by_name(objects: dict, name: str) -> dict:
@@ -278,6 +278,9 @@ def test_delete_exits_and_template_conversion_changes_id():
     assert changes[p.uuid("vm-halted")] is None
     assert changes[new_id]["type"] == "VM-template"
     assert objects.id_of(p.ref("vm-halted")) == new_id
+    # The counts compared with XAPI's valid_ref_counts follow deletions and id changes.
+    for cls in ("VM", "VIF", "network", "VBD"):
+        assert objects.count(cls) == len(objects.refs(cls)) == len(p.records[cls])
 
 
 def test_vm_current_operations_use_task_ids():
@@ -308,3 +311,25 @@ def test_reload_class_and_counts():
     assert changes[p.uuid("task9")]["name_label"] == "x"
     assert objects.count("task") == 1
     assert sorted(objects.host_addresses()) == ["127.0.0.1", "127.0.0.2"]
+
+
+def test_equal_values_are_held_once_and_objects_stay_plain_dicts():
+    p = build_sample_pool()
+    twin = copy.deepcopy(p.record("VM", "vm-running"))
+    twin.update(uuid="7e57-twin", name_label="twin", VBDs=[], VIFs=[], snapshots=[],
+                metrics="OpaqueRef:NULL", guest_metrics="OpaqueRef:NULL")  # fmt: skip
+    p.records["VM"]["OpaqueRef:twin"] = twin
+    objects = transform_pool(p.records)
+    vm, other = objects[p.uuid("vm-running")], objects["7e57-twin"]
+    # Equal maps and lists from different records are one object (objects are immutable).
+    assert vm["boot"] == {"order": "cd"} and vm["boot"] is other["boot"]
+    assert vm["tags"] is other["tags"]
+    assert vm["memory"]["static"] is other["memory"]["static"]
+    # Only values with the same JSON are merged.
+    assert shared_map({"x": 1}) is shared_map({"x": 1})
+    assert shared_map({"x": True}) is not shared_map({"x": 1})
+    assert orjson.dumps(shared_map({"x": True})) == b'{"x":true}'
+    # Small objects live in key-sharing dicts: still plain dicts, same keys in the same order.
+    vbd = objects[p.uuid("vbd-running")]
+    assert type(vbd) is dict and orjson.dumps(vbd) == orjson.dumps(dict(vbd))
+    assert list(vbd)[:2] == ["type", "attached"] and list(vbd)[-1] == "_xapiRef"

@@ -93,6 +93,8 @@ async def test_random_churn_converges_and_batches_replay(sim):
         assert replay(batches) == dict(store.objects)
         assert len(batches) > 2 and sync.full_syncs == 1
         assert {"rename", "power", "vif_add", "task_add"} <= kinds
+        # The cache's counts kept matching XAPI's valid_ref_counts: no class had to be refetched.
+        assert set(sync.class_reloads) <= {"task"}
 
 
 async def test_master_crash_fails_over_to_the_new_master(sim):

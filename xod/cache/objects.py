@@ -5,8 +5,10 @@ objects of xo-jsonrpc.md §4, as xo-server's `xapi-object-to-xo.mjs` does. It ke
 and the little the transform needs (ref → id, metrics fragments, parent links), never the raw
 XAPI records: those are dropped as soon as they are transformed.
 
-XO objects are plain dicts treated as frozen snapshots: a change builds a new dict, and empty maps
-and lists are shared between objects to save memory, so nobody may mutate an object in place.
+XO objects are plain dicts treated as frozen snapshots: a change builds a new dict, and empty or
+equal maps and lists are shared between objects to save memory (`shared_map`), so nobody may
+mutate an object in place. Objects of up to 30 keys (all but VMs and hosts) are key-sharing dicts
+(`compact`), half the size of ordinary ones.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import calendar
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+
+from xod.cache.records import decode_id_fields, decode_record
 
 NULL_REF = "OpaqueRef:NULL"
 ONE_GIB = 1024**3
@@ -67,6 +71,22 @@ OBJECT_CLASSES = (
     "vm",
     "message",
 )
+
+# The XO object types of each class's objects.
+XO_TYPES: dict[str, tuple[str, ...]] = {
+    "task": ("task",),
+    "host": ("host",),
+    "pool": ("pool",),
+    "network": ("network",),
+    "pif": ("PIF",),
+    "pbd": ("PBD",),
+    "sr": ("SR",),
+    "vdi": ("VDI", "VDI-snapshot", "VDI-unmanaged"),
+    "vbd": ("VBD",),
+    "vif": ("VIF",),
+    "vm": ("VM", "VM-controller", "VM-snapshot", "VM-template"),
+    "message": ("message",),
+}
 
 _intern = sys.intern
 
@@ -145,6 +165,65 @@ def _list(value: Any) -> list:
     return value if value else EMPTY_LIST
 
 
+# One copy of each distinct value that many objects hold (a boot order, a CPUs map, memory
+# sizes…): objects are immutable, so equal values can be the same object. Values are told apart
+# by their JSON form, so only values clients cannot tell apart are merged (`true` and `1` are
+# not), and only with values of the same kind (one table per kind). A table is emptied when
+# full, which bounds it whatever the churn: later equal values are merged again from then on.
+_SHARED_LIMIT = 4096
+_shared_maps: dict[bytes, dict] = {}
+_shared_lists: dict[bytes, list] = {}
+_Value = TypeVar("_Value", dict, list)
+
+
+def _shared(table: dict[bytes, _Value], value: _Value) -> _Value:
+    try:
+        key = orjson.dumps(value)
+    except TypeError:  # not JSON (a non-string map key…): kept as is
+        return value
+    kept = table.get(key)
+    if kept is None:
+        if len(table) >= _SHARED_LIMIT:
+            table.clear()
+        # A copy: whoever made `value` (a test's record…) may still change it.
+        kept = table[key] = value.copy()
+    return kept
+
+
+def shared_map(value: Any) -> dict:
+    """A map many objects may hold with the same content (XAPI map fields, CPUs, memory)."""
+    return _shared(_shared_maps, value) if value else EMPTY_MAP
+
+
+def shared_list(value: Any) -> list:
+    return _shared(_shared_lists, value) if value else EMPTY_LIST
+
+
+class _Shape:
+    """Objects of one type, whose instances only lend their `__dict__`."""
+
+
+_SHAPES: dict[str, type[_Shape]] = {}
+# CPython shares one key table between instance dicts of up to 30 keys.
+_SHARED_KEYS_MAX = 30
+
+
+def compact(obj: XoObject) -> XoObject:
+    """The same object in a dict sharing its key table with the other objects of its type
+    (CPython's key-sharing instance dicts, filled in the same key order): a VBD's 14 keys then
+    cost ~220 bytes, not ~470. Bigger objects (VMs, hosts) are returned as they are."""
+    if len(obj) > _SHARED_KEYS_MAX:
+        return obj
+    object_type = obj["type"]
+    shape = _SHAPES.get(object_type)
+    if shape is None:
+        shape = _SHAPES[object_type] = type(f"_Shape_{object_type}", (_Shape,), {})
+    shared = shape().__dict__
+    # Key by key (from the items), as `update(dict)` would copy the key table.
+    shared.update(obj.items())
+    return shared
+
+
 def _is_sensitive(key: str) -> bool:
     lowered = key.lower()
     return "password" in lowered or "secret" in lowered
@@ -173,7 +252,7 @@ def normalize_networks(networks: Mapping[str, str]) -> dict[str, str]:
         device, family, index = match.groups()
         if family == "ip":
             family = "ipv4"
-        result[f"{device}/{family}/{index or 0}"] = address
+        result[_intern(f"{device}/{family}/{index or 0}")] = address
     return result
 
 
@@ -286,14 +365,17 @@ def guest_metrics_fragment(record: Mapping[str, Any]) -> GuestMetrics:
     pv = _map(record.get("PV_drivers_version"))
     major, minor = pv.get("major"), pv.get("minor")
     has_version = major is not None and minor is not None
-    version = f"{major}.{minor}.{pv.get('micro')}-{pv.get('build')}" if has_version else None
+    version = None
+    if has_version:
+        major, minor = _intern(major), _intern(minor)
+        version = _intern(f"{major}.{minor}.{pv.get('micro')}-{pv.get('build')}")
     detected = record.get("PV_drivers_detected")
     if detected is None:
         detected = has_version
     addresses = normalize_networks(_map(record.get("networks")))
     memory = _map(record.get("memory"))
     return (
-        _map(record.get("os_version")),
+        shared_map(record.get("os_version")),
         version,
         (major, minor) if has_version else None,
         bool(record.get("PV_drivers_up_to_date")),
@@ -332,11 +414,13 @@ def vm_metrics_fields(
             xen_tools = False
         else:
             major, minor = guest[2]
-            xen_tools = {
-                "major": to_number(major),
-                "minor": to_number(minor),
-                "version": to_number(f"{major}.{minor}"),
-            }
+            xen_tools = shared_map(
+                {
+                    "major": to_number(major),
+                    "minor": to_number(minor),
+                    "version": to_number(f"{major}.{minor}"),
+                }
+            )
 
     if is_template or not (running and metrics is not None and xen_tools):
         cpus_number = vcpus_at_startup
@@ -358,8 +442,8 @@ def vm_metrics_fields(
     return {
         "addresses": guest[6] if guest is not None else EMPTY_MAP,
         "mainIpAddress": guest[7] if guest is not None else None,
-        "CPUs": {"max": vm["CPUs"]["max"], "number": cpus_number},
-        "memory": memory,
+        "CPUs": shared_map({"max": vm["CPUs"]["max"], "number": cpus_number}),
+        "memory": shared_map(memory),
         "installTime": metrics[3] if metrics is not None else None,
         "startTime": metrics[2] if metrics is not None else None,
         "os_version": guest[0] if guest is not None else None,
@@ -394,7 +478,9 @@ class PoolObjects:
         self.pool_ref: str | None = None
         self.objects: dict[str, XoObject] = {}
         self._ref_to_id: dict[str, str] = {}
-        self._class_refs: dict[str, set[str]] = {c: set() for c in OBJECT_CLASSES}
+        # Objects per class: their refs are found by a scan when needed (rarely), as a set of
+        # refs per class would cost ~40 bytes per object.
+        self._counts: dict[str, int] = dict.fromkeys(OBJECT_CLASSES, 0)
         self._metrics: dict[str, dict[str, tuple]] = {c: {} for c in METRICS_CLASSES}
         # metrics ref → parent ref, and parent ref → its inputs for re-patching
         self._metrics_parent: dict[str, str] = {}
@@ -412,28 +498,37 @@ class PoolObjects:
         event_class = event_class.lower()
         if event_class in self._metrics:
             return len(self._metrics[event_class])
-        refs = self._class_refs.get(event_class)
-        return len(refs) if refs is not None else 0
+        return self._counts.get(event_class, 0)
 
     def refs(self, event_class: str) -> set[str]:
         event_class = event_class.lower()
         if event_class in self._metrics:
             return set(self._metrics[event_class])
-        return set(self._class_refs.get(event_class, ()))
+        types = XO_TYPES.get(event_class, ())
+        return {obj["_xapiRef"] for obj in self.objects.values() if obj["type"] in types}
 
     def host_addresses(self) -> list[str]:
         return [
-            self.objects[i]["address"]
-            for r in self._class_refs["host"]
-            if (i := self._ref_to_id.get(r)) in self.objects and self.objects[i]["address"]
+            obj["address"]
+            for obj in self.objects.values()
+            if obj["type"] == "host" and obj["address"]
         ]
 
     # -- entry points --------------------------------------------------------------------------
 
-    def load(self, records_by_class: Mapping[str, Mapping[str, dict]]) -> dict[str, XoObject]:
-        """Full (re)sync: forget everything, transform every record; returns id → object."""
+    def load(
+        self, records_by_class: Mapping[str, Mapping[str, Any]], *, consume: bool = False
+    ) -> dict[str, XoObject]:
+        """Full (re)sync: forget everything, transform every record; returns id → object.
+
+        A record may still be raw JSON (`msgspec.Raw`, see records.RAW_RECORDS_TYPE): it is
+        decoded when the transform reaches it. `consume` empties `records_by_class` (a dict) so
+        that each class's records, if the caller keeps no other reference, are freed as soon as
+        they are transformed: a cold sync then never holds every raw answer and every object."""
         self.__init__()  # type: ignore[misc]
-        grouped = {cls.lower(): list(records.items()) for cls, records in records_by_class.items()}
+        grouped = {cls.lower(): records.items() for cls, records in records_by_class.items()}
+        if consume:
+            records_by_class.clear()  # type: ignore[attr-defined]
         self._process(grouped)
         return dict(self.objects)
 
@@ -447,23 +542,24 @@ class PoolObjects:
             grouped.setdefault(event["class"].lower(), []).append((event["ref"], snapshot))
         return self._process(grouped)
 
-    def reload_class(self, cls: str, records: Mapping[str, dict]) -> Changes:
-        """Replace every object of one class by a fresh `get_all_records` (count mismatch)."""
+    def reload_class(self, cls: str, records: Mapping[str, Any]) -> Changes:
+        """Replace every object of one class by a fresh `get_all_records` (count mismatch);
+        records may be raw JSON, as in `load`."""
         event_class = cls.lower()
         gone = self.refs(event_class) - records.keys()
-        items: list[tuple[str, dict | None]] = [(ref, None) for ref in gone]
+        items: list[tuple[str, Any]] = [(ref, None) for ref in gone]
         items.extend(records.items())
         return self._process({event_class: items})
 
     # -- the batch pipeline --------------------------------------------------------------------
 
-    def _process(self, grouped: dict[str, list[tuple[str, dict | None]]]) -> Changes:
+    def _process(self, grouped: dict[str, Collection[tuple[str, Any]]]) -> Changes:
         changes: Changes = {}
         ref_to_id = self._ref_to_id
 
         for ref, record in grouped.get("pool", ()):
             if record is not None:
-                self.pool_id = record["uuid"]
+                self.pool_id = decode_id_fields("pool", record)["uuid"]
                 self.pool_ref = ref
 
         # Ids first, so links to objects added in the same batch resolve.
@@ -472,15 +568,16 @@ class PoolObjects:
             for ref, record in grouped.get(cls, ()):
                 if record is None:
                     continue
-                new_id = self._id_for(cls, ref, record)
+                new_id = self._id_for(cls, ref, decode_id_fields(cls, record))
                 old_id = ref_to_id.get(ref)
                 if old_id is not None and old_id != new_id:
                     previous_ids[ref] = old_id
                 ref_to_id[ref] = new_id
 
         touched_parents: set[str] = set()
+        # Each class leaves `grouped` once processed: records nobody else holds are freed early.
         for cls in METRICS_CLASSES:
-            items = grouped.get(cls)
+            items = grouped.pop(cls, None)
             if not items:
                 continue
             fragments = self._metrics[cls]
@@ -489,35 +586,39 @@ class PoolObjects:
                 if record is None:
                     fragments.pop(ref, None)
                 else:
-                    fragments[ref] = build(record)
+                    # Interned, as the parent's link to it: the ref is kept once, not twice.
+                    fragments[_intern(ref)] = build(decode_record(cls, record))
                 parent = self._metrics_parent.get(ref)
                 if parent is not None:
                     touched_parents.add(parent)
 
         objects = self.objects
         for cls in OBJECT_CLASSES:
-            items = grouped.get(cls)
+            items = grouped.pop(cls, None)
             if not items:
                 continue
             transform = _TRANSFORMS[cls]
-            class_refs = self._class_refs[cls]
+            count = self._counts[cls]
             for ref, record in items:
                 touched_parents.discard(ref)
                 if record is None:
                     object_id = ref_to_id.pop(ref, None)
-                    class_refs.discard(ref)
                     self._forget_links(cls, ref)
                     if object_id is not None and objects.pop(object_id, None) is not None:
                         changes[object_id] = None
+                        count -= 1
                     continue
                 object_id = ref_to_id[ref]
                 old_id = previous_ids.get(ref)
                 if old_id is not None and objects.pop(old_id, None) is not None:
                     changes[old_id] = None
-                obj = transform(self, ref, record, object_id)
-                class_refs.add(ref)
+                    count -= 1
+                obj = compact(transform(self, ref, decode_record(cls, record), object_id))
+                if object_id not in objects:
+                    count += 1
                 objects[object_id] = obj
                 changes[object_id] = obj
+            self._counts[cls] = count
 
         for parent_ref in touched_parents:
             object_id = ref_to_id.get(parent_ref)
@@ -579,11 +680,15 @@ class PoolObjects:
         if not refs:
             return EMPTY_LIST
         get = self._ref_to_id.get
-        return [i for i in map(get, refs) if i is not None]
+        # The copy is sized exactly; a comprehension's list has room for more (88 bytes, not 64,
+        # for one id).
+        return [i for i in map(get, refs) if i is not None][:]
 
     def _common(self, obj: XoObject, ref: str, object_id: str, record: Mapping[str, Any]) -> None:
         obj["id"] = object_id
-        obj["uuid"] = record.get("uuid", object_id)
+        uuid = record.get("uuid", object_id)
+        # The id is the uuid, already kept: don't keep a second copy of it.
+        obj["uuid"] = object_id if uuid == object_id else uuid
         obj["$pool"] = self.pool_id
         obj["$poolId"] = self.pool_id
         obj["_xapiRef"] = ref
@@ -632,7 +737,7 @@ class PoolObjects:
         other = _map(r.get("other_config"))
         software = _map(r.get("software_version"))
         license_params = _map(r.get("license_params"))
-        metrics_ref = r.get("metrics", NULL_REF)
+        metrics_ref = _intern(r.get("metrics", NULL_REF))
         self._host_inputs[ref] = metrics_ref
         if metrics_ref != NULL_REF:
             self._metrics_parent[metrics_ref] = ref
@@ -728,8 +833,9 @@ class PoolObjects:
         else:
             container = self._halted_container(vbds)
 
-        metrics_ref = r.get("metrics", NULL_REF)
-        guest_ref = r.get("guest_metrics", NULL_REF)
+        # Interned, as the metrics fragments' keys: each ref is kept once.
+        metrics_ref = _intern(r.get("metrics", NULL_REF))
+        guest_ref = _intern(r.get("guest_metrics", NULL_REF))
         vcpus_at_startup = to_int(r.get("VCPUs_at_startup", 0))
         self._vm_inputs[ref] = (metrics_ref, guest_ref, vcpus_at_startup)
         if metrics_ref != NULL_REF:
@@ -742,9 +848,9 @@ class PoolObjects:
             "type": vm_type,
             "affinityHost": self._link(r.get("affinity")),
             "auto_poweron": other.get("auto_poweron") == "true",
-            "bios_strings": _map(r.get("bios_strings")),
-            "blockedOperations": _map(r.get("blocked_operations")),
-            "boot": _map(r.get("HVM_boot_params")),
+            "bios_strings": shared_map(r.get("bios_strings")),
+            "blockedOperations": shared_map(r.get("blocked_operations")),
+            "boot": shared_map(r.get("HVM_boot_params")),
             "CPUs": {"max": to_int(r.get("VCPUs_max", 0)), "number": vcpus_at_startup},
             "creation": creation,
             "current_operations": current_operations,
@@ -752,14 +858,12 @@ class PoolObjects:
             "viridian": platform.get("viridian") == "true",
             "high_availability": r.get("ha_restart_priority", ""),
             "memory": {
-                "dynamic": [
-                    to_int(r.get("memory_dynamic_min", 0)),
-                    to_int(r.get("memory_dynamic_max", 0)),
-                ],
-                "static": [
-                    to_int(r.get("memory_static_min", 0)),
-                    to_int(r.get("memory_static_max", 0)),
-                ],
+                "dynamic": shared_list(
+                    [to_int(r.get("memory_dynamic_min", 0)), to_int(r.get("memory_dynamic_max", 0))]
+                ),
+                "static": shared_list(
+                    [to_int(r.get("memory_static_min", 0)), to_int(r.get("memory_static_max", 0))]
+                ),
             },
             "name_description": r.get("name_description", ""),
             "name_label": r.get("name_label", ""),
@@ -774,7 +878,7 @@ class PoolObjects:
             "startDelay": to_int(r.get("start_delay", 0)),
             "secureBoot": platform.get("secureboot") == "true",
             "suspendSr": self._link(r.get("suspend_SR")),
-            "tags": _list(r.get("tags")),
+            "tags": shared_list(r.get("tags")),
             "VIFs": self._links(r.get("VIFs")),
             "VTPMs": self._links(r.get("VTPMs")),
             "virtualizationMode": domain_type,
@@ -783,7 +887,7 @@ class PoolObjects:
             "VGPUs": vgpus,
             "$VGPUs": vgpus,
             "nicType": platform.get("nic_type"),
-            "xenStoreData": _map(r.get("xenstore_data")),
+            "xenStoreData": shared_map(r.get("xenstore_data")),
         }
         obj.update(
             vm_metrics_fields(

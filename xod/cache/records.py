@@ -1,5 +1,5 @@
-"""The XAPI record fields the cache reads, per class: the decode types handed to the XAPI client
-so that a JSON-RPC answer is decoded into just these fields.
+"""The XAPI record fields the cache reads, per class: the decode types of event snapshots
+(handed to the XAPI client) and of a cold sync's records (kept as raw JSON until transformed).
 
 A VM record has 90 fields and the transform reads 43 of them; the rest (large maps such as
 `last_booted_record`, `other` metrics maps…) is skipped by the decoder without ever being
@@ -13,6 +13,8 @@ it against the transform); values stay untyped (`Any`), exactly as they come off
 from __future__ import annotations
 
 from typing import Any, TypedDict
+
+import msgspec
 
 _COMMON = ("uuid",)
 
@@ -96,3 +98,39 @@ def all_records_type(cls: str) -> Any:
     """`<cls>.get_all_records`' result type (ref → record), or None for an unknown class."""
     record_type = RECORD_TYPES.get(cls)
     return None if record_type is None else dict[str, record_type]
+
+
+# A cold sync keeps each record as raw JSON (a view into the answer's body) and decodes it only
+# when the transform reaches it: each record's decode garbage is then freed before the next
+# record is decoded, instead of being interleaved with the kept values of every other record
+# (Python's allocator cannot give back memory pages that hold a single live value).
+RAW_RECORDS_TYPE = dict[str, msgspec.Raw]
+
+# The fields an object's id depends on (`PoolObjects._id_for`), decoded in a first pass over
+# every class so that links between objects of the same load resolve.
+ID_FIELDS: dict[str, tuple[str, ...]] = {
+    "VM": ("is_a_template", "is_a_snapshot", "is_control_domain", "is_default_template",
+           "other_config"),
+}  # fmt: skip
+
+_RECORD_DECODERS = {
+    cls.lower(): msgspec.json.Decoder(record_type) for cls, record_type in RECORD_TYPES.items()
+}
+_ID_DECODERS = {
+    cls.lower(): msgspec.json.Decoder(_record_type(f"{cls}Id", ID_FIELDS.get(cls, ())))
+    for cls in RECORD_FIELDS
+}
+
+
+def decode_record(event_class: str, record: Any) -> Any:
+    """A record still in raw JSON decoded with its (lower-case) class's type; others as is."""
+    if type(record) is msgspec.Raw:
+        return _RECORD_DECODERS[event_class].decode(record)
+    return record
+
+
+def decode_id_fields(event_class: str, record: Any) -> Any:
+    """Just the fields an object's id depends on, from a record still in raw JSON; others as is."""
+    if type(record) is msgspec.Raw:
+        return _ID_DECODERS[event_class].decode(record)
+    return record

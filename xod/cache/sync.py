@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from xod.cache.objects import SYNCED_CLASSES, PoolObjects
-from xod.cache.records import SNAPSHOT_TYPES, all_records_type
-from xod.cache.store import ObjectStore, freeze_heap
+from xod.cache.records import RAW_RECORDS_TYPE, RECORD_TYPES, SNAPSHOT_TYPES
+from xod.cache.store import ObjectStore, freeze_heap, release_free_memory
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError, XapiError
 
@@ -150,10 +150,9 @@ class PoolSync:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            records = await self._fetch_all()
-            loaded = objects.load(records)
-            # The raw records must die now, before the heap is frozen: nothing else may hold them.
-            del records
+            # The raw records must die before the heap is frozen, and each class's as soon as it
+            # is transformed (peak memory): nothing else may hold them.
+            loaded = objects.load(await self._fetch_all(), consume=True)
             previous = self.pool_id
             if previous is not None and previous != objects.pool_id:
                 self.store.drop_pool(previous)
@@ -167,6 +166,7 @@ class PoolSync:
         if self.freeze_after_load and not self._frozen:
             self._frozen = True
             freeze_heap()
+        release_free_memory()
         connection.set_known_hosts(objects.host_addresses())
         self._mismatches.clear()
         self.full_syncs += 1
@@ -174,9 +174,9 @@ class PoolSync:
         self.last_error = None
         await self._advance(token)
 
-    async def _fetch_all(self) -> dict[str, Mapping[str, dict]]:
+    async def _fetch_all(self) -> dict[str, Mapping[str, Any]]:
         """Every class's records, fetched in parallel."""
-        records: dict[str, Mapping[str, dict]] = {}
+        records: dict[str, Mapping[str, Any]] = {}
 
         async def fetch(cls: str) -> None:
             records[cls] = await self._fetch(cls)
@@ -186,10 +186,13 @@ class PoolSync:
         await asyncio.gather(*(fetch(cls) for cls in self.classes))
         return {cls: records[cls] for cls in self.classes}
 
-    async def _fetch(self, cls: str) -> Mapping[str, dict]:
+    async def _fetch(self, cls: str) -> Mapping[str, Any]:
+        """ref → record, each record still raw JSON (over JSON-RPC): PoolObjects decodes it when
+        it transforms it, so that its decode garbage is freed at once."""
         try:
             return await self.connection.call(
-                f"{cls}.get_all_records", result_type=all_records_type(cls)
+                f"{cls}.get_all_records",
+                result_type=RAW_RECORDS_TYPE if cls in RECORD_TYPES else None,
             )
         except XapiError as error:
             if error.code in _MISSING_CLASS_CODES:
