@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from xod.api import errors
+from xod.api.commands import ACTIONS, ASYNC_REQUESTED
 from xod.api.context import ApiConnection, CallContext, Services
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
 from xod.store import permission_allows
@@ -100,16 +101,23 @@ class Dispatcher:
             return _error(None, errors.invalid_request().to_json())
         if not isinstance(method_name, str):
             return _error(request_id, errors.invalid_request().to_json())
-        is_admin = False
         try:
-            result, is_admin = await self.call(connection, method_name, message.get("params"))
+            result, _ = await self.call(connection, method_name, message.get("params"))
         except asyncio.CancelledError:
             raise
         except Exception as error:
             if not isinstance(error, errors.ApiError):
                 log.warning("%s failed: %s: %s", method_name, type(error).__name__, error)
+            # Admins get the details of unknown errors (xo-server's pipeline step 12).
+            is_admin = self._caller_is_admin(connection)
             return _error(request_id, errors.to_error_object(error, is_admin=is_admin))
         return _response(request_id, result)
+
+    def _caller_is_admin(self, connection: ApiConnection) -> bool:
+        if connection.user_id is None:
+            return False
+        user = self.services.store.users.get(connection.user_id)
+        return user is not None and user.permission == "admin"
 
     async def call(
         self, connection: ApiConnection, method_name: str, params: Any
@@ -140,11 +148,29 @@ class Dispatcher:
         if "_log" in params and not is_admin:
             raise errors.unauthorized("admin")
         params.pop("_log", None)
+        asynchronous = params.pop("_async", False)
+        if asynchronous is not False and (method_name not in ACTIONS or asynchronous is not True):
+            raise errors.invalid_parameters(
+                [
+                    {
+                        "instancePath": "/_async",
+                        "schemaPath": "#/properties/_async",
+                        "keyword": "_async",
+                        "params": {},
+                        "message": "_async must be true, and only actions accept it",
+                    }
+                ]
+            )
         if method.validator is not None:
             params = normalize_params(method, params)
             problems = method.validator.validate(params)
             if problems:
                 raise errors.invalid_parameters(problems)
         context = CallContext(self.services, connection, user, method_name)
-        result = await method.handler(context, params)
+        # Reserved param `_async` (xod's own): the action answers its task id at once.
+        reset = ASYNC_REQUESTED.set(asynchronous)
+        try:
+            result = await method.handler(context, params)
+        finally:
+            ASYNC_REQUESTED.reset(reset)
         return (True if result is None else result), is_admin

@@ -133,6 +133,9 @@ def _vm_lacks_feature(p: list[str]) -> ApiError:
 
 XAPI_ERROR_TO_XO_ERROR: dict[str, Any] = {
     "EHOSTUNREACH": lambda p: server_unreachable(_first(p)),
+    # Not in XO's table: its objects are resolved before any call, so a stale handle only
+    # happens when the object vanished meanwhile — which is exactly XO's noSuchObject.
+    "HANDLE_INVALID": lambda p: no_such_object(p[1] if len(p) > 1 else None, _first(p)),
     "HOST_OFFLINE": lambda p: ApiError(18, "host offline", {"objectId": _first(p)}),
     "NO_HOSTS_AVAILABLE": lambda p: no_hosts_available(),
     "NOT_SUPPORTED_DURING_UPGRADE": lambda p: ApiError(15, "not supported during upgrade"),

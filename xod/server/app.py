@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from xod.api.context import Services
 from xod.api.dispatch import Dispatcher
@@ -18,7 +18,8 @@ from xod.api.methods import build_registry
 from xod.api.methods.server import connect
 from xod.cache.pools import PoolManager
 from xod.cache.store import ObjectStore
-from xod.server.ws import make_api_handler
+from xod.server.fanout import Fanout, FanoutConfig
+from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api_handler
 from xod.store import SignInThrottle, Store, ensure_admin
 from xod.store.first_start import DEFAULT_ADMIN_EMAIL
 
@@ -42,6 +43,17 @@ class ServerConfig:
     connection_options: dict[str, Any] = field(default_factory=dict)
     version: str = "0.1.0"
     store: Store | None = None  # an already-open store (tests pass a fast password hasher)
+    # Live changes (xod/server/fanout.py): per-connection bound, lag before 4008, bookmarks.
+    client_budget_bytes: int = 4 * 1024 * 1024
+    client_max_lag: float = 30.0
+    bookmark_interval: float = 30.0
+    close_grace: float = 5.0
+    ws_heartbeat: float | None = DEFAULT_HEARTBEAT
+    ws_write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH
+    ws_send_buffer: int | None = None  # SO_SNDBUF of client sockets; None = the kernel's
+    # Pending TCP connections: a burst of clients reconnecting after a network blip must not
+    # overflow it (an overflow costs each dropped SYN a 1 s retransmit).
+    listen_backlog: int = 1024
 
 
 class XodApp:
@@ -61,10 +73,27 @@ class XodApp:
         )
         self.registry = build_registry()
         self.dispatcher = Dispatcher(self.registry, self.services)
+        self.fanout = Fanout(
+            self.objects,
+            FanoutConfig(
+                budget_bytes=config.client_budget_bytes,
+                max_lag=config.client_max_lag,
+                bookmark_interval=config.bookmark_interval,
+                ping_interval=config.ws_heartbeat,
+            ),
+        )
         self.app = web.Application()
         self.app.router.add_get(
             "/api/",
-            make_api_handler(self.dispatcher, config.max_frame_bytes, config.max_concurrent_calls),
+            make_api_handler(
+                self.dispatcher,
+                config.max_frame_bytes,
+                config.max_concurrent_calls,
+                fanout=self.fanout,
+                write_buffer_high=config.ws_write_buffer_high,
+                send_buffer=config.ws_send_buffer,
+                close_grace=config.close_grace,
+            ),
         )
         self.app.router.add_get("/api/{token}", self._one_shot)
         self._runner: web.AppRunner | None = None
@@ -87,18 +116,24 @@ class XodApp:
 
     async def start(self) -> None:
         self.first_start()
+        self.fanout.start()
         for record in self.store.servers.list():
             if record.enabled:
                 connect(self.services, record)
         self._runner = web.AppRunner(self.app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, backlog=self.config.listen_backlog
+        )
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
 
     async def stop(self) -> None:
+        await self.fanout.stop()
+        # WebSocket handlers only end when their connection does: close them all first.
+        self.fanout.close_all(WSCloseCode.GOING_AWAY, "xod is shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -2,8 +2,17 @@
 
 Each connection reads frames in order and runs the calls concurrently (at most
 `max_concurrent_calls` at once: reading pauses beyond that, so a flooding client slows itself
-down), and writes every outgoing frame through one bounded outbox drained by one writer task —
-where `all` notifications will also be queued.
+down). Everything outgoing — responses, `all` notifications, subscription changes — goes
+through the connection's `Peer` (xod/server/peer.py): written at once when the transport is
+ready, else queued under a byte budget, coalesced, and finally the connection closed with 4008
+when it stays behind.
+
+A client opening the socket with the subprotocol `xod.msgpack` gets every message as a msgpack
+binary frame, and may send msgpack binary frames (JSON text frames are still understood).
+
+Keepalive: aiohttp's per-connection heartbeat is off; the fan-out's watchdog pings silent
+connections in one pass (no timer or task per connection), this session answers the client's
+pings and records that the peer is alive on every frame it receives.
 """
 
 from __future__ import annotations
@@ -11,16 +20,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import time
+from collections.abc import Callable
 from typing import Any
 
+import msgpack
+import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from xod.api import errors
 from xod.api.context import ApiConnection
 from xod.api.dispatch import Dispatcher
+from xod.server.fanout import Fanout, after_reply
+from xod.server.frames import (
+    JSON,
+    MSGPACK,
+    MSGPACK_SUBPROTOCOL,
+    WireFormat,
+    data_frame,
+    pong_frame,
+)
+from xod.store import User
 
 log = logging.getLogger("xod.server")
 
 TOKEN_EXPIRED_CLOSE_CODE = 4001
+DEFAULT_HEARTBEAT = 30.0
+DEFAULT_WRITE_BUFFER_HIGH = 64 * 1024
 
 
 class _ApiWebSocket(web.WebSocketResponse):
@@ -38,6 +65,25 @@ class _ApiWebSocket(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
+class LiveConnection(ApiConnection):
+    """A WebSocket connection: signing in starts the `all` notifications (xo-jsonrpc §5.1)."""
+
+    def __init__(self, remote: str | None, close: Callable[..., Any], session: WsSession) -> None:
+        super().__init__(remote, close)
+        # What xod's own methods (xod.subscribe…) use; absent on non-WebSocket connections.
+        self.live = session
+        self.all_enabled = True
+
+    def sign_in(self, user: User, expiration_ms: int | None) -> None:
+        super().sign_in(user, expiration_ms)
+        if self.all_enabled:
+            self.live.fanout.join_all(self.live.peer)
+
+    def sign_out(self) -> None:
+        super().sign_out()
+        self.live.fanout.leave_all(self.live.peer)
+
+
 class WsSession:
     def __init__(
         self,
@@ -46,48 +92,118 @@ class WsSession:
         remote: str | None,
         *,
         max_concurrent_calls: int,
-        outbox_size: int = 256,
+        outbox_size: int = 256,  # kept for compatibility: the byte budget bounds the queue now
+        fanout: Fanout | None = None,
+        transport: asyncio.Transport | None = None,
+        protocol: Any = None,
+        close_grace: float = 5.0,
     ) -> None:
         self.ws = ws
         self.dispatcher = dispatcher
-        self.connection = ApiConnection(remote, self._close)
+        self.fanout = fanout or Fanout(dispatcher.services.objects)
+        self.fmt: WireFormat = MSGPACK if ws.ws_protocol == MSGPACK_SUBPROTOCOL else JSON
+        self.close_grace = close_grace
+        transport = transport or ws._payload_writer.transport  # type: ignore[union-attr]
+        protocol = protocol or ws._req.protocol  # type: ignore[union-attr]
+        self.transport: asyncio.Transport = transport
+        self.peer = self.fanout.new_peer(transport, protocol, self.fmt, self._on_peer_failed)
+        self.connection = LiveConnection(remote, self._close, self)
         self._slots = asyncio.Semaphore(max_concurrent_calls)
         self._calls: set[asyncio.Task[None]] = set()
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(outbox_size)
+        self._closing: asyncio.Task[None] | None = None
 
-    async def _close(self, code: int, reason: str) -> None:
-        await self.ws.close(code=code, message=reason.encode())
+    # -- xod's own methods ---------------------------------------------------------------------
+
+    def subscribe(self, filter_spec: Any, fields: Any, since: int | None) -> dict[str, Any]:
+        return self.fanout.subscribe(self.peer, filter_spec, fields, since)
+
+    def unsubscribe(self, subscription_id: str) -> bool:
+        return self.fanout.unsubscribe(self.peer, subscription_id)
+
+    def set_all(self, enabled: bool) -> bool:
+        self.connection.all_enabled = enabled
+        if enabled and self.connection.user_id is not None:
+            self.fanout.join_all(self.peer)
+        elif not enabled:
+            self.fanout.leave_all(self.peer)
+        return enabled
+
+    # -- output ---------------------------------------------------------------------------------
 
     async def send(self, frame: bytes) -> None:
-        """Queue one text frame (bytes of UTF-8 JSON); waits while the outbox is full."""
-        await self._outbox.put(frame)
+        """Queue one text frame (bytes of UTF-8 JSON); never blocks (the peer is bounded)."""
+        self.peer.send(data_frame(frame, False))
 
-    async def _writer(self) -> None:
-        ws = self.ws
-        while True:
-            frame = await self._outbox.get()
-            if frame is None or ws.closed:
-                return
-            try:
-                await ws.send_frame(frame, WSMsgType.TEXT)
-            except (ConnectionError, RuntimeError):
-                return
+    def _on_peer_failed(self, code: int, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(
+                self.connection.close(code, reason)
+            )
+
+    async def _close(self, code: int, reason: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.close_grace
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.ws.close(code=code, message=reason.encode(), drain=False), self.close_grace
+            )
+        # The close frame sits behind what a slow peer has not read yet: give it the grace
+        # period to take it, then cut the socket (a peer that never reads would keep it forever).
+        transport = self.transport
+        # asyncio has no "write buffer empty" event: poll (only ever on a closing connection).
+        while transport.get_write_buffer_size() and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if transport.get_write_buffer_size():
+            transport.abort()
+
+    # -- input ----------------------------------------------------------------------------------
+
+    async def _handle(self, data: str | bytes) -> bytes | None:
+        if self.fmt is JSON:
+            reply = await self.dispatcher.handle_frame(self.connection, data)
+            return None if reply is None else data_frame(reply, False)
+        try:
+            message = msgpack.unpackb(data) if isinstance(data, bytes) else orjson.loads(data)
+        except (ValueError, msgpack.UnpackException):
+            return MSGPACK.frame(
+                {"error": errors.parse_error().to_json(), "id": None, "jsonrpc": "2.0"}
+            )
+        if isinstance(message, list) and message:
+            replies = await asyncio.gather(
+                *(self.dispatcher.handle(self.connection, m) for m in message)
+            )
+            batch = [r for r in replies if r is not None]
+            return MSGPACK.frame(batch) if batch else None
+        reply = await self.dispatcher.handle(self.connection, message)
+        return None if reply is None else MSGPACK.frame(reply)
 
     async def _run_call(self, data: str | bytes) -> None:
+        hooks: list[Callable[[], None]] = []
+        after_reply.set(hooks)
         try:
-            reply = await self.dispatcher.handle_frame(self.connection, data)
+            reply = await self._handle(data)
             if reply is not None and not self.connection.closed:
-                await self.send(reply)
+                self.peer.send(reply)
+            for hook in hooks:
+                hook()
         except Exception:
             log.exception("call handling failed")
         finally:
             self._slots.release()
 
     async def run(self) -> None:
-        writer = asyncio.create_task(self._writer())
+        peer = self.peer
         try:
             async for message in self.ws:
-                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                peer.last_seen = time.monotonic()
+                kind = message.type
+                if kind is WSMsgType.PING:
+                    # Answered here (autoping is off so that pongs reach the keepalive).
+                    peer.send(pong_frame(message.data))
+                    continue
+                if kind is WSMsgType.PONG:
+                    continue
+                if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     break
                 if self.connection.expired():
                     # xo-server closes without replying on the first message after expiry.
@@ -103,31 +219,62 @@ class WsSession:
             for task in list(self._calls):
                 task.cancel()
             self.connection.dispose()
-            with contextlib.suppress(asyncio.QueueFull):
-                self._outbox.put_nowait(None)
-            if self._outbox.full():
-                writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            self.fanout.remove_peer(self.peer)
+            if self._closing is not None:
+                with contextlib.suppress(Exception):
+                    await self._closing
             if self.ws.exception() is not None:
                 log.info("websocket closed: %s", self.ws.exception())
 
 
-def make_api_handler(dispatcher: Dispatcher, max_frame_bytes: int, max_concurrent_calls: int):
+def make_api_handler(
+    dispatcher: Dispatcher,
+    max_frame_bytes: int,
+    max_concurrent_calls: int,
+    *,
+    fanout: Fanout | None = None,
+    write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH,
+    send_buffer: int | None = None,
+    close_grace: float = 5.0,
+):
     async def api_websocket(request: web.Request) -> web.StreamResponse:
         # xo-server upgrades only this exact URL: not /api, not /api/?x=1.
         if request.raw_path != "/api/":
             raise web.HTTPNotFound()
-        ws = _ApiWebSocket(max_msg_size=max_frame_bytes, compress=False)
+        ws = _ApiWebSocket(
+            max_msg_size=max_frame_bytes,
+            compress=False,
+            # Keepalive pings come from the fan-out's watchdog (one pass for every connection,
+            # no timer per connection); pongs must reach this session to count.
+            autoping=False,
+            protocols=(MSGPACK_SUBPROTOCOL,),
+        )
         if not ws.can_prepare(request).ok:
             raise web.HTTPUpgradeRequired(headers={"Upgrade": "websocket"})
         await ws.prepare(request)
+        transport = request.transport
+        assert transport is not None
+        # The high-water mark bounds what the kernel side of a slow client may hold.
+        transport.set_write_buffer_limits(high=write_buffer_high)
+        sock = transport.get_extra_info("socket")
+        if send_buffer is not None and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         session = WsSession(
-            ws, dispatcher, request.remote, max_concurrent_calls=max_concurrent_calls
+            ws,
+            dispatcher,
+            request.remote,
+            max_concurrent_calls=max_concurrent_calls,
+            fanout=fanout,
+            transport=transport,  # type: ignore[arg-type]
+            protocol=request.protocol,
+            close_grace=close_grace,
         )
         await session.run()
         if not ws.closed:
-            await ws.close(code=WSCloseCode.OK)
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(ws.close(code=WSCloseCode.OK), close_grace)
+        if transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(close_grace, transport.abort)
         return ws
 
     return api_websocket

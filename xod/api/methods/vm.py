@@ -1,0 +1,215 @@
+"""vm.*: VM actions forwarded to the pool master (xo-jsonrpc §7), as xo-server does them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from typing import Any
+
+from xod.api import errors
+from xod.api.commands import Command, action
+from xod.api.registry import Registry
+from xod.xapi.errors import XapiError
+
+NULL_REF = "OpaqueRef:NULL"
+VM_TYPES = ("VM",)
+# What vm.snapshot/vm.clone/vm.copy may start from (XO lets templates be copied too).
+COPYABLE_TYPES = ("VM", "VM-template")
+# vm.set's `high_availability` values (VM.ha_restart_priority).
+HA_PRIORITIES = ("", "best-effort", "restart")
+# What xapi answers a clean shutdown the guest cannot do (xo-server: "requires PV drivers").
+_NO_CLEAN_SHUTDOWN = frozenset(
+    {"VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE_SHUTDOWN", "VM_LACKS_FEATURE"}
+)
+
+
+def _new_object_id(command: Command, ref: Any) -> Any:
+    """The XO id of a VM a task created (the cache already has it: its creation came first)."""
+    return command.id_of(ref) or ref
+
+
+async def _clean_then_hard_shutdown(command: Command, ref: str, delay: float) -> None:
+    """A clean shutdown, replaced by a hard one if it has not ended after `delay` seconds."""
+    clean_task: list[str] = []
+    clean = asyncio.ensure_future(command.run("VM.clean_shutdown", ref, on_task=clean_task.append))
+    try:
+        await asyncio.wait_for(asyncio.shield(clean), delay)
+        return
+    except TimeoutError:
+        pass
+    for task_ref in clean_task:
+        with contextlib.suppress(Exception):
+            await command.send("task.cancel", task_ref)
+    with contextlib.suppress(Exception):
+        await clean  # cancelled (or finished meanwhile): either way, now force it
+    if (command.store.get(command.object_id) or {}).get("power_state") != "Halted":
+        await command.run("VM.hard_shutdown", ref)
+
+
+def register(registry: Registry) -> None:
+    @action(registry, "vm.start")
+    async def start(command: Command, params: dict[str, Any]) -> None:
+        vm = command.resolve(params["id"], VM_TYPES)
+        ref = vm["_xapiRef"]
+        force = bool(params.get("force", False))
+        host_ref = command.ref_of(params["host"], "host") if params.get("host") else None
+        state = vm["power_state"]
+        # As xo-server: starting a paused VM unpauses it, a suspended one resumes.
+        if state == "Paused":
+            await command.run("VM.unpause", ref)
+        elif state == "Suspended":
+            if host_ref is not None:
+                await command.run("VM.resume_on", ref, host_ref, False, force)
+            else:
+                await command.run("VM.resume", ref, False, force)
+        elif host_ref is not None:
+            await command.run("VM.start_on", ref, host_ref, False, force)
+        else:
+            await command.run("VM.start", ref, False, force)
+
+    @action(registry, "vm.stop")
+    async def stop(command: Command, params: dict[str, Any]) -> None:
+        ref = command.ref_of(params["id"], VM_TYPES)
+        if params.get("force"):
+            await command.run("VM.hard_shutdown", ref)
+            return
+        delay_ms = params.get("forceShutdownDelay") or 0
+        try:
+            if delay_ms <= 0:
+                await command.run("VM.clean_shutdown", ref)
+            else:
+                await _clean_then_hard_shutdown(command, ref, delay_ms / 1000)
+        except XapiError as error:
+            if error.code in _NO_CLEAN_SHUTDOWN:
+                raise errors.invalid_parameters([], "clean shutdown requires PV drivers") from None
+            raise
+
+    @action(registry, "vm.restart")
+    async def restart(command: Command, params: dict[str, Any]) -> None:
+        ref = command.ref_of(params["id"], VM_TYPES)
+        await command.run("VM.hard_reboot" if params.get("force") else "VM.clean_reboot", ref)
+
+    @action(registry, "vm.suspend")
+    async def suspend(command: Command, params: dict[str, Any]) -> None:
+        await command.run("VM.suspend", command.ref_of(params["id"], VM_TYPES))
+
+    @action(registry, "vm.resume")
+    async def resume(command: Command, params: dict[str, Any]) -> None:
+        vm = command.resolve(params["id"], VM_TYPES)
+        # xo-server's resumeVm: a paused VM is unpaused, a suspended one resumed.
+        if vm["power_state"] == "Paused":
+            await command.run("VM.unpause", vm["_xapiRef"])
+        else:
+            await command.run("VM.resume", vm["_xapiRef"], False, False)
+
+    @action(registry, "vm.pause")
+    async def pause(command: Command, params: dict[str, Any]) -> None:
+        await command.run("VM.pause", command.ref_of(params["id"], VM_TYPES))
+
+    @action(registry, "vm.unpause")
+    async def unpause(command: Command, params: dict[str, Any]) -> None:
+        await command.run("VM.unpause", command.ref_of(params["id"], VM_TYPES))
+
+    @action(registry, "vm.clone")
+    async def clone(command: Command, params: dict[str, Any]) -> Any:
+        ref = command.ref_of(params["id"], COPYABLE_TYPES)
+        if params["full_copy"]:
+            new_ref = await command.run("VM.copy", ref, params["name"], NULL_REF)
+        else:
+            new_ref = await command.run("VM.clone", ref, params["name"])
+        return _new_object_id(command, new_ref)
+
+    @action(registry, "vm.copy")
+    async def copy(command: Command, params: dict[str, Any]) -> Any:
+        vm = command.resolve(params["vm"], COPYABLE_TYPES)
+        sr_ref = command.ref_of(params["sr"], "SR")  # another pool's SR: not implemented
+        name = params.get("name") or f"{vm['name_label']}_COPY"
+        new_ref = await command.run("VM.copy", vm["_xapiRef"], name, sr_ref)
+        return _new_object_id(command, new_ref)
+
+    @action(registry, "vm.snapshot")
+    async def snapshot(command: Command, params: dict[str, Any]) -> Any:
+        vm = command.resolve(params["id"], VM_TYPES)
+        name = params.get("name")
+        if not name:
+            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            name = f"{vm['name_label']}_{stamp}"
+        if params.get("saveMemory"):
+            new_ref = await command.run("VM.checkpoint", vm["_xapiRef"], name)
+        else:
+            new_ref = await command.run("VM.snapshot", vm["_xapiRef"], name, [])
+        if params.get("description"):
+            await command.call("VM.set_name_description", new_ref, params["description"])
+        return _new_object_id(command, new_ref)
+
+    @action(registry, "vm.revert")
+    async def revert(command: Command, params: dict[str, Any]) -> None:
+        await command.run("VM.revert", command.ref_of(params["snapshot"], "VM-snapshot"))
+
+    @action(registry, "vm.migrate")
+    async def migrate(command: Command, params: dict[str, Any]) -> None:
+        vm = command.resolve(params["vm"], VM_TYPES)
+        host = command.store.get(params["targetHost"])
+        if host is None or host.get("type") != "host":
+            raise errors.no_such_object(params["targetHost"], "host")
+        if host.get("$pool") != vm.get("$pool"):
+            raise errors.not_implemented()  # cross-pool migration (VM.migrate_send): not yet
+        await command.run("VM.pool_migrate", vm["_xapiRef"], host["_xapiRef"], {"live": "true"})
+
+    @action(registry, "vm.delete")
+    async def delete(command: Command, params: dict[str, Any]) -> None:
+        vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
+        ref = vm["_xapiRef"]
+        disks: list[str] = []
+        if params.get("deleteDisks"):
+            # The VM's own disks: not CD drives, not attached to any other VM.
+            store = command.store
+            for vbd_id in vm.get("$VBDs") or ():
+                vbd = store.get(vbd_id)
+                if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI"):
+                    continue
+                vdi = store.get(vbd["VDI"])
+                if vdi is None:
+                    continue
+                users = {(store.get(v) or {}).get("VM") for v in vdi.get("$VBDs") or ()}
+                if users <= {vm["id"]}:
+                    disks.append(vdi["_xapiRef"])
+        if params.get("force") and vm["power_state"] != "Halted":
+            await command.run("VM.hard_shutdown", ref)
+        await command.run("VM.destroy", ref)
+        for vdi_ref in disks:
+            await command.run("VDI.destroy", vdi_ref)
+
+    @action(registry, "vm.set")
+    async def set_(command: Command, params: dict[str, Any]) -> None:
+        vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
+        ref = vm["_xapiRef"]
+        if "name_label" in params:
+            await command.call("VM.set_name_label", ref, params["name_label"])
+        if "name_description" in params:
+            await command.call("VM.set_name_description", ref, params["name_description"])
+        if "cpusMax" in params:
+            await command.call("VM.set_VCPUs_max", ref, int(params["cpusMax"]))
+        if "CPUs" in params:
+            cpus = int(params["CPUs"])
+            if vm["power_state"] == "Running":
+                await command.call("VM.set_VCPUs_number_live", ref, cpus)
+            else:
+                await command.call("VM.set_VCPUs_at_startup", ref, cpus)
+        if "memory" in params:
+            # XO's `memory` is the VM's memory size: static max and the dynamic range.
+            await command.call("VM.set_memory", ref, int(params["memory"]))
+        if "auto_poweron" in params:
+            await command.call("VM.remove_from_other_config", ref, "auto_poweron")
+            if params["auto_poweron"]:
+                await command.call("VM.add_to_other_config", ref, "auto_poweron", "true")
+        if "high_availability" in params:
+            priority = params["high_availability"]
+            if priority is True or priority is False:
+                priority = "restart" if priority else ""
+            await command.call("VM.set_ha_restart_priority", ref, priority)
+        if "affinityHost" in params:
+            host_id = params["affinityHost"]
+            host_ref = command.ref_of(host_id, "host") if host_id else NULL_REF
+            await command.call("VM.set_affinity", ref, host_ref)

@@ -1,0 +1,178 @@
+"""Pre-framed WebSocket messages and the two wire formats (pure, no I/O).
+
+A server frame is never masked and xod negotiates no extension, so the bytes of a frame are the
+same for every connection: notifications are framed once and handed to every transport as is.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import orjson
+
+MSGPACK_SUBPROTOCOL = "xod.msgpack"
+
+_OP_TEXT = 0x1
+_OP_BINARY = 0x2
+_OP_CLOSE = 0x8
+_OP_PING = 0x9
+_OP_PONG = 0xA
+
+PING_FRAME = bytes((0x80 | _OP_PING, 0))
+
+
+def frame_header(length: int, binary: bool) -> bytes:
+    first = 0x80 | (_OP_BINARY if binary else _OP_TEXT)
+    if length < 126:
+        return struct.pack("!BB", first, length)
+    if length < 65536:
+        return struct.pack("!BBH", first, 126, length)
+    return struct.pack("!BBQ", first, 127, length)
+
+
+def data_frame(payload: bytes, binary: bool) -> bytes:
+    return frame_header(len(payload), binary) + payload
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    payload = struct.pack("!H", code) + reason.encode()[:123]
+    return struct.pack("!BB", 0x80 | _OP_CLOSE, len(payload)) + payload
+
+
+def pong_frame(payload: bytes) -> bytes:
+    payload = payload[:125]
+    return bytes((0x80 | _OP_PONG, len(payload))) + payload
+
+
+def _msgpack_default(value: Any) -> Any:
+    # Whatever orjson can serialise (dataclasses, datetimes…) goes through its JSON form.
+    return orjson.loads(orjson.dumps(value))
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, default=_msgpack_default)
+
+
+class WireFormat:
+    """How one connection wants its messages: JSON text frames or msgpack binary frames."""
+
+    __slots__ = ("binary", "encode", "name")
+
+    def __init__(self, name: str, binary: bool, encode: Callable[[Any], bytes]) -> None:
+        self.name = name
+        self.binary = binary
+        self.encode = encode
+
+    def frame(self, message: Any) -> bytes:
+        return data_frame(self.encode(message), self.binary)
+
+    def __repr__(self) -> str:
+        return f"WireFormat({self.name})"
+
+
+JSON = WireFormat("json", False, orjson.dumps)
+MSGPACK = WireFormat("msgpack", True, pack)
+FORMATS = (JSON, MSGPACK)
+
+
+def all_frames(fmt: WireFormat, enter: dict[str, Any], exit_ids: list[str]) -> list[bytes]:
+    """XO's `all` notification for one batch (xo-jsonrpc §5.1): enter first, then exit with
+    `{id: 0}`; an empty half is not sent."""
+    frames = []
+    if enter:
+        frames.append(
+            fmt.frame(
+                {"jsonrpc": "2.0", "method": "all", "params": {"type": "enter", "items": enter}}
+            )
+        )
+    if exit_ids:
+        frames.append(
+            fmt.frame(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "all",
+                    "params": {"type": "exit", "items": dict.fromkeys(exit_ids, 0)},
+                }
+            )
+        )
+    return frames
+
+
+def changes_message(
+    subscription: str, revision: int, enter: dict[str, Any], exit_ids: list[str]
+) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "method": "xod.changes",
+        "params": {
+            "subscription": subscription,
+            "revision": revision,
+            "enter": enter,
+            "exit": exit_ids,
+        },
+    }
+
+
+class ChangesTemplate:
+    """One `xod.changes` payload encoded once, with each subscription's id spliced in.
+
+    Subscriptions sharing a scope receive the same payload except for their id. The payload is
+    encoded once as `prefix + <id> + tail`; ids all have the same length, so the frame header
+    is shared too, and a subscription's frame costs one bytes concatenation.
+    """
+
+    __slots__ = ("head", "tail")
+
+    def __init__(
+        self, fmt: WireFormat, id_length: int, revision: int, enter: Any, exit_ids: list[str]
+    ) -> None:
+        if fmt.binary:
+            # msgpack maps are a count followed by key/value pairs: build the outer maps by
+            # hand, the id's str header included in the prefix.
+            prefix = (
+                b"\x83"
+                + pack("jsonrpc")
+                + pack("2.0")
+                + pack("method")
+                + pack("xod.changes")
+                + pack("params")
+                + b"\x84"
+                + pack("subscription")
+                + _msgpack_str_header(id_length)
+            )
+            tail = (
+                pack("revision")
+                + pack(revision)
+                + pack("enter")
+                + pack(enter)
+                + pack("exit")
+                + pack(exit_ids)
+            )
+        else:
+            prefix = b'{"jsonrpc":"2.0","method":"xod.changes","params":{"subscription":"'
+            tail = (
+                b'","revision":'
+                + str(revision).encode()
+                + b',"enter":'
+                + orjson.dumps(enter)
+                + b',"exit":'
+                + orjson.dumps(exit_ids)
+                + b"}}"
+            )
+        length = len(prefix) + id_length + len(tail)
+        self.head = frame_header(length, fmt.binary) + prefix
+        self.tail = tail
+
+    def frame(self, subscription_id: bytes) -> bytes:
+        return self.head + subscription_id + self.tail
+
+
+def _msgpack_str_header(length: int) -> bytes:
+    if length < 32:
+        return bytes((0xA0 | length,))
+    if length < 256:
+        return bytes((0xD9, length))
+    return b"\xda" + struct.pack("!H", length)

@@ -1,0 +1,257 @@
+"""The outbound side of one connection: pre-framed bytes to its transport, bounded.
+
+Fast path: nothing queued and the transport is not paused → the frame goes straight to
+`transport.write` from the caller (the store listener), with no task switch and no await.
+Otherwise frames wait in a queue with a byte budget, drained by a short-lived writer task that
+exists only while something is queued (an idle connection costs no task).
+
+Over budget, change notifications stop being queued: the connection switches to coalescing —
+per stream (the `all` notification or one subscription), id → latest object or None — and the
+net state is encoded for this connection alone once the queue has drained. Memory stays under
+the budget plus the transport's high-water mark; the coalesced map only references objects the
+store shares. A connection behind (something queued) for longer than `max_lag` is closed by the
+fan-out's watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from xod.server.frames import WireFormat
+
+log = logging.getLogger("xod.server")
+
+SLOW_CLIENT_CLOSE_CODE = 4008
+# Queued responses (which cannot be coalesced) may exceed the budget by this factor before
+# the connection is closed.
+HARD_LIMIT_FACTOR = 2
+_YIELD_EVERY = 64
+
+
+class Stream(Protocol):
+    """A change stream a connection receives (the `all` scope, or one subscription)."""
+
+    def coalesced_frames(
+        self, fmt: WireFormat, items: dict[str, Any], revision: int
+    ) -> list[bytes]: ...
+
+
+class Peer:
+    __slots__ = (
+        "__weakref__",
+        "_drainer",
+        "_lagging",
+        "_on_close",
+        "behind_since",
+        "budget",
+        "close_reason",
+        "closed",
+        "fmt",
+        "last_ping",
+        "last_seen",
+        "pending",
+        "protocol",
+        "queue",
+        "queued_bytes",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: Any,
+        fmt: WireFormat,
+        *,
+        budget: int,
+        lagging: set[Peer],
+        on_close: Callable[[int, str], None],
+    ) -> None:
+        self.transport = transport
+        self.protocol = protocol  # aiohttp's BaseProtocol: `_paused`, `_drain_helper()`
+        self.fmt = fmt
+        self.budget = budget
+        # Created when something must wait, dropped once drained: an idle connection holds
+        # no queue (an empty deque is ~600 bytes; 10k idle connections are the common case).
+        self.queue: deque[bytes | Iterator[bytes]] | None = None
+        self.queued_bytes = 0
+        # Coalescing mode when not None: stream → [id → object or None, latest revision].
+        self.pending: dict[Stream, list[Any]] | None = None
+        self.behind_since: float | None = None
+        self.closed = False
+        self.close_reason: str | None = None
+        # Keepalive (driven by the fan-out's watchdog): when the peer last sent anything, and
+        # when it was last pinged.
+        self.last_seen = self.last_ping = time.monotonic()
+        self._lagging = lagging
+        self._on_close = on_close
+        self._drainer: asyncio.Task[None] | None = None
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes this connection holds: its queue plus the transport's write buffer."""
+        return self.queued_bytes + self.transport.get_write_buffer_size()
+
+    # -- producers (synchronous, never block) ---------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """A frame that must arrive as is (a response)."""
+        if self.closed:
+            return
+        if not self.queue and self.pending is None and not self.protocol._paused:
+            self._write(frame)
+            return
+        self._queue().append(frame)
+        self.queued_bytes += len(frame)
+        if self.queued_bytes > self.budget * HARD_LIMIT_FACTOR:
+            self.fail(SLOW_CLIENT_CLOSE_CODE, "client too slow: outbound queue over its limit")
+            return
+        self._fell_behind()
+
+    def send_stream(self, frames: Iterator[bytes]) -> None:
+        """Frames produced lazily as the connection drains (a snapshot)."""
+        if self.closed:
+            return
+        self._queue().append(frames)
+        self._fell_behind()
+
+    def send_changes(
+        self,
+        stream: Stream,
+        frames: Sequence[bytes],
+        enter: dict[str, Any],
+        exit_ids: Sequence[str],
+        revision: int,
+    ) -> None:
+        """Change notifications: written, queued, or coalesced when over budget."""
+        if self.closed:
+            return
+        if self.pending is not None:
+            self._merge(stream, enter, exit_ids, revision)
+            return
+        if not self.queue and not self.protocol._paused:
+            for frame in frames:
+                self._write(frame)
+            return
+        size = 0
+        for frame in frames:
+            size += len(frame)
+        if self.queued_bytes + size > self.budget:
+            self.pending = {}
+            self._merge(stream, enter, exit_ids, revision)
+        else:
+            self._queue().extend(frames)
+            self.queued_bytes += size
+        self._fell_behind()
+
+    def forget(self, stream: Stream) -> None:
+        """Drop a stream's coalesced changes (unsubscribed)."""
+        if self.pending is not None:
+            self.pending.pop(stream, None)
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def fail(self, code: int, reason: str) -> None:
+        """Stop sending and close the connection with `code` and `reason`."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        self.queue = None
+        self.queued_bytes = 0
+        self.pending = None
+        self._lagging.discard(self)
+        if self._drainer is not None:
+            self._drainer.cancel()
+        log.debug("closing connection: %s", reason)
+        self._on_close(code, reason)
+
+    def detach(self) -> None:
+        """The connection is gone: release everything."""
+        self.closed = True
+        self.queue = None
+        self.queued_bytes = 0
+        self.pending = None
+        self._lagging.discard(self)
+        if self._drainer is not None:
+            self._drainer.cancel()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _queue(self) -> deque[bytes | Iterator[bytes]]:
+        if self.queue is None:
+            self.queue = deque()
+        return self.queue
+
+    def _write(self, frame: bytes) -> None:
+        transport = self.transport
+        if transport.is_closing():
+            self.detach()
+            return
+        transport.write(frame)
+
+    def _merge(
+        self, stream: Stream, enter: dict[str, Any], exit_ids: Sequence[str], revision: int
+    ) -> None:
+        assert self.pending is not None
+        entry = self.pending.get(stream)
+        if entry is None:
+            entry = self.pending[stream] = [{}, revision]
+        items = entry[0]
+        items.update(enter)
+        for object_id in exit_ids:
+            items[object_id] = None
+        entry[1] = revision
+
+    def _fell_behind(self) -> None:
+        if self.behind_since is None:
+            self.behind_since = time.monotonic()
+            self._lagging.add(self)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        queue = self._queue()
+        written = 0
+        try:
+            while not self.closed:
+                if self.protocol._paused:
+                    await self.protocol._drain_helper()
+                    continue
+                if queue:
+                    item = queue[0]
+                    if isinstance(item, bytes):
+                        queue.popleft()
+                        self.queued_bytes -= len(item)
+                        frame = item
+                    else:
+                        frame = next(item, None)  # type: ignore[call-overload]
+                        if frame is None:
+                            queue.popleft()
+                            continue
+                    self._write(frame)
+                    written += 1
+                    if written % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                elif self.pending is not None:
+                    pending, self.pending = self.pending, None
+                    for stream, (items, revision) in pending.items():
+                        for frame in stream.coalesced_frames(self.fmt, items, revision):
+                            queue.append(frame)
+                            self.queued_bytes += len(frame)
+                else:
+                    break
+        except (ConnectionError, RuntimeError):
+            self.detach()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._drainer = None
+            if not self.closed and not queue and self.pending is None:
+                self.behind_since = None
+                self._lagging.discard(self)
+                self.queue = None
