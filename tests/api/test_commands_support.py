@@ -65,12 +65,14 @@ async def wait_synced(app: XodApp, server_id: str) -> None:
 async def commands_env(tmp_path: Path, **sim_options: Any) -> AsyncIterator[Env]:
     options: dict[str, Any] = {"hosts": 2, "vms": 8, "templates": 2, "seed": 7}
     options.update(sim_options)
-    async with Simulator(SimConfig(**options)) as sim, running_xod(tmp_path) as app:
-        app.services.failover_timeout = TEST_FAILOVER_TIMEOUT  # type: ignore[attr-defined]
-        async with connect(app) as client:
-            await client.sign_in()
-            server_id = await client.call(
-                "server.add", {"host": sim.master_url, "username": "root", "password": "password"}
-            )
-            await wait_synced(app, server_id)
-            yield Env(sim, app, client, server_id)
+    async with (
+        Simulator(SimConfig(**options)) as sim,
+        running_xod(tmp_path, failover_timeout=TEST_FAILOVER_TIMEOUT) as app,
+        connect(app) as client,
+    ):
+        await client.sign_in()
+        server_id = await client.call(
+            "server.add", {"host": sim.master_url, "username": "root", "password": "password"}
+        )
+        await wait_synced(app, server_id)
+        yield Env(sim, app, client, server_id)

@@ -16,6 +16,7 @@ import websockets
 
 from tests.api.harness import Client, connect
 from tests.api.live_support import decode, pool_and_xod, wait_until
+from xod.metrics import REGISTRY
 from xod.server.app import XodApp
 from xod.server.peer import Peer
 
@@ -81,6 +82,7 @@ async def test_stalled_client_is_bounded_and_closed_others_unaffected(tmp_path: 
         ws_write_buffer_high=HIGH_WATER,
         ws_send_buffer=16 * 1024,
     ) as (sim, app):
+        slow_closed_before = REGISTRY.get_sample_value("xod_slow_clients_closed_total")
         revisions: dict[int, float] = {}
         app.objects.subscribe(lambda batch: revisions.__setitem__(batch.revision, time.monotonic()))
         async with connect(app) as healthy:
@@ -113,6 +115,8 @@ async def test_stalled_client_is_bounded_and_closed_others_unaffected(tmp_path: 
             assert max(held) <= BUDGET + HIGH_WATER + 64 * 1024, max(held)
             assert MAX_LAG <= closed_after <= MAX_LAG + 2
             assert "too slow" in (stalled_peer.close_reason or "")
+            slow_closed = REGISTRY.get_sample_value("xod_slow_clients_closed_total")
+            assert slow_closed == slow_closed_before + 1  # /metrics counts it
 
             await asyncio.sleep(0.5)
             await sim.pool.stop_churn()

@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from tests.api.harness import ADMIN_EMAIL, Client, RpcError, connect, running_xod
+from xod.metrics import REGISTRY
 
 
 async def _recv_frame(client: Client) -> object:
@@ -39,6 +40,8 @@ async def test_framing_ids_params_notifications_batches(tmp_path: Path) -> None:
         reply = await _recv_frame(client)
         assert reply["id"] == 7 and "system.getMethodsInfo" in reply["result"]
         # A batch gets a proper batch response (notifications left out).
+        unknown = {"method": "(unknown)", "outcome": "error -32601"}
+        unknown_before = REGISTRY.get_sample_value("xod_rpc_calls_total", unknown) or 0
         await client.send_raw(
             '[{"id":1,"jsonrpc":"2.0","method":"system.getVersion"},'
             '{"jsonrpc":"2.0","method":"system.getVersion"},'
@@ -48,6 +51,8 @@ async def test_framing_ids_params_notifications_batches(tmp_path: Path) -> None:
         assert isinstance(batch, list)
         assert sorted(r["id"] for r in batch) == [1, 2]
         assert next(r for r in batch if r["id"] == 2)["error"]["code"] == -32601
+        # Counted for /metrics, a method that does not exist under one label only.
+        assert REGISTRY.get_sample_value("xod_rpc_calls_total", unknown) == unknown_before + 1
         # Void results are `true`, never absent.
         await client.sign_in()
         assert await client.call("session.signOut") is True
@@ -172,3 +177,22 @@ async def test_calls_run_concurrently_and_answer_out_of_order(tmp_path: Path) ->
         replies = [await _recv_frame(client), await _recv_frame(client)]
         assert {r["id"] for r in replies} == {1, 2}
         assert next(r for r in replies if r["id"] == 1)["error"]["code"] == 3
+
+
+async def test_limits_change_on_a_running_server(tmp_path: Path) -> None:
+    async with running_xod(tmp_path, max_frame_bytes=64 * 1024) as app, connect(app) as earlier:
+        app.apply_limits(max_frame_bytes=4096, client_budget_bytes=100_000, event_timeout=5.0)
+        big_call = '{"id":1,"jsonrpc":"2.0","method":"system.getVersion","params":{"x":"%s"}}'
+        big_call %= "a" * 10_000
+        # A connection opened before keeps the limit it was opened with…
+        await earlier.send_raw(big_call)
+        assert (await _recv_frame(earlier))["id"] == 1
+        # …a new one gets the new limit.
+        async with connect(app) as later:
+            await later.send_raw(big_call)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await later.ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        # The output budget applies to every connection at once.
+        assert [peer.budget for peer in app.fanout.peers] == [100_000]
+        assert app.pools.event_timeout == 5.0

@@ -99,6 +99,11 @@ async def test_demo_end_to_end(tmp_path: Path, notify_listener: NotifyListener) 
                 assert list(metric_values(text, "xod_pool_connected").values()) == [1.0]
                 assert list(metric_values(text, "xod_pool_synced").values()) == [1.0]
                 assert metric_values(text, "xod_clients_connected")[""] == 1.0
+                # Every response and change notification written to the client is counted.
+                frames_sent = metric_values(text, "xod_frames_sent_total")[""]
+                assert frames_sent >= 2
+                assert metric_values(text, "xod_bytes_sent_total")[""] > frames_sent
+                assert metric_values(text, "xod_slow_clients_closed_total") == {"": 0.0}
                 calls = metric_values(text, "xod_rpc_calls_total")
                 assert calls['{method="session.signInWithPassword",outcome="success"}'] == 1.0
                 assert any(

@@ -54,7 +54,6 @@ ASYNC_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
 # Names of the methods that are actions (the only ones accepting `_async`).
 ACTIONS: set[str] = set()
 
-DEFAULT_FAILOVER_TIMEOUT = 60.0
 DEFAULT_TASK_RECHECK = 10.0
 # Finished `_async` outcomes kept for task.wait (oldest dropped first), and for how long.
 FINISHED_JOBS_LIMIT = 1000
@@ -248,13 +247,9 @@ class Commands:
 
 def commands_of(services: Services) -> Commands:
     """The Commands of a daemon (created on first use, kept on its Services)."""
-    commands = getattr(services, "_xod_commands", None)
-    if commands is None:
-        # `Services.failover_timeout` if the daemon sets one (tests do: short failovers).
-        timeout = float(getattr(services, "failover_timeout", DEFAULT_FAILOVER_TIMEOUT))
-        commands = Commands(services, timeout)
-        services._xod_commands = commands  # type: ignore[attr-defined]
-    return commands
+    if services.commands is None:
+        services.commands = Commands(services, services.failover_timeout)
+    return services.commands
 
 
 @dataclass(eq=False)
@@ -304,8 +299,7 @@ class Command:
         """The XO id of an OpaqueRef of this command's pool (None if the cache has no such)."""
         if self.sync is None:
             return None
-        # PoolSync keeps the ref→id map of its pool's objects.
-        return self.sync._objects.id_of(ref)
+        return self.sync.id_of(ref)
 
     def ref_of(self, object_id: str, types: tuple[str, ...] | str) -> str:
         return self.resolve(object_id, types)["_xapiRef"]

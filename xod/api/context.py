@@ -8,13 +8,18 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xod.cache.pools import PoolManager
 from xod.cache.store import ObjectStore
 from xod.store import SignInThrottle, Store, User
 
+if TYPE_CHECKING:
+    from xod.api.commands import Commands
+
 Stream = Callable[[], AsyncIterator[bytes]]
+
+DEFAULT_FAILOVER_TIMEOUT = 60.0
 
 
 class OneShotUrls:
@@ -54,12 +59,16 @@ class Services:
     version: str = "0.1.0"
     connect_timeout: float = 20.0
     connection_options: dict[str, Any] = field(default_factory=dict)
+    # How long an action waits for a pool's (new) master before failing.
+    failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT
+    # The actions' daemon-wide state, made on first use by `xod.api.commands.commands_of`.
+    commands: Commands | None = None
 
 
 class ApiConnection:
-    """One client connection's state. Transport-agnostic: the WebSocket edge passes `close`.
-
-    Notifications (`all`) will later be queued here, next to the responses.
+    """One client connection's state: who signed in, until when, and how to close it.
+    Transport-agnostic: the edge passes `close`; what is sent goes through the edge (the
+    WebSocket's outbound side is xod/server/peer.py).
     """
 
     def __init__(

@@ -2,16 +2,20 @@
 is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
 
 Transport-free: `handle_frame(connection, text)` returns the bytes to send back, or None.
+Every call passes through `Dispatcher.handle`, which logs it (`call`: method, user, duration,
+outcome — never its params) and counts it for /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
 
+from xod import metrics
 from xod.api import errors
 from xod.api.commands import ACTIONS, ASYNC_REQUESTED
 from xod.api.context import ApiConnection, CallContext, Services
@@ -19,6 +23,9 @@ from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
 from xod.store import permission_allows
 
 log = logging.getLogger("xod.api")
+call_log = logging.getLogger("xod.api.calls")
+# The metrics label of methods that do not exist: a client must not grow the label set.
+UNKNOWN_METHOD = "(unknown)"
 
 _NO_ID = object()
 
@@ -101,6 +108,7 @@ class Dispatcher:
             return _error(None, errors.invalid_request().to_json())
         if not isinstance(method_name, str):
             return _error(request_id, errors.invalid_request().to_json())
+        started = time.perf_counter()
         try:
             result, _ = await self.call(connection, method_name, message.get("params"))
         except asyncio.CancelledError:
@@ -110,8 +118,29 @@ class Dispatcher:
                 log.warning("%s failed: %s: %s", method_name, type(error).__name__, error)
             # Admins get the details of unknown errors (xo-server's pipeline step 12).
             is_admin = self._caller_is_admin(connection)
-            return _error(request_id, errors.to_error_object(error, is_admin=is_admin))
+            error_object = errors.to_error_object(error, is_admin=is_admin)
+            self._record(connection, method_name, f"error {error_object.get('code')}", started)
+            return _error(request_id, error_object)
+        self._record(connection, method_name, "success", started)
         return _response(request_id, result)
+
+    def _record(
+        self, connection: ApiConnection, method_name: str, outcome: str, started: float
+    ) -> None:
+        duration = time.perf_counter() - started
+        label = method_name if method_name in self.registry else UNKNOWN_METHOD
+        metrics.observe_rpc(label, outcome, duration)
+        if call_log.isEnabledFor(logging.INFO):
+            # `extra` fields become the log line's own fields (xod/logs.py).
+            call_log.info(
+                "call",
+                extra={
+                    "method": method_name,
+                    "user": connection.user_id,
+                    "duration": round(duration, 6),
+                    "outcome": outcome,
+                },
+            )
 
     def _caller_is_admin(self, connection: ApiConnection) -> bool:
         if connection.user_id is None:

@@ -122,7 +122,9 @@ class Scope:
 
     def resume(self, missed: ChangeBatch) -> Delta:
         """The net changes since a client's revision, through this scope. An object that no
-        longer matches is sent as an exit: the client may hold it (deleting is idempotent)."""
+        longer matches is sent as an exit: the client may hold it (deleting is idempotent).
+        Missed exits are all sent, whatever the filter: the history keeps ids only, and what an
+        object was at the client's revision (its type can change: VM → template) is gone."""
         entered: dict[str, Any] = {}
         exited = list(missed.exit)
         current = self.current

@@ -100,6 +100,10 @@ class PoolSync:
         with contextlib.suppress(ValueError):
             self.connection.on_status.remove(self._on_connection_status)
 
+    def id_of(self, ref: str) -> str | None:
+        """The XO id of one of this pool's OpaqueRefs (None if the cache holds no such object)."""
+        return self._objects.id_of(ref)
+
     def drop(self) -> None:
         """Remove this pool's objects from the store (exits); the next sync brings them back."""
         if self.pool_id is not None:

@@ -8,20 +8,21 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from aiohttp import WSCloseCode, web
 
-from xod.api.context import Services
+from xod.api.context import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.api.dispatch import Dispatcher
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
-from xod.cache.pools import PoolManager
+from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
 from xod.server.fanout import Fanout, FanoutConfig
 from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api_handler
-from xod.store import SignInThrottle, Store, ensure_admin
+from xod.store import FirstStartAdmin, SignInThrottle, Store, ensure_admin
 from xod.store.first_start import DEFAULT_ADMIN_EMAIL
+from xod.xapi.connection import PoolConnection
 
 log = logging.getLogger("xod.server")
 
@@ -39,8 +40,13 @@ class ServerConfig:
     admin_password: str | None = None  # default: $XOD_ADMIN_PASSWORD or a random one, printed
     connect_timeout: float = 20.0
     disconnect_grace: float = 300.0
+    event_timeout: float = 60.0  # event.from's timeout (XAPI answers at the latest then)
+    # How a pool connection is made (the daemon's counts its event batches for /metrics).
+    connection_factory: ConnectionFactory = PoolConnection
     # Passed to every PoolConnection (timeouts, backoff); tests shorten them.
     connection_options: dict[str, Any] = field(default_factory=dict)
+    # How long an action waits for a pool's (new) master before failing (xod/api/commands.py).
+    failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT
     version: str = "0.1.0"
     store: Store | None = None  # an already-open store (tests pass a fast password hasher)
     # Live changes (xod/server/fanout.py): per-connection bound, lag before 4008, bookmarks.
@@ -61,7 +67,12 @@ class XodApp:
         self.config = config
         self.store = config.store or Store.open(config.state_dir)
         self.objects = ObjectStore()
-        self.pools = PoolManager(self.objects, disconnect_grace=config.disconnect_grace)
+        self.pools = PoolManager(
+            self.objects,
+            disconnect_grace=config.disconnect_grace,
+            event_timeout=config.event_timeout,
+            connection_factory=config.connection_factory,
+        )
         self.services = Services(
             store=self.store,
             objects=self.objects,
@@ -70,6 +81,7 @@ class XodApp:
             version=config.version,
             connect_timeout=config.connect_timeout,
             connection_options=dict(config.connection_options),
+            failover_timeout=config.failover_timeout,
         )
         self.registry = build_registry()
         self.dispatcher = Dispatcher(self.registry, self.services)
@@ -87,7 +99,7 @@ class XodApp:
             "/api/",
             make_api_handler(
                 self.dispatcher,
-                config.max_frame_bytes,
+                lambda: self.config.max_frame_bytes,
                 config.max_concurrent_calls,
                 fanout=self.fanout,
                 write_buffer_high=config.ws_write_buffer_high,
@@ -103,23 +115,65 @@ class XodApp:
     def url(self) -> str:
         return f"http://{self.config.host}:{self.port}"
 
-    def first_start(self) -> None:
+    def first_start(self, print_to: TextIO | None = sys.stderr) -> FirstStartAdmin | None:
+        """Create the first admin if there is no user yet; a generated password is printed once
+        to `print_to` (never logged: the operator's only chance to read it), unless None (the
+        caller shows it itself)."""
         email = self.config.admin_email or os.environ.get("XOD_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
         password = self.config.admin_password or os.environ.get("XOD_ADMIN_PASSWORD")
         created = ensure_admin(self.store.users, email, password)
-        if created is not None and created.generated_password is not None:
-            # Printed once, never logged: the operator's only chance to read it.
+        if print_to is not None and created is not None and created.generated_password:
             print(
                 f"xod: created admin {email} with password {created.generated_password}",
-                file=sys.stderr,
+                file=print_to,
+                flush=True,
             )
+        return created
 
-    async def start(self) -> None:
-        self.first_start()
+    def startup(self) -> None:
+        """Everything `start()` does but creating the admin and listening: live changes, and
+        connecting the enabled servers. For a caller that listens itself (the daemon)."""
         self.fanout.start()
         for record in self.store.servers.list():
             if record.enabled:
                 connect(self.services, record)
+
+    def apply_limits(
+        self,
+        *,
+        max_frame_bytes: int | None = None,
+        client_budget_bytes: int | None = None,
+        client_max_lag: float | None = None,
+        connect_timeout: float | None = None,
+        disconnect_grace: float | None = None,
+        event_timeout: float | None = None,
+    ) -> None:
+        """Change limits on the running server (the daemon's SIGHUP), without dropping anyone.
+
+        `max_frame_bytes` (largest incoming frame) applies to new connections; the output budget
+        and lag to every connection; `connect_timeout` to the next server.add/enable;
+        `disconnect_grace` to pools disconnecting from now on; `event_timeout` to the next
+        event.from of every pool."""
+        config = self.config
+        if max_frame_bytes is not None:
+            config.max_frame_bytes = max_frame_bytes
+        if client_budget_bytes is not None:
+            config.client_budget_bytes = client_budget_bytes
+            self.fanout.set_budget(client_budget_bytes)
+        if client_max_lag is not None:
+            config.client_max_lag = self.fanout.config.max_lag = client_max_lag
+        if connect_timeout is not None:
+            config.connect_timeout = self.services.connect_timeout = connect_timeout
+        if disconnect_grace is not None:
+            config.disconnect_grace = self.pools.disconnect_grace = disconnect_grace
+        if event_timeout is not None:
+            config.event_timeout = self.pools.event_timeout = event_timeout
+            for server_id in self.pools.server_ids():
+                self.pools.sync_of(server_id).event_timeout = event_timeout
+
+    async def start(self) -> None:
+        self.first_start()
+        self.startup()
         self._runner = web.AppRunner(self.app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(

@@ -178,6 +178,12 @@ class Fanout:
                 await self._watchdog
             self._watchdog = None
 
+    def set_budget(self, budget_bytes: int) -> None:
+        """A new output budget, for every connection (a reload changes it)."""
+        self.config.budget_bytes = budget_bytes
+        for peer in self.peers:
+            peer.budget = budget_bytes
+
     def close_all(self, code: int, reason: str) -> None:
         """Close every connection (shutdown): their handlers end after the close handshake."""
         for peer in list(self.peers):

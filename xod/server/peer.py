@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+from xod.metrics import SLOW_CLIENTS_CLOSED, WS_OUTPUT
 from xod.server.frames import WireFormat
 
 log = logging.getLogger("xod.server")
@@ -167,6 +168,8 @@ class Peer:
         self._lagging.discard(self)
         if self._drainer is not None:
             self._drainer.cancel()
+        if code == SLOW_CLIENT_CLOSE_CODE:
+            SLOW_CLIENTS_CLOSED.inc()
         log.debug("closing connection: %s", reason)
         self._on_close(code, reason)
 
@@ -193,6 +196,9 @@ class Peer:
             self.detach()
             return
         transport.write(frame)
+        output = WS_OUTPUT
+        output.frames += 1
+        output.bytes += len(frame)
 
     def _merge(
         self, stream: Stream, enter: dict[str, Any], exit_ids: Sequence[str], revision: int

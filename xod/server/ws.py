@@ -229,7 +229,7 @@ class WsSession:
 
 def make_api_handler(
     dispatcher: Dispatcher,
-    max_frame_bytes: int,
+    max_frame_bytes: Callable[[], int],
     max_concurrent_calls: int,
     *,
     fanout: Fanout | None = None,
@@ -242,7 +242,7 @@ def make_api_handler(
         if request.raw_path != "/api/":
             raise web.HTTPNotFound()
         ws = _ApiWebSocket(
-            max_msg_size=max_frame_bytes,
+            max_msg_size=max_frame_bytes(),  # read per connection: a reload changes it
             compress=False,
             # Keepalive pings come from the fan-out's watchdog (one pass for every connection,
             # no timer per connection); pongs must reach this session to count.

@@ -37,7 +37,7 @@ def encode_jsonrpc_request(method: str, params: list[Any], request_id: int | Non
     )
 
 
-def decode_jsonrpc_response(body: bytes, result_type: Any = None) -> Any:
+def decode_jsonrpc_response(body: bytes | bytearray, result_type: Any = None) -> Any:
     """The call's result; raises XapiError for an XAPI failure (v2 object or v1 array form).
 
     With a `result_type` (a msgspec-decodable type, e.g. `dict[str, SomeTypedDict]`), the
@@ -82,7 +82,7 @@ def _envelope_decoder(result_type: Any) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(envelope)
 
 
-def _decode_typed(body: bytes, decoder: msgspec.json.Decoder) -> Any:
+def _decode_typed(body: bytes | bytearray, decoder: msgspec.json.Decoder) -> Any:
     try:
         message = decoder.decode(body)
     except msgspec.DecodeError as error:  # also ValidationError (its subclass)
@@ -122,7 +122,9 @@ def _snapshot_decoder(record_type: Any) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(record_type | None)
 
 
-def decode_event_batch(body: bytes, snapshot_types: Mapping[str, Any]) -> dict[str, Any]:
+def decode_event_batch(
+    body: bytes | bytearray, snapshot_types: Mapping[str, Any]
+) -> dict[str, Any]:
     """An `event.from` JSON-RPC answer whose snapshots are decoded per class: with
     `snapshot_types[event class]` (lower-case class name → record type) when listed, as plain
     values otherwise. Same shape as the untyped result."""
@@ -254,14 +256,14 @@ def _decode_value(element: ET.Element) -> Any:
     raise ProtocolError(f"unknown XML-RPC type <{tag}>")
 
 
-def _parse(body: bytes | str) -> ET.Element:
+def _parse(body: bytes | bytearray | str) -> ET.Element:
     try:
         return ET.fromstring(body)
     except ET.ParseError as error:
         raise ProtocolError(f"invalid XML-RPC document: {error}") from None
 
 
-def decode_xmlrpc_response(body: bytes) -> Any:
+def decode_xmlrpc_response(body: bytes | bytearray) -> Any:
     """The call's `Value`; raises XapiError for `Status: Failure`. A response without the
     Status/Value wrapper (system.listMethods) is returned as is."""
     root = _parse(body)

@@ -41,7 +41,7 @@ log = logging.getLogger("xod.xapi")
 
 Status = Literal["disconnected", "connecting", "connected"]
 # Turns a JSON-RPC answer body into the call's result (or raises its XapiError).
-JsonDecoder = Callable[[bytes], Any]
+JsonDecoder = Callable[[bytes | bytearray], Any]
 Dialect = Literal["auto", "jsonrpc", "xmlrpc"]
 
 # event.from's HTTP timeout = 1.1 × its XAPI timeout + this (seconds): the server answers at

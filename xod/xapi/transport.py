@@ -23,7 +23,7 @@ _CONNECTION_LIMIT = 64
 class HttpAnswer:
     status: int
     content_type: str | None
-    body: bytes
+    body: bytes | bytearray  # both decoders (orjson, msgspec, ElementTree) take either
 
 
 def parse_fingerprint(fingerprint: str) -> bytes:
@@ -35,6 +35,27 @@ def parse_fingerprint(fingerprint: str) -> bytes:
     if len(digest) != 32:
         raise ValueError("certificate fingerprint must be a SHA-256 digest (32 bytes)")
     return digest
+
+
+async def read_body(response: aiohttp.ClientResponse) -> bytes | bytearray:
+    """The whole body. With a Content-Length (and no content coding), read into one buffer of
+    that size as it arrives: `response.read()` joins the chunks at the end, holding the body
+    twice for a moment (27 MB of the 66 MB answer of a 10k-VM pool's largest class)."""
+    size = response.content_length
+    if size is None or response.headers.get("Content-Encoding"):
+        return await response.read()
+    body = bytearray(size)
+    filled = 0
+    with memoryview(body) as view:
+        async for chunk in response.content.iter_any():
+            end = filled + len(chunk)
+            if end > size:
+                raise aiohttp.ClientPayloadError("body longer than its Content-Length")
+            view[filled:end] = chunk
+            filled = end
+    if filled != size:
+        raise aiohttp.ClientPayloadError("body shorter than its Content-Length")
+    return body
 
 
 class Transport:
@@ -96,7 +117,7 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
             ) as response:
-                payload = await response.read()
+                payload = await read_body(response)
                 return HttpAnswer(response.status, response.headers.get("Content-Type"), payload)
         except aiohttp.ServerFingerprintMismatch:
             raise TlsError("certificate fingerprint mismatch", url=where, method=method) from None
