@@ -192,7 +192,7 @@ SETTINGS: tuple[Setting, ...] = (
         "max_frame_bytes",
         int,
         1 * _MiB,
-        "largest notification frame sent to a client (bigger batches are split)",
+        "largest `all` notification frame sent to a client (a bigger change batch is split)",
         _positive,
     ),
     Setting(
@@ -227,7 +227,11 @@ SETTINGS: tuple[Setting, ...] = (
         "administrator created on first start if there is no user",
     ),
     Setting(
-        "admin", "password", str, "", "its password; empty: a random one, printed once on stdout"
+        "admin",
+        "password",
+        str,
+        "",
+        "its password; empty: a random one, written to <state.dir>/initial-admin-password (0600)",
     ),
     Setting(
         "demo", "hosts", int, 3, "hosts of the simulated pool of `xod serve --demo`", _positive

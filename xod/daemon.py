@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from xod import __version__, config, logs, metrics
 from xod.config import ConfigError, Settings
@@ -34,6 +34,7 @@ from xod.notify import Notifier
 
 if TYPE_CHECKING:
     from xod.server.app import XodApp
+    from xod.store import FirstStartAdmin
 
 log = logs.get_logger("xod.daemon")
 
@@ -42,10 +43,10 @@ EXIT_STARTUP = 1
 DEMO_LISTEN = "127.0.0.1:8080"
 DEMO_SERVER_LABEL = "xod demo pool"
 # Reloadable settings the application applies live: setting → `XodApp.apply_limits` keyword.
-# (limits.max_clients is this daemon's own; the log and TLS settings too. limits.max_frame_bytes
-# is read nowhere yet: notification frames are split by object count, not by size.)
+# (limits.max_clients is this daemon's own; the log and TLS settings too.)
 LIVE_LIMITS = {
     "limits.max_message_bytes": "max_frame_bytes",
+    "limits.max_frame_bytes": "notification_frame_bytes",
     "limits.client_buffer_bytes": "client_budget_bytes",
     "pools.connect_timeout": "connect_timeout",
     "pools.disconnect_grace": "disconnect_grace",
@@ -182,7 +183,7 @@ class Daemon:
         self._app: XodApp | None = None
         self._runner: web.AppRunner | None = None
         self._observability: metrics.Observability | None = None
-        self._clients = metrics.ClientTracker()
+        self._client_limit = metrics.ClientLimit(lambda: 0)
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -217,23 +218,31 @@ class Daemon:
             version=__version__,
             store=store,
             client_budget_bytes=limits.client_buffer_bytes,
+            notification_frame_bytes=limits.max_frame_bytes,
         )
         app = XodApp(server_config)
         self._app = app
-        # At once, on stdout, never logged: if the start fails later, it is still known. The
-        # demo shows it in its banner instead.
-        admin = app.first_start(print_to=None if self.demo else sys.stdout)
+        # At once: if the start fails later, the password is still known. The demo shows its
+        # throwaway password in its banner instead.
+        admin = app.first_start(print_to=None)
         if self.demo:
             await self._start_demo_pool(store)
+        else:
+            self._announce_first_admin(admin, state_dir)
         app.objects.subscribe(metrics.count_cache_batch)
-        clients = metrics.ClientTracker(limits.max_clients)
-        clients.attach(app.app)
-        self._clients = clients
+        fanout = app.fanout
+
+        def connected_clients() -> int:
+            return len(fanout.peers)
+
+        self._client_limit = metrics.ClientLimit(connected_clients, limits.max_clients)
+        self._client_limit.attach(app.app)
+        app.app.on_shutdown.append(self._close_clients)
         self._observability = metrics.Observability(
             app.objects,
             app.pools,
             enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],
-            clients=clients,
+            clients=connected_clients,
         )
         self._observability.register()
         app.app.router.add_routes(self._observability.routes())
@@ -249,6 +258,12 @@ class Daemon:
         )
         self._announce(listening, admin, state_dir)
         return listening
+
+    async def _close_clients(self, _app: web.Application) -> None:
+        # on_shutdown runs once the server stopped listening: every WebSocket gets 1001 (going
+        # away) and its handler ends after the close handshake (bounded by the runner's grace).
+        if self._app is not None:
+            self._app.fanout.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
 
     async def _start_demo_pool(self, store: Any) -> None:
         from xod.sim.pool import SimConfig
@@ -298,6 +313,21 @@ class Daemon:
         site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context)
         await site.start()
         return site
+
+    def _announce_first_admin(self, admin: FirstStartAdmin | None, state_dir: Path) -> None:
+        """A generated password goes to a 0600 file, never to stdout or the logs: under systemd
+        both end in the journal. Only the file's path is shown."""
+        from xod.store.first_start import write_password_file
+
+        if admin is None or not admin.generated_password:
+            return
+        path = write_password_file(state_dir, admin.generated_password)
+        print(
+            f"xod: created admin {admin.user.email}; its generated password is in {path}"
+            " (readable by xod's user only; delete the file once read)",
+            flush=True,
+        )
+        log.info("first admin created", email=admin.user.email, file=str(path))
 
     def _announce(self, listening: Listening, admin: Any, state_dir: Path) -> None:
         """Credentials go to stdout, once, never to the logs."""
@@ -414,7 +444,7 @@ class Daemon:
         restart_needed = [n for n in changed if n not in config.RELOADABLE]
         if (new.tls_enabled) != (self.ssl_context is not None):
             restart_needed.append("tls")
-        self._clients.max_clients = new.limits.max_clients  # enforced by this daemon
+        self._client_limit.max_clients = new.limits.max_clients  # enforced by this daemon
         if self._app is not None:
             self._app.apply_limits(
                 **{LIVE_LIMITS[n]: new.values[n] for n in changed if n in LIVE_LIMITS}

@@ -11,15 +11,13 @@ too much for one frame written to each of 10k clients.
 
 from __future__ import annotations
 
-import asyncio
 import time
-import weakref
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -150,17 +148,16 @@ class InstrumentedPoolConnection(PoolConnection):
         return reply
 
 
-class ClientTracker:
-    """Every WebSocket the application opens, seen through `on_response_prepare`: counted for
-    xod_clients_connected and closed with 1001 (going away) when the daemon stops."""
+class ClientLimit:
+    """Refuses WebSocket upgrades beyond `max_clients` with 503. The clients are the fan-out's
+    connections (`Fanout.peers`, whose length is O(1)): one set of clients, counted, closed on
+    shutdown and reported to /metrics from the same place."""
 
-    def __init__(self, max_clients: int | None = None) -> None:
-        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+    def __init__(self, connected: Callable[[], int], max_clients: int | None = None) -> None:
+        self.connected = connected
         self.max_clients = max_clients  # reloadable: read on every upgrade
 
     def attach(self, app: web.Application) -> None:
-        app.on_response_prepare.append(self._on_prepare)
-        app.on_shutdown.append(self._on_shutdown)
         app.middlewares.append(self._refuse_beyond_limit)
 
     @web.middleware
@@ -168,31 +165,12 @@ class ClientTracker:
         if (
             self.max_clients is not None
             and request.headers.get("Upgrade", "").lower() == "websocket"
-            and self.connected >= self.max_clients
+            and self.connected() >= self.max_clients
         ):
             raise web.HTTPServiceUnavailable(
                 text=f"too many clients (limits.max_clients = {self.max_clients})"
             )
         return await handler(request)
-
-    async def _on_prepare(self, _request: web.Request, response: web.StreamResponse) -> None:
-        if isinstance(response, web.WebSocketResponse):
-            self._sockets.add(response)
-
-    @property
-    def connected(self) -> int:
-        return sum(1 for ws in list(self._sockets) if not ws.closed)
-
-    async def close_all(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "") -> int:
-        sockets = [ws for ws in list(self._sockets) if not ws.closed]
-        message = reason.encode()
-        await asyncio.gather(
-            *(ws.close(code=code, message=message) for ws in sockets), return_exceptions=True
-        )
-        return len(sockets)
-
-    async def _on_shutdown(self, _app: web.Application) -> None:
-        await self.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
 
 
 class StateCollector(Collector):
@@ -200,7 +178,7 @@ class StateCollector(Collector):
     at scrape time."""
 
     def __init__(
-        self, objects: ObjectStore, pools: PoolManager, clients: ClientTracker | None = None
+        self, objects: ObjectStore, pools: PoolManager, clients: Callable[[], int] | None = None
     ) -> None:
         self.objects = objects
         self.pools = pools
@@ -236,7 +214,7 @@ class StateCollector(Collector):
         yield connected
         yield synced
         clients = GaugeMetricFamily("xod_clients_connected", "WebSocket clients connected")
-        clients.add_metric([], self.clients.connected if self.clients else 0)
+        clients.add_metric([], self.clients() if self.clients else 0)
         yield clients
 
 
@@ -248,7 +226,7 @@ class Observability:
         objects: ObjectStore,
         pools: PoolManager,
         enabled_servers: Callable[[], Iterable[str]] | None = None,
-        clients: ClientTracker | None = None,
+        clients: Callable[[], int] | None = None,  # connected WebSocket clients
     ) -> None:
         self.pools = pools
         # The ids of the servers that should be connected (the store's enabled servers); a

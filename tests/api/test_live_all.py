@@ -47,6 +47,8 @@ async def test_signed_in_connections_get_enter_then_exit(tmp_path: Path) -> None
 async def test_enter_precedes_exit_in_one_batch_and_sign_out_stops(tmp_path: Path) -> None:
     async with pool_and_xod(tmp_path) as (sim, app), connect(app) as watcher:
         await watcher.sign_in()
+        batches: list[tuple[set[str], set[str]]] = []
+        app.objects.subscribe(lambda b: batches.append((set(b.enter), set(b.exit))))
         refs = sorted(user_vms(sim))
         # Both changes land in one event.from reply (the simulator batches for 50 ms).
         renamed = set_vm(sim, refs[2], name_label="same-batch")
@@ -56,6 +58,9 @@ async def test_enter_precedes_exit_in_one_batch_and_sign_out_stops(tmp_path: Pat
         while not any(kind == "exit" for kind, _ in seen):
             message = await next_message(watcher, lambda m: m.get("method") == "all")
             seen.append((message["params"]["type"], list(message["params"]["items"])))
+        # One store batch held both: the rename entered and the deletion exited together…
+        assert any(renamed in enter and deleted in exit_ids for enter, exit_ids in batches)
+        # …and its enter frame came before its exit frame.
         enter_index = next(i for i, (k, ids) in enumerate(seen) if k == "enter" and renamed in ids)
         exit_index = next(i for i, (k, ids) in enumerate(seen) if k == "exit" and deleted in ids)
         assert enter_index < exit_index

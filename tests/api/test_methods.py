@@ -168,3 +168,18 @@ async def test_servers_objects_and_persistence(tmp_path: Path) -> None:
             assert await client.call("server.remove", {"id": server_id}) is True
             assert await client.call("server.getAll") == []
             assert await client.call("xo.getAllObjects") == {}
+
+
+async def test_permission_levels_are_checked_by_the_schema(tmp_path: Path) -> None:
+    async with running_xod(tmp_path) as app, connect(app) as admin:
+        await admin.sign_in()
+        for method, params in (
+            ("user.create", {"email": "p@x.test", "password": "pw", "permission": "root"}),
+            ("user.set", {"id": "whoever", "permission": "root"}),
+        ):
+            with pytest.raises(RpcError) as raised:
+                await admin.call(method, params)
+            assert raised.value.code == 10
+            [problem] = raised.value.data["errors"]
+            assert (problem["instancePath"], problem["keyword"]) == ("/permission", "enum")
+            assert problem["params"] == {"allowedValues": ["none", "read", "write", "admin"]}

@@ -85,6 +85,39 @@ def test_methods_info_shapes() -> None:
     assert info["system.getVersion"]["permission"] is None
 
 
+def test_discovery_documents_are_built_once() -> None:
+    registry = build_registry()
+    # Anonymous clients may ask in a loop: the same document every time, not a rebuilt one.
+    assert registry.methods_info() is registry.methods_info()
+    assert registry.openrpc("1.0") is registry.openrpc("1.0")
+    assert registry.openrpc("2.0")["info"]["version"] == "2.0"
+    validator = registry.get("server.enable").validator  # type: ignore[union-attr]
+    assert validator is not None and validator.property_names is validator.property_names
+    # The permission levels are declared in the schema (one check, advertised to clients).
+    levels = ["none", "read", "write", "admin"]
+    assert registry.methods_info()["user.create"]["params"]["permission"]["enum"] == levels
+    assert registry.methods_info()["user.set"]["params"]["permission"]["enum"] == levels
+
+
+def test_one_invalid_parameter_is_ajv_shaped() -> None:
+    error = errors.invalid_parameter("/expiresIn", "custom", "invalid duration 'x'")
+    assert error.to_json() == {
+        "message": "invalid parameters",
+        "code": 10,
+        "data": {
+            "errors": [
+                {
+                    "instancePath": "/expiresIn",
+                    "schemaPath": "",
+                    "keyword": "custom",
+                    "params": {},
+                    "message": "invalid duration 'x'",
+                }
+            ]
+        },
+    }
+
+
 def test_every_declared_method_has_a_handler() -> None:
     registry = build_registry()
     assert registry.undeclared() == []

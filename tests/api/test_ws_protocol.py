@@ -196,3 +196,22 @@ async def test_limits_change_on_a_running_server(tmp_path: Path) -> None:
         # The output budget applies to every connection at once.
         assert [peer.budget for peer in app.fanout.peers] == [100_000]
         assert app.pools.event_timeout == 5.0
+
+
+async def test_unexpected_failures_show_details_to_admins_only(tmp_path: Path) -> None:
+    async with running_xod(tmp_path) as app, connect(app) as client:
+        method = app.registry.get("system.getVersion")
+        assert method is not None
+
+        async def failing(ctx: object, params: object) -> object:
+            raise RuntimeError("disk on fire")
+
+        method.handler = failing
+        with pytest.raises(RpcError) as raised:
+            await client.call("system.getVersion")
+        assert raised.value.error == {"code": -32000, "message": "unknown error from the peer"}
+        await client.sign_in()
+        with pytest.raises(RpcError) as raised:
+            await client.call("system.getVersion")
+        assert raised.value.error["message"] == "disk on fire"
+        assert raised.value.data["name"] == "RuntimeError"

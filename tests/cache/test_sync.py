@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -76,6 +77,37 @@ async def test_initial_sync_equals_the_simulators_state(sim):
         assert len(batches) == 1 and len(batches[0].enter) == len(expected)
         # Host addresses were handed to the connection for failover.
         assert set(sync.connection.known_hosts) >= {"127.0.0.1", "127.0.0.2", "127.0.0.3"}
+
+
+async def test_cyclic_gc_stays_on_while_the_full_sync_waits_for_the_pool(sim):
+    """Other coroutines (clients, other pools) run while the records are fetched: the cyclic GC
+    must be on for them; it is off only inside the synchronous load."""
+    assert gc.isenabled()
+    seen: list[tuple[str, bool]] = []
+    synced = asyncio.Event()
+
+    async def sample() -> None:
+        while not synced.is_set():
+            seen.append((sync.state, gc.isenabled()))
+            await asyncio.sleep(0)
+
+    store = ObjectStore()
+    connection = PoolConnection(sim.master_url, "root", "password", **FAST_CONNECTION)
+    sync = PoolSync(connection, store, event_timeout=1.0, freeze_after_load=False)
+    sampler = asyncio.create_task(sample())
+    sync.start()
+    try:
+        async with asyncio.timeout(10):
+            await sync.wait_synced()
+    finally:
+        synced.set()
+        await sampler
+        await sync.stop()
+        await connection.close()
+    assert len(store.by_type("VM")) == 30
+    during_sync = [enabled for state, enabled in seen if state == "syncing"]
+    assert during_sync and all(during_sync)
+    assert gc.isenabled()
 
 
 async def test_random_churn_converges_and_batches_replay(sim):

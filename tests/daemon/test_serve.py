@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import stat
 import time
 from pathlib import Path
 
@@ -120,6 +121,11 @@ async def test_config_file_against_a_simulator(tmp_path: Path, notify_listener: 
             xod.stop()
 
 
+def read_password_file(path: Path) -> tuple[int, str]:
+    """The file's permission bits and the password in it."""
+    return stat.S_IMODE(path.stat().st_mode), path.read_text().strip()
+
+
 async def test_metrics_and_readiness_without_pools(tmp_path: Path) -> None:
     xod = XodProcess(["--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "s")], tmp_path)
     try:
@@ -131,9 +137,21 @@ async def test_metrics_and_readiness_without_pools(tmp_path: Path) -> None:
                 text = await response.text()
             assert metric_values(text, "xod_clients_connected") == {"": 0.0}
             assert "process_resident_memory_bytes" in text
-        # The generated admin password is printed once, on stdout only.
-        password = xod.wait_stdout(r"created admin admin@admin.net with password (\S+)").group(1)
-        assert password not in xod.stderr
+        # The generated admin password goes to a file only its owner can read (under systemd,
+        # stdout and stderr both end in the journal); only the file's path is shown.
+        path = xod.wait_stdout(r"created admin admin@admin.net; its generated password is in (\S+)")
+        password_file = Path(path.group(1))
+        assert password_file == tmp_path / "s" / "initial-admin-password"
+        mode, password = read_password_file(password_file)
+        assert mode == 0o600
+        assert len(password) >= 20
+        assert password not in xod.stdout and password not in xod.stderr
+        assert xod.wait_log("first admin created", file=str(password_file))
+        store = Store.open(tmp_path / "s")
+        try:
+            assert store.users.verify_password("admin@admin.net", password) is not None
+        finally:
+            store.close()
     finally:
         xod.stop()
     assert xod.proc.returncode == 0

@@ -49,9 +49,9 @@ def test_update_enable_error(store: Store) -> None:
     assert store.servers.set_enabled(server.id, False).enabled is False
     assert store.servers.get(server.id).enabled is False
     error = {"code": "SESSION_AUTHENTICATION_FAILED", "params": ["root", "bad"]}
-    store.servers.set_error(server.id, error)
+    store.servers.update(server.id, error=error)
     assert store.servers.get(server.id).error == error
-    store.servers.set_error(server.id, None)
+    store.servers.update(server.id, error=None)
     assert store.servers.get(server.id).error is None
     store.servers.update(server.id, label=None)
     assert store.servers.get(server.id).label is None
@@ -63,7 +63,7 @@ def test_update_enable_error(store: Store) -> None:
 
 def test_public_record_shape(store: Store) -> None:
     server = store.servers.add("10.0.0.2", "root", "a")
-    store.servers.set_error(server.id, {"message": "connect ECONNREFUSED"})
+    store.servers.update(server.id, error={"message": "connect ECONNREFUSED"})
     server = store.servers.get(server.id)
     pool = {"poolId": "p-uuid", "master": "h-uuid", "poolNameLabel": "Lab pool"}
     assert server.public("connected", pool) == {

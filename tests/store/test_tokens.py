@@ -7,6 +7,7 @@ import pytest
 
 from tests.store.conftest import cheap_hasher
 from xod.store import Database, Store, TokenError, TokenStore
+from xod.store.database import now_ms
 from xod.store.tokens import DAY_MS, DEFAULT_TOKEN_VALIDITY_MS, MINUTE_MS
 
 
@@ -147,3 +148,23 @@ def test_set_description_and_last_uses(setup, clock: Clock) -> None:
     assert uses["10.0.0.5"] == {"timestamp": clock.now}
     public = tokens.get(new.record.id).public()
     assert set(public) == {"id", "user_id", "created_at", "expiration", "description", "last_uses"}
+
+
+def test_opening_the_store_purges_tokens_that_expired_meanwhile(tmp_path: Path) -> None:
+    # Tokens nobody presents again are never met by a lookup: without a sweep they would stay.
+    clock = Clock()
+    clock.now = now_ms() - 2 * MINUTE_MS
+    database = Database.open(tmp_path)
+    users = Store(database, cheap_hasher()).users
+    tokens = TokenStore(database, clock_ms=clock)
+    alice = users.create("alice", "pw")
+    tokens.create(alice.id, expires_in_ms=MINUTE_MS)  # expired a minute ago
+    live = tokens.create(alice.id, expires_in_ms=DAY_MS)
+    database.close()
+
+    reopened = Store.open(tmp_path, cheap_hasher())
+    try:
+        rows = reopened.database.query("SELECT id FROM tokens")
+        assert [row["id"] for row in rows] == [live.record.id]
+    finally:
+        reopened.close()

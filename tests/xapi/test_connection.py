@@ -131,10 +131,39 @@ async def test_non_idempotent_call_is_not_retried_after_a_transport_failure(sim,
         await connection.call("VM.set_name_label", vm, "renamed")
     assert "VM.set_name_label" in str(failure.value)
     assert "renamed" not in str(failure.value)  # parameters never reach messages
+    assert failure.value.sent  # it may have reached the host: the caller must not resend it
     assert sim.pool.records("VM")[vm]["name_label"] == before
     # The connection itself is fine and the next call goes through.
     await connection.call("VM.set_name_label", vm, "renamed")
     assert sim.pool.records("VM")[vm]["name_label"] == "renamed"
+
+
+async def test_refused_non_idempotent_call_fails_over_and_runs_once(sim, connect_to):
+    connection = connect_to(sim.master_url)
+    await connection.connect()
+    vm = user_vms(sim, "Halted")[0]
+    old_master, new_master = sim.pool.master, slaves_of(sim)[0]
+    await sim.stop_host(old_master)
+    sim.promote(new_master)
+    # Refused by the dead master: it cannot have run, so the connection sends it to the new one.
+    await connection.call("VM.set_name_label", vm, "after failover")
+    assert sim.pool.records("VM")[vm]["name_label"] == "after failover"
+    assert connection.master_url == sim.url_of(new_master)
+
+
+async def test_a_failed_login_leaves_the_call_unsent(sim, connect_to):
+    connection = connect_to(sim.master_url, backoff_initial=0.05)
+    await connection.connect()
+    for host_ref in sim.pool.host_refs:
+        await sim.stop_host(host_ref)
+    vm = user_vms(sim, "Halted")[0]
+    with pytest.raises(TransportError) as failure:
+        await connection.call("VM.set_name_label", vm, "never")
+    assert not failure.value.sent
+    await connection.close()
+    with pytest.raises(TransportError) as failure:
+        await connection.call("VM.set_name_label", vm, "never")
+    assert not failure.value.sent
 
 
 async def test_read_only_call_survives_a_dropped_connection(sim, connect_to):

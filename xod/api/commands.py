@@ -33,8 +33,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from xod.api import errors
 from xod.api.context import CallContext, Services
 from xod.api.registry import Registry
@@ -88,16 +86,6 @@ def master_unreachable(object_id: Any, waited: float, cause: BaseException) -> e
         f"server unreachable: no pool master answered within {waited:g} s",
         {"objectId": object_id, "reason": str(cause)},
     )
-
-
-def never_sent(error: TransportError, method: str) -> bool:
-    """Whether a failed call certainly did not reach any host: it failed while (re)establishing
-    the session (so the error names no method, or another one), or its connection was refused.
-    Anything else (reset, timeout, broken answer) may have happened after the host ran it."""
-    if error.method != method:
-        return True
-    # The transport raises `from None`: the aiohttp error is still the implicit context.
-    return isinstance(error.__context__, aiohttp.ClientConnectorError)
 
 
 # -- tasks followed through the cache ------------------------------------------------------------
@@ -186,12 +174,12 @@ class Commands:
 
     # -- pools ---------------------------------------------------------------------------------
 
-    def sync_of_pool(self, pool_id: str | None) -> PoolSync | None:
+    def server_of_pool(self, pool_id: str | None) -> str | None:
+        """The id of the registered server syncing pool `pool_id`."""
         pools = self.services.pools
         for server_id in pools.server_ids():
-            sync = pools.sync_of(server_id)
-            if sync.pool_id == pool_id:
-                return sync
+            if pools.sync_of(server_id).pool_id == pool_id:
+                return server_id
         return None
 
     def spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -230,11 +218,14 @@ class Commands:
 
     async def execute(self, ctx: CallContext, name: str, handler: Handler, params: dict) -> Any:
         command = Command(self, name, asynchronous=ASYNC_REQUESTED.get())
-        if not command.asynchronous:
-            return await command.complete(handler, params)
-        job = asyncio.ensure_future(command.complete(handler, params))
+        # The action runs on its own, as xo-server's do: a caller that goes away (socket
+        # closed, call cancelled) only stops waiting. Stopping halfway could leave a host
+        # disabled, a VM's disks behind, or an XAPI task never destroyed.
+        job = self.spawn(command.complete(handler, params))
         # The job must be read even if the caller goes away before it ends.
         job.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if not command.asynchronous:
+            return await asyncio.shield(job)
         published = command.published
         await asyncio.wait({job, published}, return_when=asyncio.FIRST_COMPLETED)
         if published.done():
@@ -285,10 +276,14 @@ class Command:
         obj = self.store.get(object_id)
         if obj is None or obj.get("type") not in types:
             raise errors.no_such_object(object_id, types[0] if len(types) == 1 else list(types))
-        sync = self.commands.sync_of_pool(obj.get("$pool"))
-        if sync is None:
+        server_id = self.commands.server_of_pool(obj.get("$pool"))
+        if server_id is None:
             raise errors.server_unreachable(object_id)
+        sync = self.commands.services.pools.sync_of(server_id)
         if self.sync is None:
+            record = self.commands.services.store.servers.get(server_id)
+            if record is not None and record.read_only:
+                raise errors.forbidden_operation(self.method, "the server is read-only")
             self.sync = sync
             self.object_id = object_id
         elif sync is not self.sync:
@@ -315,7 +310,7 @@ class Command:
             try:
                 return await connection.call(method, *args)
             except TransportError as error:
-                if not never_sent(error, method):
+                if error.sent:  # it may have reached the host: never send it again
                     raise outcome_unknown(method, self.object_id, error) from None
                 if time.monotonic() + delay > deadline:
                     raise master_unreachable(
@@ -354,7 +349,7 @@ class Command:
         try:
             if publish and not self.published.done():
                 await self._publish_task(task_ref, waiter.seen)
-            obj = await self._finished(task_ref, waiter)
+            obj = await self._finished(task_ref, method, waiter)
         finally:
             follower.forget(task_ref, waiter)
         if obj is not None and obj.get("status") == "success":
@@ -372,9 +367,12 @@ class Command:
             self._destroy_later(task_ref)
         return task_outcome(task_ref, record)
 
-    async def _finished(self, task_ref: str, waiter: _TaskWaiter) -> dict | None:
+    async def _finished(self, task_ref: str, method: str, waiter: _TaskWaiter) -> dict | None:
         """The task's cached object once it ended — or None when the cache cannot tell (the
-        task left it unfinished, or the pool says it ended while the cache lags or stopped)."""
+        task left it unfinished, or the pool says it ended while the cache lags or stopped).
+        Raises outcome_unknown when the pool cannot be asked for `failover_timeout` (removed
+        server, master gone for good): the task may still be running there."""
+        unreachable_since: float | None = None
         while True:
             try:
                 async with asyncio.timeout(self.commands.task_recheck):
@@ -388,8 +386,17 @@ class Command:
                 if error.code == "HANDLE_INVALID":
                     return None
                 continue
-            except TransportError:
+            except TransportError as error:
+                now = time.monotonic()
+                if unreachable_since is None:
+                    unreachable_since = now
+                if (
+                    self.connection.closed
+                    or now - unreachable_since >= self.commands.failover_timeout
+                ):
+                    raise outcome_unknown(method, self.object_id, error) from None
                 continue
+            unreachable_since = None
             if record.get("status") in FINISHED_STATUSES:
                 self._dirty = True  # the cache has to catch up before the caller is answered
                 return None

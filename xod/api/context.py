@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,22 +22,37 @@ Stream = Callable[[], AsyncIterator[bytes]]
 DEFAULT_FAILOVER_TIMEOUT = 60.0
 
 
-class OneShotUrls:
-    """`$getFrom` URLs: `/api/<random token>` served once, then forgotten (or after `ttl`)."""
+class TooManyDownloads(Exception):
+    """Every `$getFrom` slot is taken by URLs not yet fetched."""
 
-    def __init__(self, ttl: float = 60.0, limit: int = 1000) -> None:
+
+class OneShotUrls:
+    """`$getFrom` URLs: `/api/<random token>` served once, then forgotten (or after `ttl`).
+
+    Each owner (a user) may hold `per_owner` pending URLs: a new one replaces the owner's
+    oldest, never someone else's; when all `limit` are taken by others, registering fails.
+    """
+
+    def __init__(self, ttl: float = 60.0, limit: int = 1000, per_owner: int = 8) -> None:
         self.ttl = ttl
         self.limit = limit
-        self._entries: dict[str, tuple[float, str, Stream]] = {}
+        self.per_owner = per_owner
+        self._entries: dict[str, tuple[float, str, Stream, str | None]] = {}
 
-    def register(self, stream: Stream, content_type: str = "application/json") -> str:
+    def register(
+        self, stream: Stream, content_type: str = "application/json", owner: str | None = None
+    ) -> str:
         now = time.monotonic()
-        for key in [k for k, (deadline, _, _) in self._entries.items() if deadline < now]:
-            del self._entries[key]
-        while len(self._entries) >= self.limit:
-            del self._entries[next(iter(self._entries))]
+        entries = self._entries
+        for key in [k for k, entry in entries.items() if entry[0] < now]:
+            del entries[key]
+        owned = [k for k, entry in entries.items() if entry[3] == owner]
+        for key in owned[: max(0, len(owned) - self.per_owner + 1)]:
+            del entries[key]
+        if len(entries) >= self.limit:
+            raise TooManyDownloads(f"{self.limit} downloads are pending: try again later")
         token = secrets.token_urlsafe(32)
-        self._entries[token] = (now + self.ttl, content_type, stream)
+        entries[token] = (now + self.ttl, content_type, stream, owner)
         return f"/api/{token}"
 
     def take(self, token: str) -> tuple[str, Stream] | None:
@@ -45,6 +60,64 @@ class OneShotUrls:
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1], entry[2]
+
+
+class SignInGate:
+    """One password check at a time per client address and per identity.
+
+    The throttle decides from failures already recorded; without this, every attempt in flight
+    (concurrent frames, a batch) would pass its check before the first failure is recorded.
+    Waiters re-check the throttle once it is their turn.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, *keys: str | None) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted({k for k in keys if k}):  # one order: no deadlock
+                stack.enter_context(self._counted(key))
+                await stack.enter_async_context(self._locks[key])
+            yield
+
+    @contextlib.contextmanager
+    def _counted(self, key: str) -> Iterator[None]:
+        # Locks are made on demand and dropped with their last user: memory stays bounded.
+        self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+
+class SessionIndex:
+    """The signed-in connections per user, so that deleting a user or a token signs out the
+    connections that used it at once (not at their next call or the token's old expiry)."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[str, set[ApiConnection]] = {}
+
+    def add(self, connection: ApiConnection) -> None:
+        if connection.user_id is not None:
+            self._by_user.setdefault(connection.user_id, set()).add(connection)
+
+    def discard(self, connection: ApiConnection, user_id: str | None) -> None:
+        connections = self._by_user.get(user_id) if user_id is not None else None
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                del self._by_user[user_id]  # type: ignore[arg-type]
+
+    def of_user(self, user_id: str) -> list[ApiConnection]:
+        return list(self._by_user.get(user_id, ()))
+
+    def signed_in_by_token(self) -> list[ApiConnection]:
+        return [c for cs in self._by_user.values() for c in cs if c.token_id is not None]
 
 
 @dataclass
@@ -56,6 +129,8 @@ class Services:
     pools: PoolManager
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
     oneshot: OneShotUrls = field(default_factory=OneShotUrls)
+    sign_in_gate: SignInGate = field(default_factory=SignInGate)
+    sessions: SessionIndex = field(default_factory=SessionIndex)
     version: str = "0.1.0"
     connect_timeout: float = 20.0
     connection_options: dict[str, Any] = field(default_factory=dict)
@@ -75,21 +150,35 @@ class ApiConnection:
         self,
         remote: str | None,
         close: Callable[[int, str], Awaitable[None]],
+        sessions: SessionIndex | None = None,
     ) -> None:
         self.remote = remote
+        self.sessions = sessions
         self.user_id: str | None = None
+        # The token record this connection signed in with (None for a password sign-in).
+        self.token_id: str | None = None
         self.expiration_ms: int | None = None
         self._close = close
         self._expiry_timer: asyncio.TimerHandle | None = None
         self.closed = False
 
-    def sign_in(self, user: User, expiration_ms: int | None) -> None:
+    def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:
+        self._unindex()
         self.user_id = user.id
+        self.token_id = token_id
         self.set_expiration(expiration_ms)
+        if self.sessions is not None:
+            self.sessions.add(self)
 
     def sign_out(self) -> None:
+        self._unindex()
         self.user_id = None
+        self.token_id = None
         self.set_expiration(None)
+
+    def _unindex(self) -> None:
+        if self.sessions is not None:
+            self.sessions.discard(self, self.user_id)
 
     def set_expiration(self, expiration_ms: int | None) -> None:
         self.expiration_ms = expiration_ms
@@ -107,7 +196,8 @@ class ApiConnection:
     def _expire(self) -> None:
         self._expiry_timer = None
         task = asyncio.ensure_future(self.close(4001, "authentication token expired"))
-        task.add_done_callback(lambda t: t.exception())
+        # Retrieve the outcome so asyncio never logs it as unhandled (a cancelled task has none).
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def close(self, code: int, reason: str) -> None:
         if self.closed:
@@ -118,6 +208,7 @@ class ApiConnection:
 
     def dispose(self) -> None:
         self.closed = True
+        self._unindex()
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
             self._expiry_timer = None

@@ -1,7 +1,11 @@
 """JSON-RPC 2.0 dispatch as xo-server does it (xo-jsonrpc §1.3-§1.5), done right where xo-server
 is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
 
-Transport-free: `handle_frame(connection, text)` returns the bytes to send back, or None.
+Transport-free: the edge decodes a frame in its wire format (JSON or msgpack; `PARSE_ERROR` is
+the answer to one that does not decode), and `handle_message(connection, message, encode)`
+returns the encoded reply, or None. Batching and its limits are here, once, for every format:
+a batch holds at most `MAX_BATCH` calls (a bigger one is rejected whole with -32600), so one
+small frame cannot buy thousands of password checks or huge replies.
 Every call passes through `Dispatcher.handle`, which logs it (`call`: method, user, duration,
 outcome — never its params) and counts it for /metrics.
 """
@@ -11,31 +15,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from xod import metrics
 from xod.api import errors
 from xod.api.commands import ACTIONS, ASYNC_REQUESTED
 from xod.api.context import ApiConnection, CallContext, Services
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
-from xod.store import permission_allows
+from xod.store import User, permission_allows
 
 log = logging.getLogger("xod.api")
 call_log = logging.getLogger("xod.api.calls")
 # The metrics label of methods that do not exist: a client must not grow the label set.
 UNKNOWN_METHOD = "(unknown)"
 
+# Calls one batch frame may hold. XO clients send single calls; a batch is a convenience.
+MAX_BATCH = 100
+
+Encode = Callable[[Any], bytes]
+
 _NO_ID = object()
-
-
-def _response(request_id: Any, result: Any) -> dict[str, Any]:
-    return {"id": request_id, "jsonrpc": "2.0", "result": result}
 
 
 def _error(request_id: Any, error: dict[str, Any]) -> dict[str, Any]:
     return {"error": error, "id": request_id, "jsonrpc": "2.0"}
+
+
+# The reply to a frame that does not decode.
+PARSE_ERROR = _error(None, errors.parse_error().to_json())
+
+
+def _response(request_id: Any, result: Any) -> dict[str, Any]:
+    return {"id": request_id, "jsonrpc": "2.0", "result": result}
 
 
 def normalize_params(method: Method, params: dict[str, Any]) -> dict[str, Any]:
@@ -59,16 +71,12 @@ def normalize_params(method: Method, params: dict[str, Any]) -> dict[str, Any]:
         for key in optional:
             name = key[:-1]
             if name in params:
-                raise errors.invalid_parameters(
-                    [
-                        {
-                            "instancePath": "",
-                            "schemaPath": "#/additionalProperties",
-                            "keyword": "ignorable",
-                            "params": {"property": name},
-                            "message": f"must not have both {name} and {key}",
-                        }
-                    ]
+                raise errors.invalid_parameter(
+                    "",
+                    "ignorable",
+                    f"must not have both {name} and {key}",
+                    {"property": name},
+                    "#/additionalProperties",
                 )
             value = params.pop(key)
             if not validator.rejects_as_extra(name):
@@ -81,19 +89,36 @@ class Dispatcher:
         self.registry = registry
         self.services = services
 
-    async def handle_frame(self, connection: ApiConnection, text: str | bytes) -> bytes | None:
-        try:
-            message = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return orjson.dumps(_error(None, errors.parse_error().to_json()))
-        if isinstance(message, list):
-            if not message:
-                return orjson.dumps(_error(None, errors.invalid_request().to_json()))
-            replies = await asyncio.gather(*(self.handle(connection, m) for m in message))
-            batch = [reply for reply in replies if reply is not None]
-            return orjson.dumps(batch) if batch else None
-        reply = await self.handle(connection, message)
-        return None if reply is None else orjson.dumps(reply)
+    @staticmethod
+    def call_count(message: Any) -> int:
+        """How many calls a decoded frame asks for (what it counts against a connection's
+        limit of calls at once)."""
+        if isinstance(message, list) and 0 < len(message) <= MAX_BATCH:
+            return len(message)
+        return 1
+
+    async def handle_message(
+        self, connection: ApiConnection, message: Any, encode: Encode, concurrency: int = 1
+    ) -> bytes | None:
+        """One decoded frame → the encoded reply; a batch runs `concurrency` calls at once."""
+        if not isinstance(message, list):
+            reply = await self.handle(connection, message)
+            return None if reply is None else encode(reply)
+        if not message:
+            return encode(_error(None, errors.invalid_request().to_json()))
+        if len(message) > MAX_BATCH:
+            reason = f"a batch holds at most {MAX_BATCH} calls, this one {len(message)}"
+            return encode(_error(None, errors.invalid_request(reason).to_json()))
+        replies: list[dict[str, Any] | None] = [None] * len(message)
+        pending = iter(enumerate(message))
+
+        async def worker() -> None:
+            for index, entry in pending:  # shared: each entry is taken by one worker
+                replies[index] = await self.handle(connection, entry)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(message))))))
+        batch = [reply for reply in replies if reply is not None]
+        return encode(batch) if batch else None
 
     async def handle(self, connection: ApiConnection, message: Any) -> dict[str, Any] | None:
         """One request object → its response object (None for a notification)."""
@@ -109,58 +134,60 @@ class Dispatcher:
         if not isinstance(method_name, str):
             return _error(request_id, errors.invalid_request().to_json())
         started = time.perf_counter()
+        method = self.registry.get(method_name)
+        user: User | None = None
         try:
-            result, _ = await self.call(connection, method_name, message.get("params"))
+            if method is None:
+                raise errors.method_not_found(method_name)
+            user = self._current_user(connection)
+            result = await self.call(connection, method, message.get("params"), user)
         except asyncio.CancelledError:
             raise
         except Exception as error:
             if not isinstance(error, errors.ApiError):
                 log.warning("%s failed: %s: %s", method_name, type(error).__name__, error)
             # Admins get the details of unknown errors (xo-server's pipeline step 12).
-            is_admin = self._caller_is_admin(connection)
+            is_admin = user is not None and user.permission == "admin"
             error_object = errors.to_error_object(error, is_admin=is_admin)
-            self._record(connection, method_name, f"error {error_object.get('code')}", started)
+            self._record(connection, method, f"error {error_object.get('code')}", started)
             return _error(request_id, error_object)
-        self._record(connection, method_name, "success", started)
+        self._record(connection, method, "success", started)
         return _response(request_id, result)
 
     def _record(
-        self, connection: ApiConnection, method_name: str, outcome: str, started: float
+        self, connection: ApiConnection, method: Method | None, outcome: str, started: float
     ) -> None:
         duration = time.perf_counter() - started
-        label = method_name if method_name in self.registry else UNKNOWN_METHOD
+        # A name the client made up is neither a metrics label nor logged: the label set and
+        # the log stay the size of the registry whatever anonymous clients send.
+        label = UNKNOWN_METHOD if method is None else method.name
         metrics.observe_rpc(label, outcome, duration)
         if call_log.isEnabledFor(logging.INFO):
             # `extra` fields become the log line's own fields (xod/logs.py).
             call_log.info(
                 "call",
                 extra={
-                    "method": method_name,
+                    "method": label,
                     "user": connection.user_id,
                     "duration": round(duration, 6),
                     "outcome": outcome,
                 },
             )
 
-    def _caller_is_admin(self, connection: ApiConnection) -> bool:
+    def _current_user(self, connection: ApiConnection) -> User | None:
         if connection.user_id is None:
-            return False
+            return None
+        # Re-read on every call: permission changes and deletions apply at once.
         user = self.services.store.users.get(connection.user_id)
-        return user is not None and user.permission == "admin"
+        if user is None:
+            connection.sign_out()
+        return user
 
     async def call(
-        self, connection: ApiConnection, method_name: str, params: Any
-    ) -> tuple[Any, bool]:
-        """Run one method call; returns (result, caller is admin). Raises on failure."""
-        method = self.registry.get(method_name)
-        if method is None:
-            raise errors.method_not_found(method_name)
-        user = None
-        if connection.user_id is not None:
-            # Re-read on every call: permission changes and deletions apply at once.
-            user = self.services.store.users.get(connection.user_id)
-            if user is None:
-                connection.sign_out()
+        self, connection: ApiConnection, method: Method, params: Any, user: User | None
+    ) -> Any:
+        """Run one method call for `user` (the caller, read once per call). Raises on failure."""
+        method_name = method.name
         is_admin = user is not None and user.permission == "admin"
         permission = method.permission
         if permission != ANONYMOUS:
@@ -179,16 +206,11 @@ class Dispatcher:
         params.pop("_log", None)
         asynchronous = params.pop("_async", False)
         if asynchronous is not False and (method_name not in ACTIONS or asynchronous is not True):
-            raise errors.invalid_parameters(
-                [
-                    {
-                        "instancePath": "/_async",
-                        "schemaPath": "#/properties/_async",
-                        "keyword": "_async",
-                        "params": {},
-                        "message": "_async must be true, and only actions accept it",
-                    }
-                ]
+            raise errors.invalid_parameter(
+                "/_async",
+                "_async",
+                "_async must be true, and only actions accept it",
+                schema_path="#/properties/_async",
             )
         if method.validator is not None:
             params = normalize_params(method, params)
@@ -202,4 +224,4 @@ class Dispatcher:
             result = await method.handler(context, params)
         finally:
             ASYNC_REQUESTED.reset(reset)
-        return (True if result is None else result), is_admin
+        return True if result is None else result

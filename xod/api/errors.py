@@ -95,6 +95,25 @@ def invalid_parameters(errors: list[dict[str, Any]], message: str = "invalid par
     return ApiError(10, message, {"errors": errors})
 
 
+def invalid_parameter(
+    path: str,
+    keyword: str,
+    message: str,
+    params: dict[str, Any] | None = None,
+    schema_path: str = "",
+) -> ApiError:
+    """An `invalid parameters` error with one Ajv-shaped entry (xo-cli prints instancePath +
+    message), for the checks a JSON Schema cannot express."""
+    entry = {
+        "instancePath": path,
+        "schemaPath": schema_path,
+        "keyword": keyword,
+        "params": {} if params is None else params,
+        "message": message,
+    }
+    return invalid_parameters([entry])
+
+
 def object_already_exists(object_id: Any, object_type: str) -> ApiError:
     return ApiError(
         16, f"{object_type} already exists", {"objectId": object_id, "objectType": object_type}

@@ -8,12 +8,12 @@ beyond reading the schema files once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xod.api.schema import SCHEMAS_DIR, ParamsValidator, load_namespace, to_json_schema
+from xod.api.schema import SCHEMAS_DIR, ParamsValidator, load_namespace
 
 # Permission levels of a method. ANONYMOUS is XO's `permission: null`; SIGNED_IN is XO's
 # `undefined` (any signed-in user); the others compare with the user's global level.
@@ -55,6 +55,10 @@ class Registry:
         self.schemas_dir = schemas_dir
         self._methods: dict[str, Method] = {}
         self._namespaces: dict[str, dict[str, Any]] = {}
+        # Discovery documents, built on first use: methods are all added at startup, and
+        # anonymous clients may ask for them in a loop.
+        self._methods_info: dict[str, Any] | None = None
+        self._openrpc: dict[str, dict[str, Any]] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self._methods
@@ -95,6 +99,8 @@ class Registry:
             validator=None if params is None else ParamsValidator(params),
         )
         self._methods[name] = method
+        self._methods_info = None
+        self._openrpc.clear()
         return method
 
     def method(self, name: str, *, permission: str) -> Callable[[Handler], Handler]:
@@ -118,10 +124,19 @@ class Registry:
     # -- discovery -------------------------------------------------------------------------
 
     def methods_info(self) -> dict[str, Any]:
-        return {method.name: method.info() for method in self.methods()}
+        """`system.getMethodsInfo`'s answer (shared: callers must not modify it)."""
+        if self._methods_info is None:
+            self._methods_info = {method.name: method.info() for method in self.methods()}
+        return self._methods_info
 
     def openrpc(self, version: str) -> dict[str, Any]:
-        """An OpenRPC 1.2 document of every method (params by name, JSON Schema converted)."""
+        """An OpenRPC 1.2 document of every method (shared: callers must not modify it)."""
+        document = self._openrpc.get(version)
+        if document is None:
+            document = self._openrpc[version] = self._build_openrpc(version)
+        return document
+
+    def _build_openrpc(self, version: str) -> dict[str, Any]:
         methods = []
         for method in self.methods():
             params = []
@@ -148,7 +163,3 @@ class Registry:
             "info": {"title": "xod JSON-RPC API (Xen Orchestra compatible)", "version": version},
             "methods": methods,
         }
-
-
-def xo_params_to_json_schema(params: Mapping[str, Any]) -> dict[str, Any]:
-    return to_json_schema({"type": "object", "properties": params})

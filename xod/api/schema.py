@@ -138,14 +138,8 @@ class ParamsValidator:
         self.params = params
         self.schema = object_schema(params)
         self._validator = jsonschema.Draft7Validator(self.schema)
-
-    @property
-    def property_names(self) -> frozenset[str]:
-        return frozenset(self.schema["properties"])
-
-    @property
-    def allows_additional(self) -> bool:
-        return self.schema["additionalProperties"] is not False
+        self.property_names: frozenset[str] = frozenset(self.schema["properties"])
+        self.allows_additional: bool = self.schema["additionalProperties"] is not False
 
     def validate(self, instance: dict[str, Any]) -> list[dict[str, Any]]:
         """Fill in defaults, then return the Ajv-shaped errors (empty when valid)."""
@@ -156,7 +150,7 @@ class ParamsValidator:
         return errors
 
     def rejects_as_extra(self, name: str) -> bool:
-        return not self.allows_additional and name not in self.schema["properties"]
+        return not self.allows_additional and name not in self.property_names
 
 
 def load_namespace(namespace: str, directory: Path = SCHEMAS_DIR) -> dict[str, Any]:

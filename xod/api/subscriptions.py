@@ -108,11 +108,17 @@ class Scope:
         if current is None:
             return Delta(batch.revision, batch.enter, batch.exit)
         matches, view = self.matches, self.view
+        # Projected, an object often looks the same after a change to a field not kept
+        # (a VM's memory usage under `fields: ["name_label"]`): not sent again.
+        projected = self.projection is not None
         entered: dict[str, Any] = {}
         exited: list[str] = []
         for object_id, obj in batch.enter.items():
             if matches(obj):
-                entered[object_id] = current[object_id] = view(obj)
+                seen = view(obj)
+                if projected and current.get(object_id) == seen:
+                    continue
+                entered[object_id] = current[object_id] = seen
             elif current.pop(object_id, None) is not None:
                 exited.append(object_id)
         for object_id in batch.exit:

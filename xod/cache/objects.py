@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import orjson
 
 from xod.cache.records import decode_id_fields, decode_record
+from xod.xapi.codec import NULL_REF
 
-NULL_REF = "OpaqueRef:NULL"
 ONE_GIB = 1024**3
 
 XoObject = dict[str, Any]

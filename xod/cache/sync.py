@@ -149,14 +149,16 @@ class PoolSync:
             pool_ref = next(iter(await connection.call("pool.get_all")))
         token = await connection.call("event.inject", "pool", pool_ref)
         objects = PoolObjects()
+        # `records` only holds the dict that `load` empties: the raw records must die before the
+        # heap is frozen, and each class's as soon as it is transformed (peak memory).
+        records = await self._fetch_all()
         # Cyclic GC passes over a fast-growing heap (decoding the records, building the objects)
-        # cost more than the work itself; nothing made here is cyclic garbage.
+        # cost more than the work itself; nothing made here is cyclic garbage. Only around this
+        # synchronous section: across an await the whole daemon would run without cyclic GC.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            # The raw records must die before the heap is frozen, and each class's as soon as it
-            # is transformed (peak memory): nothing else may hold them.
-            loaded = objects.load(await self._fetch_all(), consume=True)
+            loaded = objects.load(records, consume=True)
             previous = self.pool_id
             if previous is not None and previous != objects.pool_id:
                 self.store.drop_pool(previous)

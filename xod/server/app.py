@@ -18,6 +18,7 @@ from xod.api.methods import build_registry
 from xod.api.methods.server import connect
 from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
+from xod.server.fanout import DEFAULT_MAX_FRAME_BYTES as DEFAULT_NOTIFICATION_FRAME_BYTES
 from xod.server.fanout import Fanout, FanoutConfig
 from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api_handler
 from xod.store import FirstStartAdmin, SignInThrottle, Store, ensure_admin
@@ -52,6 +53,8 @@ class ServerConfig:
     # Live changes (xod/server/fanout.py): per-connection bound, lag before 4008, bookmarks.
     client_budget_bytes: int = 4 * 1024 * 1024
     client_max_lag: float = 30.0
+    # Largest `all` notification frame (limits.max_frame_bytes): bigger batches are split.
+    notification_frame_bytes: int = DEFAULT_NOTIFICATION_FRAME_BYTES
     bookmark_interval: float = 30.0
     close_grace: float = 5.0
     ws_heartbeat: float | None = DEFAULT_HEARTBEAT
@@ -92,6 +95,7 @@ class XodApp:
                 max_lag=config.client_max_lag,
                 bookmark_interval=config.bookmark_interval,
                 ping_interval=config.ws_heartbeat,
+                max_frame_bytes=config.notification_frame_bytes,
             ),
         )
         self.app = web.Application()
@@ -147,13 +151,14 @@ class XodApp:
         connect_timeout: float | None = None,
         disconnect_grace: float | None = None,
         event_timeout: float | None = None,
+        notification_frame_bytes: int | None = None,
     ) -> None:
         """Change limits on the running server (the daemon's SIGHUP), without dropping anyone.
 
         `max_frame_bytes` (largest incoming frame) applies to new connections; the output budget
         and lag to every connection; `connect_timeout` to the next server.add/enable;
         `disconnect_grace` to pools disconnecting from now on; `event_timeout` to the next
-        event.from of every pool."""
+        event.from of every pool; `notification_frame_bytes` to the next batch."""
         config = self.config
         if max_frame_bytes is not None:
             config.max_frame_bytes = max_frame_bytes
@@ -166,6 +171,9 @@ class XodApp:
             config.connect_timeout = self.services.connect_timeout = connect_timeout
         if disconnect_grace is not None:
             config.disconnect_grace = self.pools.disconnect_grace = disconnect_grace
+        if notification_frame_bytes is not None:
+            config.notification_frame_bytes = notification_frame_bytes
+            self.fanout.config.max_frame_bytes = notification_frame_bytes
         if event_timeout is not None:
             config.event_timeout = self.pools.event_timeout = event_timeout
             for server_id in self.pools.server_ids():

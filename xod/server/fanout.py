@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from xod.api.errors import ApiError
 from xod.api.subscriptions import Delta, Scope, scope_key
 from xod.cache.store import ChangeBatch, Gone, ObjectStore
 from xod.server.frames import (
@@ -43,6 +44,12 @@ NO_PONG_CLOSE_CODE = 4009
 SUBSCRIPTION_ID_LENGTH = 16
 # Objects per snapshot/resume/coalesced frame: a big snapshot never becomes one giant frame.
 CHUNK_OBJECTS = 500
+DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+# A subscription costs a scope (a projected copy of what it selects, its filter run on every
+# batch): a connection may hold only so many, and the daemon only so many distinct scopes.
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 32
+MAX_SCOPES = 1000
+TOO_MANY_SUBSCRIPTIONS_CODE = 429
 
 # Callbacks to run once the current call's response has been queued (set per call by the
 # WebSocket edge): a subscription's first frames must follow the response that names it.
@@ -57,6 +64,18 @@ class FanoutConfig:
     # Keepalive: a peer silent for this long is pinged; silent for twice as long (no pong),
     # it is dropped. None disables.
     ping_interval: float | None = 30.0
+    # Largest `all` frame (one object bigger than this still goes, alone in its frame).
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    max_subscriptions_per_connection: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
+    max_scopes: int = MAX_SCOPES
+
+
+def too_many_subscriptions(limit: int, what: str) -> ApiError:
+    return ApiError(
+        TOO_MANY_SUBSCRIPTIONS_CODE,
+        f"too many subscriptions: at most {limit} {what}; unsubscribe first",
+        {"code": "TOO_MANY_SUBSCRIPTIONS", "limit": limit},
+    )
 
 
 def _chunks(items: Iterator[tuple[str, Any]], size: int) -> Iterator[dict[str, Any]]:
@@ -68,21 +87,26 @@ def _chunks(items: Iterator[tuple[str, Any]], size: int) -> Iterator[dict[str, A
 
 
 class AllStream:
-    """XO's `all` notification as a coalescible stream."""
+    """XO's `all` notification as a coalescible stream, in bounded frames."""
+
+    def __init__(self, config: FanoutConfig) -> None:
+        self.config = config
+
+    def frames(self, fmt: WireFormat, enter: dict[str, Any], exit_ids: list[str]) -> list[bytes]:
+        return all_frames(
+            fmt,
+            enter,
+            exit_ids,
+            max_objects=CHUNK_OBJECTS,
+            max_bytes=self.config.max_frame_bytes,
+        )
 
     def coalesced_frames(
         self, fmt: WireFormat, items: dict[str, Any], revision: int
     ) -> list[bytes]:
         enter = {i: o for i, o in items.items() if o is not None}
         exit_ids = [i for i, o in items.items() if o is None]
-        frames: list[bytes] = []
-        for chunk in _chunks(iter(enter.items()), CHUNK_OBJECTS):
-            frames += all_frames(fmt, chunk, [])
-        frames += all_frames(fmt, {}, exit_ids)
-        return frames
-
-
-ALL = AllStream()
+        return self.frames(fmt, enter, exit_ids)
 
 
 class Subscription:
@@ -147,6 +171,7 @@ class Fanout:
     def __init__(self, store: ObjectStore, config: FanoutConfig | None = None) -> None:
         self.store = store
         self.config = config or FanoutConfig()
+        self.all_stream = AllStream(self.config)
         self.peers: set[Peer] = set()
         self.lagging: set[Peer] = set()
         # Signed-in connections receiving `all`, per wire format.
@@ -222,7 +247,7 @@ class Fanout:
 
     def leave_all(self, peer: Peer) -> None:
         self._all[peer.fmt].discard(peer)
-        peer.forget(ALL)
+        peer.forget(self.all_stream)
 
     def receives_all(self, peer: Peer) -> bool:
         return peer in self._all[peer.fmt]
@@ -242,10 +267,15 @@ class Fanout:
         revision = store.revision
         if since is not None and not store.oldest_revision <= since <= revision:
             raise Gone(since, store.oldest_revision, revision)
+        config = self.config
+        if len(self._subscriptions.get(peer, ())) >= config.max_subscriptions_per_connection:
+            raise too_many_subscriptions(config.max_subscriptions_per_connection, "per connection")
         key = scope_key(filter_spec, fields)
         scope = self.scopes.get(key)
         new_scope = scope is None
         if scope is None:
+            if len(self.scopes) >= config.max_scopes:
+                raise too_many_subscriptions(config.max_scopes, "distinct filters in xod")
             scope = Scope(key, filter_spec, fields)  # compiles: syntax errors raise here
         subscription_id = secrets.token_hex(SUBSCRIPTION_ID_LENGTH // 2)
         subscription = Subscription(subscription_id, scope, peer)
@@ -323,10 +353,10 @@ class Fanout:
         revision = batch.revision
         for fmt, peers in self._all.items():
             if peers:
-                frames = all_frames(fmt, batch.enter, batch.exit)
+                frames = self.all_stream.frames(fmt, batch.enter, batch.exit)
                 enter, exit_ids = batch.enter, batch.exit
                 for peer in peers:
-                    peer.send_changes(ALL, frames, enter, exit_ids, revision)
+                    peer.send_changes(self.all_stream, frames, enter, exit_ids, revision)
         if not self.scopes:
             return
         now = time.monotonic()
@@ -364,28 +394,37 @@ class Fanout:
         next_pings = time.monotonic()
         while True:
             await asyncio.sleep(tick)
-            now = time.monotonic()
-            max_lag = self.config.max_lag
-            for peer in list(self.lagging):
-                since = peer.behind_since
-                if since is not None and now - since > max_lag:
-                    log.info(
-                        "closing a client behind for more than %g s (%d bytes queued)",
-                        max_lag,
-                        peer.queued_bytes,
-                    )
-                    peer.fail(
-                        SLOW_CLIENT_CLOSE_CODE,
-                        f"client too slow: behind for more than {max_lag:g} s",
-                    )
-            if now >= next_bookmarks:
-                next_bookmarks = now + self.config.bookmark_interval / 3
-                self._bookmarks(now)
-            interval = self.config.ping_interval
-            if interval and now >= next_pings:
-                # A pass over every connection costs ~0.3 µs each: a few passes per interval.
-                next_pings = now + interval / 4
-                self._keepalive(now, interval)
+            try:
+                next_bookmarks, next_pings = self._watch_once(next_bookmarks, next_pings)
+            except Exception:
+                # One bad pass must not end keepalive, slow-client closing and bookmarks.
+                log.exception("live changes watchdog: pass failed")
+
+    def _watch_once(self, next_bookmarks: float, next_pings: float) -> tuple[float, float]:
+        """One watchdog pass; the times of the next bookmark and ping passes."""
+        now = time.monotonic()
+        max_lag = self.config.max_lag
+        for peer in list(self.lagging):
+            since = peer.behind_since
+            if since is not None and now - since > max_lag:
+                log.info(
+                    "closing a client behind for more than %g s (%d bytes queued)",
+                    max_lag,
+                    peer.queued_bytes,
+                )
+                peer.fail(
+                    SLOW_CLIENT_CLOSE_CODE,
+                    f"client too slow: behind for more than {max_lag:g} s",
+                )
+        if now >= next_bookmarks:
+            next_bookmarks = now + self.config.bookmark_interval / 3
+            self._bookmarks(now)
+        interval = self.config.ping_interval
+        if interval and now >= next_pings:
+            # A pass over every connection costs ~0.3 µs each: a few passes per interval.
+            next_pings = now + interval / 4
+            self._keepalive(now, interval)
+        return next_bookmarks, next_pings
 
     def _keepalive(self, now: float, interval: float) -> None:
         """One pre-built ping frame written to every silent peer: no timer or task per

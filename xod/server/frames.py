@@ -78,27 +78,49 @@ MSGPACK = WireFormat("msgpack", True, pack)
 FORMATS = (JSON, MSGPACK)
 
 
-def all_frames(fmt: WireFormat, enter: dict[str, Any], exit_ids: list[str]) -> list[bytes]:
+def all_frames(
+    fmt: WireFormat,
+    enter: dict[str, Any],
+    exit_ids: list[str],
+    *,
+    max_objects: int | None = None,
+    max_bytes: int | None = None,
+) -> list[bytes]:
     """XO's `all` notification for one batch (xo-jsonrpc §5.1): enter first, then exit with
-    `{id: 0}`; an empty half is not sent."""
-    frames = []
-    if enter:
-        frames.append(
-            fmt.frame(
-                {"jsonrpc": "2.0", "method": "all", "params": {"type": "enter", "items": enter}}
-            )
-        )
-    if exit_ids:
-        frames.append(
-            fmt.frame(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "all",
-                    "params": {"type": "exit", "items": dict.fromkeys(exit_ids, 0)},
-                }
-            )
-        )
+    `{id: 0}`; an empty half is not sent. With limits, each half is split into frames of at
+    most `max_objects` objects and (unless one object alone is bigger) `max_bytes` bytes: a
+    pool's first sync is not one giant frame copied into every lagging client's buffer."""
+
+    def encoder(kind: str) -> Callable[[list[tuple[str, Any]]], bytes]:
+        def encode(items: list[tuple[str, Any]]) -> bytes:
+            params = {"type": kind, "items": dict(items)}
+            return fmt.frame({"jsonrpc": "2.0", "method": "all", "params": params})
+
+        return encode
+
+    frames: list[bytes] = []
+    for encode, items in (
+        (encoder("enter"), list(enter.items())),
+        (encoder("exit"), [(object_id, 0) for object_id in exit_ids]),
+    ):
+        step = max_objects or len(items) or 1
+        for start in range(0, len(items), step):
+            frames += _bounded(encode, items[start : start + step], max_bytes)
     return frames
+
+
+def _bounded(
+    encode: Callable[[list[tuple[str, Any]]], bytes],
+    items: list[tuple[str, Any]],
+    max_bytes: int | None,
+) -> list[bytes]:
+    """`items` as one frame, or halved until each frame fits in `max_bytes` (order kept). Only
+    an oversized chunk is encoded again, so the usual cost is one encoding."""
+    frame = encode(items)
+    if max_bytes is None or len(frame) <= max_bytes or len(items) <= 1:
+        return [frame]
+    half = len(items) // 2
+    return _bounded(encode, items[:half], max_bytes) + _bounded(encode, items[half:], max_bytes)
 
 
 def changes_message(

@@ -29,7 +29,7 @@ log = logging.getLogger("xod.server")
 
 SLOW_CLIENT_CLOSE_CODE = 4008
 # Queued responses (which cannot be coalesced) may exceed the budget by this factor before
-# the connection is closed.
+# the connection is closed (plus the one response that crossed it).
 HARD_LIMIT_FACTOR = 2
 _YIELD_EVERY = 64
 
@@ -106,11 +106,13 @@ class Peer:
         if not self.queue and self.pending is None and not self.protocol._paused:
             self._write(frame)
             return
-        self._queue().append(frame)
-        self.queued_bytes += len(frame)
+        # Only what is already queued counts against the limit: one response bigger than
+        # the limit on its own (getAllObjects of a big pool) is queued, not a slow client.
         if self.queued_bytes > self.budget * HARD_LIMIT_FACTOR:
             self.fail(SLOW_CLIENT_CLOSE_CODE, "client too slow: outbound queue over its limit")
             return
+        self._queue().append(frame)
+        self.queued_bytes += len(frame)
         self._fell_behind()
 
     def send_stream(self, frames: Iterator[bytes]) -> None:

@@ -1,11 +1,11 @@
 """The `/api/` WebSocket edge: frames in, dispatch, frames out (xo-jsonrpc §1).
 
 Each connection reads frames in order and runs the calls concurrently (at most
-`max_concurrent_calls` at once: reading pauses beyond that, so a flooding client slows itself
-down). Everything outgoing — responses, `all` notifications, subscription changes — goes
-through the connection's `Peer` (xod/server/peer.py): written at once when the transport is
-ready, else queued under a byte budget, coalesced, and finally the connection closed with 4008
-when it stays behind.
+`max_concurrent_calls` at once, each entry of a batch counting as one: reading pauses beyond
+that, so a flooding client slows itself down). Everything outgoing — responses, `all`
+notifications, subscription changes — goes through the connection's `Peer`
+(xod/server/peer.py): written at once when the transport is ready, else queued under a byte
+budget, coalesced, and finally the connection closed with 4008 when it stays behind.
 
 A client opening the socket with the subprotocol `xod.msgpack` gets every message as a msgpack
 binary frame, and may send msgpack binary frames (JSON text frames are still understood).
@@ -29,16 +29,14 @@ import msgpack
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from xod.api import errors
 from xod.api.context import ApiConnection
-from xod.api.dispatch import Dispatcher
+from xod.api.dispatch import PARSE_ERROR, Dispatcher
 from xod.server.fanout import Fanout, after_reply
 from xod.server.frames import (
     JSON,
     MSGPACK,
     MSGPACK_SUBPROTOCOL,
     WireFormat,
-    data_frame,
     pong_frame,
 )
 from xod.store import User
@@ -66,22 +64,24 @@ class _ApiWebSocket(web.WebSocketResponse):
 
 
 class LiveConnection(ApiConnection):
-    """A WebSocket connection: signing in starts the `all` notifications (xo-jsonrpc §5.1)."""
+    """A WebSocket connection: signing in starts the `all` notifications (xo-jsonrpc §5.1);
+    signing out (also when its user or token is deleted) stops them and every subscription."""
 
     def __init__(self, remote: str | None, close: Callable[..., Any], session: WsSession) -> None:
-        super().__init__(remote, close)
+        super().__init__(remote, close, session.dispatcher.services.sessions)
         # What xod's own methods (xod.subscribe…) use; absent on non-WebSocket connections.
         self.live = session
         self.all_enabled = True
 
-    def sign_in(self, user: User, expiration_ms: int | None) -> None:
-        super().sign_in(user, expiration_ms)
+    def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:
+        super().sign_in(user, expiration_ms, token_id)
         if self.all_enabled:
             self.live.fanout.join_all(self.live.peer)
 
     def sign_out(self) -> None:
         super().sign_out()
         self.live.fanout.leave_all(self.live.peer)
+        self.live.unsubscribe_all()
 
 
 class WsSession:
@@ -92,7 +92,6 @@ class WsSession:
         remote: str | None,
         *,
         max_concurrent_calls: int,
-        outbox_size: int = 256,  # kept for compatibility: the byte budget bounds the queue now
         fanout: Fanout | None = None,
         transport: asyncio.Transport | None = None,
         protocol: Any = None,
@@ -108,17 +107,26 @@ class WsSession:
         self.transport: asyncio.Transport = transport
         self.peer = self.fanout.new_peer(transport, protocol, self.fmt, self._on_peer_failed)
         self.connection = LiveConnection(remote, self._close, self)
+        self.max_concurrent_calls = max_concurrent_calls
         self._slots = asyncio.Semaphore(max_concurrent_calls)
+        self._subscriptions: set[str] = set()
         self._calls: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Task[None] | None = None
 
     # -- xod's own methods ---------------------------------------------------------------------
 
     def subscribe(self, filter_spec: Any, fields: Any, since: int | None) -> dict[str, Any]:
-        return self.fanout.subscribe(self.peer, filter_spec, fields, since)
+        started = self.fanout.subscribe(self.peer, filter_spec, fields, since)
+        self._subscriptions.add(started["subscription"])
+        return started
 
     def unsubscribe(self, subscription_id: str) -> bool:
+        self._subscriptions.discard(subscription_id)
         return self.fanout.unsubscribe(self.peer, subscription_id)
+
+    def unsubscribe_all(self) -> None:
+        for subscription_id in list(self._subscriptions):
+            self.unsubscribe(subscription_id)
 
     def set_all(self, enabled: bool) -> bool:
         self.connection.all_enabled = enabled
@@ -129,10 +137,6 @@ class WsSession:
         return enabled
 
     # -- output ---------------------------------------------------------------------------------
-
-    async def send(self, frame: bytes) -> None:
-        """Queue one text frame (bytes of UTF-8 JSON); never blocks (the peer is bounded)."""
-        self.peer.send(data_frame(frame, False))
 
     def _on_peer_failed(self, code: int, reason: str) -> None:
         if self._closing is None:
@@ -158,30 +162,21 @@ class WsSession:
 
     # -- input ----------------------------------------------------------------------------------
 
-    async def _handle(self, data: str | bytes) -> bytes | None:
-        if self.fmt is JSON:
-            reply = await self.dispatcher.handle_frame(self.connection, data)
-            return None if reply is None else data_frame(reply, False)
-        try:
-            message = msgpack.unpackb(data) if isinstance(data, bytes) else orjson.loads(data)
-        except (ValueError, msgpack.UnpackException):
-            return MSGPACK.frame(
-                {"error": errors.parse_error().to_json(), "id": None, "jsonrpc": "2.0"}
-            )
-        if isinstance(message, list) and message:
-            replies = await asyncio.gather(
-                *(self.dispatcher.handle(self.connection, m) for m in message)
-            )
-            batch = [r for r in replies if r is not None]
-            return MSGPACK.frame(batch) if batch else None
-        reply = await self.dispatcher.handle(self.connection, message)
-        return None if reply is None else MSGPACK.frame(reply)
+    def _decode(self, data: str | bytes) -> Any:
+        if isinstance(data, bytes) and self.fmt is MSGPACK:
+            return msgpack.unpackb(data)
+        return orjson.loads(data)
 
-    async def _run_call(self, data: str | bytes) -> None:
+    def _encode(self, message: Any) -> bytes:
+        return self.fmt.frame(message)
+
+    async def _run_call(self, message: Any, slots: int) -> None:
         hooks: list[Callable[[], None]] = []
         after_reply.set(hooks)
         try:
-            reply = await self._handle(data)
+            reply = await self.dispatcher.handle_message(
+                self.connection, message, self._encode, concurrency=slots
+            )
             if reply is not None and not self.connection.closed:
                 self.peer.send(reply)
             for hook in hooks:
@@ -189,7 +184,8 @@ class WsSession:
         except Exception:
             log.exception("call handling failed")
         finally:
-            self._slots.release()
+            for _ in range(slots):
+                self._slots.release()
 
     async def run(self) -> None:
         peer = self.peer
@@ -211,8 +207,17 @@ class WsSession:
                         TOKEN_EXPIRED_CLOSE_CODE, "authentication token expired"
                     )
                     break
-                await self._slots.acquire()
-                task = asyncio.create_task(self._run_call(message.data))
+                try:
+                    decoded = self._decode(message.data)
+                except Exception:  # orjson's and msgpack's errors alike: not a message
+                    peer.send(self._encode(PARSE_ERROR))
+                    continue
+                # Only this loop takes slots: a batch gets its share before it starts, and the
+                # calls it waits on free theirs, so no two batches can wait on each other.
+                slots = min(self.dispatcher.call_count(decoded), self.max_concurrent_calls)
+                for _ in range(slots):
+                    await self._slots.acquire()
+                task = asyncio.create_task(self._run_call(decoded, slots))
                 self._calls.add(task)
                 task.add_done_callback(self._calls.discard)
         finally:

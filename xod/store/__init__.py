@@ -60,7 +60,11 @@ class Store:
 
     @classmethod
     def open(cls, state_dir: str | os.PathLike[str], hasher: PasswordHasher | None = None) -> Store:
-        return cls(Database.open(state_dir), hasher)
+        store = cls(Database.open(state_dir), hasher)
+        # Tokens that expired while xod was stopped, or that nobody used since they expired
+        # (lookups and creations only delete the ones they meet): one sweep per start.
+        store.tokens.purge_expired()
+        return store
 
     def close(self) -> None:
         self.database.close()

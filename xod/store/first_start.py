@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from xod.store.users import User, UserStore
 
 DEFAULT_ADMIN_EMAIL = "admin@admin.net"  # XO's default admin account name
+# Where the daemon leaves a generated admin password, in the state directory: under systemd,
+# stdout goes to the journal, readable by more people than the admin's password should be.
+PASSWORD_FILE_NAME = "initial-admin-password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +36,15 @@ def ensure_admin(
         generated = password = secrets.token_urlsafe(16)
     user = users.create(email, password, permission="admin")
     return FirstStartAdmin(user=user, generated_password=generated)
+
+
+def write_password_file(state_dir: str | os.PathLike[str], password: str) -> Path:
+    """Write `password` to `<state_dir>/initial-admin-password`, readable by its owner only."""
+    path = Path(state_dir) / PASSWORD_FILE_NAME
+    # Created 0600 (no window where it is readable by others); O_NOFOLLOW: never through a
+    # symlink; fchmod: a stale file left by an earlier first start may have other modes.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(fd, 0o600)
+        file.write(password + "\n")
+    return path

@@ -194,8 +194,5 @@ class ServerStore:
     def set_enabled(self, server_id: str, enabled: bool) -> ServerRecord:
         return self.update(server_id, enabled=enabled)
 
-    def set_error(self, server_id: str, error: Any) -> ServerRecord:
-        return self.update(server_id, error=error)
-
     def remove(self, server_id: str) -> bool:
         return self._db.execute("DELETE FROM servers WHERE id = ?", (server_id,)) > 0

@@ -245,8 +245,6 @@ class TokenStore:
         records = self.list_all() if user_id is None else self.list_for_user(user_id)
         return self.delete([r.id for r in records if predicate(r.public())], user_id=user_id)
 
-    def delete_for_user(self, user_id: str) -> int:
-        return self._db.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
-
     def purge_expired(self) -> int:
+        """Delete every expired token (each `create` does too; `Store.open` at start)."""
         return self._db.execute("DELETE FROM tokens WHERE expiration <= ?", (self._clock_ms(),))

@@ -1,6 +1,7 @@
 """Async XAPI client: one PoolConnection per pool (sessions, master following, failover,
 JSON-RPC with XML-RPC fallback, Async tasks, event.from). Never imports the cache."""
 
+from xod.xapi.codec import NULL_REF
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import (
     CallTimeout,
@@ -12,6 +13,7 @@ from xod.xapi.errors import (
 )
 
 __all__ = [
+    "NULL_REF",
     "CallTimeout",
     "PoolConnection",
     "ProtocolError",

@@ -19,6 +19,8 @@ from xod.xapi.errors import ProtocolError, XapiError
 
 JSON_CONTENT_TYPE = "application/json"
 XML_CONTENT_TYPE = "text/xml"
+# The reference XAPI uses for "no object" (a VM not resident anywhere, no affinity…).
+NULL_REF = "OpaqueRef:NULL"
 
 _INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1

@@ -99,6 +99,7 @@ class PoolConnection:
         backoff_max: float = 30.0,
         task_event_timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        http_proxy: str | None = None,
     ) -> None:
         self._url = URL(url).with_path("/").with_query(None).with_fragment(None)
         self._username = username
@@ -116,6 +117,7 @@ class PoolConnection:
             fingerprint=fingerprint,
             unix_socket=unix_socket,
             ssl_context=ssl_context,
+            http_proxy=http_proxy,
         )
         self.status: Status = "disconnected"
         self.last_error: str | None = None
@@ -133,6 +135,11 @@ class PoolConnection:
         self._tasks = TaskWatcher(self, event_timeout=task_event_timeout)
 
     # ------------------------------------------------------------------------------ state
+
+    @property
+    def closed(self) -> bool:
+        """Closed by its owner (the server was removed or disabled): calls fail at once."""
+        return self._closed
 
     @property
     def master_url(self) -> str:
@@ -408,14 +415,14 @@ class PoolConnection:
         self, method: str, args: tuple[Any, ...], timeout: float | None, decode_json: JsonDecoder
     ) -> Any:
         if self._closed:
-            raise TransportError("connection closed", method=method)
+            raise TransportError("connection closed", method=method, sent=False)
         timeout = self._call_timeout if timeout is None else timeout
         if self._renewal is not None and not self._renewal.done():
             # Someone is already moving the session: wait instead of using the stale one.
             with contextlib.suppress(TransportError, XapiError):
                 await asyncio.shield(self._renewal)
         if self.session_ref is None or self.status == "disconnected":
-            await self._renewed(self._generation)
+            await self._renewed_before_sending(self._generation)
         session_retried = failed_over = False
         redirects = 0
         while True:
@@ -426,22 +433,32 @@ class PoolConnection:
             except ProtocolError:
                 raise
             except TransportError as error:
-                if failed_over or not is_idempotent(method):
+                # Sent again on the next master only if that cannot make it run twice.
+                if failed_over or (error.sent and not is_idempotent(method)):
                     # Not retried, but the next call must find a live master.
                     self._spawn(self._renew_quietly(generation, error))
                     raise
                 failed_over = True
-                await self._renewed(generation, probe=True, error=error)
+                await self._renewed_before_sending(generation, probe=True, error=error)
             except XapiError as error:
                 if error.code == "SESSION_INVALID" and not session_retried:
                     session_retried = True
-                    await self._renewed(generation, error=error)
+                    await self._renewed_before_sending(generation, error=error)
                 elif error.code == "HOST_IS_SLAVE" and error.params and redirects < _MAX_REDIRECTS:
                     redirects += 1
                     master = with_host(self._url, error.params[0])
-                    await self._renewed(generation, first=master, error=error)
+                    await self._renewed_before_sending(generation, first=master, error=error)
                 else:
                     raise
+
+    async def _renewed_before_sending(self, generation: int, **options: Any) -> None:
+        """`_renewed` for a call whose own request is not written yet (or was refused, or is
+        safe to repeat): a failure here did not run that call, whatever the login request
+        that failed went through."""
+        try:
+            await self._renewed(generation, **options)
+        except TransportError as error:
+            raise error.unsent() from None
 
     async def _renew_quietly(self, generation: int, error: BaseException) -> None:
         with contextlib.suppress(TransportError, XapiError):

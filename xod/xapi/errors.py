@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 # Codes whose parameters are session refs: a session id is a bearer secret and must never
 # reach a log line or an error message.
 _SECRET_PARAM_CODES = frozenset({"SESSION_INVALID"})
@@ -43,17 +45,37 @@ class TaskCancelled(XapiError):
 
 class TransportError(Exception):
     """The host could not be reached or did not answer: refused, reset, TLS failure, timeout.
-    The host may be gone; for a non-idempotent call the outcome is unknown."""
+    The host may be gone; for a non-idempotent call the outcome is unknown.
 
-    def __init__(self, message: str, *, url: str | None = None, method: str | None = None) -> None:
+    `sent` says whether the request may have reached the host: only the transport knows (it
+    is False when the connection could not be opened, or the call never got as far as its
+    own request); anything after the bytes were written, a broken answer included, is True."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        sent: bool = True,
+    ) -> None:
         self.url = url
         self.method = method
+        self.sent = sent
         parts = [message]
         if method:
             parts.append(f"method {method}")
         if url:
             parts.append(f"host {url}")
         super().__init__("; ".join(parts))
+
+    def unsent(self) -> TransportError:
+        """This failure as met by a call it kept from being written (a failed login, say)."""
+        if not self.sent:
+            return self
+        twin = copy.copy(self)
+        twin.sent = False
+        return twin
 
 
 class CallTimeout(TransportError):

@@ -69,12 +69,16 @@ class Transport:
         fingerprint: str | None = None,
         unix_socket: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        http_proxy: str | None = None,
     ) -> None:
         self._allow_unauthorized = allow_unauthorized
         # Pinning replaces CA verification: the pinned certificate is trusted even if self-signed.
         self._fingerprint = parse_fingerprint(fingerprint) if fingerprint else None
         self._unix_socket = unix_socket
         self._ssl_context = ssl_context
+        # XO's per-server `httpProxy`: every request to the pool goes through it (CONNECT for
+        # HTTPS hosts).
+        self._proxy = http_proxy or None
         self._session: aiohttp.ClientSession | None = None
 
     def _ssl_setting(self) -> aiohttp.Fingerprint | ssl.SSLContext | bool:
@@ -116,18 +120,29 @@ class Transport:
                 headers={"Content-Type": content_type, "Accept": content_type},
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
+                proxy=self._proxy,
             ) as response:
                 payload = await read_body(response)
                 return HttpAnswer(response.status, response.headers.get("Content-Type"), payload)
+        # `sent=False` only where aiohttp failed while opening the connection: the request
+        # cannot have been written. Anything later may have reached the host.
         except aiohttp.ServerFingerprintMismatch:
-            raise TlsError("certificate fingerprint mismatch", url=where, method=method) from None
-        except (aiohttp.ClientSSLError, ssl.SSLError) as error:
+            raise TlsError(
+                "certificate fingerprint mismatch", url=where, method=method, sent=False
+            ) from None
+        except aiohttp.ClientSSLError as error:
+            raise TlsError(f"TLS failure: {error}", url=where, method=method, sent=False) from None
+        except ssl.SSLError as error:
             raise TlsError(f"TLS failure: {error}", url=where, method=method) from None
+        except aiohttp.ConnectionTimeoutError:
+            raise CallTimeout(
+                f"no connection within {timeout:g} s", url=where, method=method, sent=False
+            ) from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise CallTimeout(f"no answer within {timeout:g} s", url=where, method=method) from None
         except aiohttp.ClientConnectorError as error:
             raise TransportError(
-                f"cannot connect: {error.strerror or error}", url=where, method=method
+                f"cannot connect: {error.strerror or error}", url=where, method=method, sent=False
             ) from None
         except (aiohttp.ClientError, OSError) as error:
             reason = str(error) or type(error).__name__

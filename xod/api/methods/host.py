@@ -6,8 +6,7 @@ from typing import Any
 
 from xod.api.commands import Command, action
 from xod.api.registry import Registry
-
-NULL_REF = "OpaqueRef:NULL"
+from xod.xapi import NULL_REF
 
 
 def register(registry: Registry) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from typing import Any
 
 from xod.api import errors
@@ -33,26 +32,27 @@ def connect(services: Services, record: ServerRecord) -> None:
     """Start syncing a registered server in the background (no-op if already started)."""
     if record.id in services.pools:
         return
+    options = dict(services.connection_options)
+    if record.http_proxy:
+        options["http_proxy"] = record.http_proxy
     services.pools.add(
         record.id,
         server_url(record.host),
         record.username,
         record.password,
         allow_unauthorized=record.allow_unauthorized,
-        **services.connection_options,
+        **options,
     )
 
 
 async def wait_connected(services: Services, server_id: str, timeout: float) -> str | None:
     """Wait until the pool is synced; the last error if it is not within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = services.pools.status(server_id)
-        if status.synced:
-            return None
-        if time.monotonic() >= deadline:
-            return status.last_error or "timed out connecting"
-        await asyncio.sleep(0.05)
+    try:
+        async with asyncio.timeout(timeout):
+            await services.pools.sync_of(server_id).wait_synced()
+        return None
+    except TimeoutError:
+        return services.pools.status(server_id).last_error or "timed out connecting"
 
 
 def decorate(services: Services, record: ServerRecord) -> dict[str, Any]:

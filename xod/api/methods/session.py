@@ -26,7 +26,7 @@ async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, An
             raise errors.invalid_credentials()
         if connection.remote:
             services.store.tokens.record_use(record.id, connection.remote)
-        connection.sign_in(user, record.expiration)
+        connection.sign_in(user, record.expiration, token_id=record.id)
         return user.public()
     email = credentials.get("email") or credentials.get("username")
     password = credentials.get("password")
@@ -34,17 +34,20 @@ async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, An
         raise errors.invalid_credentials()
     if not isinstance(password, str) or not password:
         raise errors.unknown_error("empty password")
-    decision = services.throttle.check(email, connection.remote)
-    if not decision.allowed:
-        raise errors.unknown_error("too fast authentication tries")
-    # argon2 costs ~0.1 s of CPU: keep it off the event loop.
-    user: User | None = await asyncio.to_thread(
-        services.store.users.verify_password, email, password
-    )
-    if user is None:
-        services.throttle.failure(email, connection.remote)
-        raise errors.invalid_credentials()
-    services.throttle.success(email, connection.remote)
+    address = connection.remote and f"address:{connection.remote}"
+    async with services.sign_in_gate.hold(address, f"identity:{email.strip().casefold()}"):
+        # Checked under the gate: an attempt that waited sees the failures before it.
+        decision = services.throttle.check(email, connection.remote)
+        if not decision.allowed:
+            raise errors.unknown_error("too fast authentication tries")
+        # argon2 costs ~0.1 s of CPU: keep it off the event loop.
+        user: User | None = await asyncio.to_thread(
+            services.store.users.verify_password, email, password
+        )
+        if user is None:
+            services.throttle.failure(email, connection.remote)
+            raise errors.invalid_credentials()
+        services.throttle.success(email, connection.remote)
     connection.sign_in(user, None)
     return user.public()
 

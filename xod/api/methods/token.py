@@ -58,18 +58,15 @@ def parse_duration_ms(value: int | float | str) -> int:
 
 
 def _invalid(path: str, message: str) -> errors.ApiError:
-    return errors.invalid_parameters(
-        [
-            {
-                "instancePath": path,
-                "schemaPath": "",
-                "keyword": "custom",
-                "params": {},
-                "message": message,
-            }
-        ],
-        message,
-    )
+    return errors.invalid_parameter(path, "custom", message)
+
+
+def sign_out_deleted_tokens(ctx: CallContext) -> None:
+    """Connections signed in with a token that no longer exists lose their sign-in now."""
+    tokens = ctx.services.store.tokens
+    for connection in ctx.services.sessions.signed_in_by_token():
+        if connection.token_id is not None and tokens.get(connection.token_id) is None:
+            connection.sign_out()
 
 
 def delete_tokens(ctx: CallContext, params: dict[str, Any], user_id: str | None) -> int:
@@ -80,6 +77,8 @@ def delete_tokens(ctx: CallContext, params: dict[str, Any], user_id: str | None)
     pattern = params.get("pattern")
     if pattern is not None:
         deleted += tokens.delete_matching(lambda r: partial_match(pattern, r), user_id=user_id)
+    if deleted:
+        sign_out_deleted_tokens(ctx)
     return deleted
 
 

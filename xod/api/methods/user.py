@@ -8,29 +8,13 @@ from typing import Any
 from xod.api import errors
 from xod.api.context import CallContext
 from xod.api.registry import SIGNED_IN, Registry
-from xod.store import PERMISSIONS, DuplicateUser, NoSuchUser, UserError
-
-
-def _check_permission(permission: str | None) -> None:
-    if permission is not None and permission not in PERMISSIONS:
-        raise errors.invalid_parameters(
-            [
-                {
-                    "instancePath": "/permission",
-                    "schemaPath": "#/properties/permission/enum",
-                    "keyword": "enum",
-                    "params": {"allowedValues": list(PERMISSIONS)},
-                    "message": "must be equal to one of the allowed values",
-                }
-            ]
-        )
+from xod.store import DuplicateUser, NoSuchUser, UserError
 
 
 def register(registry: Registry) -> None:
     @registry.method("user.create", permission="admin")
     async def create(ctx: CallContext, params: dict[str, Any]) -> Any:
         permission = params.get("permission", "none")
-        _check_permission(permission)
         users = ctx.services.store.users
         try:
             user = await asyncio.to_thread(
@@ -46,6 +30,9 @@ def register(registry: Registry) -> None:
             raise errors.forbidden_operation("delete", "a user cannot delete itself")
         if not ctx.services.store.users.delete(params["id"]):
             raise errors.no_such_object(params["id"], "user")
+        # Its live connections stop at once: no more `all`, subscriptions or calls.
+        for connection in ctx.services.sessions.of_user(params["id"]):
+            connection.sign_out()
         return True
 
     @registry.method("user.getAll", permission="admin")
@@ -54,7 +41,6 @@ def register(registry: Registry) -> None:
 
     @registry.method("user.set", permission="admin")
     async def set_user(ctx: CallContext, params: dict[str, Any]) -> Any:
-        _check_permission(params.get("permission"))
         if (
             ctx.user is not None
             and params["id"] == ctx.user.id

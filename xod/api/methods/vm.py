@@ -10,9 +10,9 @@ from typing import Any
 from xod.api import errors
 from xod.api.commands import Command, action
 from xod.api.registry import Registry
+from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
-NULL_REF = "OpaqueRef:NULL"
 VM_TYPES = ("VM",)
 # What vm.snapshot/vm.clone/vm.copy may start from (XO lets templates be copied too).
 COPYABLE_TYPES = ("VM", "VM-template")
@@ -38,6 +38,9 @@ async def _clean_then_hard_shutdown(command: Command, ref: str, delay: float) ->
         return
     except TimeoutError:
         pass
+    except BaseException:
+        clean.cancel()  # not left running on its own when this action is stopped
+        raise
     for task_ref in clean_task:
         with contextlib.suppress(Exception):
             await command.send("task.cancel", task_ref)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from xod.api import errors
-from xod.api.context import CallContext
+from xod.api.context import CallContext, TooManyDownloads
 from xod.api.matcher import MatcherSyntaxError, compile_filter
 from xod.api.registry import SIGNED_IN, Registry
 
@@ -20,8 +20,6 @@ NDJSON_CHUNK = 500
 def select(
     objects: Iterable[tuple[str, Any]], predicate: Callable[[Any], bool] | None, limit: int | None
 ) -> dict[str, Any]:
-    if predicate is None and limit is None and isinstance(objects, dict):
-        return objects
     selected: dict[str, Any] = {}
     if limit is not None and limit <= 0:
         return selected
@@ -33,23 +31,23 @@ def select(
     return selected
 
 
+def filter_syntax_error(error: MatcherSyntaxError) -> errors.ApiError:
+    return errors.invalid_parameter(
+        "/filter",
+        "syntax",
+        f"{error.message} at position {error.position}",
+        {"position": error.position},
+        "#/properties/filter",
+    )
+
+
 def compile_or_raise(filter_spec: Any) -> Callable[[Any], bool] | None:
     if filter_spec is None:
         return None
     try:
         return compile_filter(filter_spec)
     except MatcherSyntaxError as error:
-        raise errors.invalid_parameters(
-            [
-                {
-                    "instancePath": "/filter",
-                    "schemaPath": "#/properties/filter",
-                    "keyword": "syntax",
-                    "params": {"position": error.position},
-                    "message": f"{error.message} at position {error.position}",
-                }
-            ]
-        ) from None
+        raise filter_syntax_error(error) from None
 
 
 async def ndjson_stream(objects: list[Any]) -> AsyncIterator[bytes]:
@@ -66,13 +64,20 @@ def register(registry: Registry) -> None:
         limit = params.get("limit")
         limit = None if limit is None else int(limit)
         objects = ctx.services.objects.objects
-        if predicate is None and limit is None:
-            # The store replaces objects instead of mutating them: a shallow copy is a snapshot.
-            selected = dict(objects)
+        everything = predicate is None and limit is None
+        ndjson = bool(params.get("ndjson"))
+        # The store replaces objects instead of mutating them: a shallow copy is a snapshot.
+        if not ndjson:
+            return dict(objects) if everything else select(objects.items(), predicate, limit)
+        # Taken at call time as XO does, held until fetched: the caller's pending downloads
+        # are capped (OneShotUrls.per_owner), so no one holds more than a few snapshots.
+        if everything:
+            snapshot = list(objects.values())
         else:
-            selected = select(objects.items(), predicate, limit)
-        if not params.get("ndjson"):
-            return selected
-        snapshot = list(selected.values())
-        url = ctx.services.oneshot.register(lambda: ndjson_stream(snapshot))
+            snapshot = list(select(objects.items(), predicate, limit).values())
+        owner = ctx.require_user().id
+        try:
+            url = ctx.services.oneshot.register(lambda: ndjson_stream(snapshot), owner=owner)
+        except TooManyDownloads as error:
+            raise errors.unknown_error(str(error)) from None
         return {"$getFrom": url}

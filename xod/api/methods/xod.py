@@ -10,7 +10,8 @@ from typing import Any
 
 from xod.api import errors
 from xod.api.context import CallContext
-from xod.api.methods.xo import compile_or_raise
+from xod.api.matcher import MatcherSyntaxError
+from xod.api.methods.xo import filter_syntax_error
 from xod.api.registry import SIGNED_IN, Registry
 from xod.cache.store import Gone
 
@@ -37,9 +38,11 @@ def register(registry: Registry) -> None:
     async def subscribe(ctx: CallContext, params: dict[str, Any]) -> Any:
         live = _live(ctx)
         filter_spec = params.get("filter") or None
-        compile_or_raise(filter_spec)  # a syntax error is the caller's invalid parameter
         try:
+            # Compiled once, by the scope (only when no subscriber shares it already).
             return live.subscribe(filter_spec, params.get("fields"), params.get("since"))
+        except MatcherSyntaxError as error:
+            raise filter_syntax_error(error) from None
         except Gone as error:
             raise gone(error) from None
 
