@@ -162,14 +162,8 @@ class Peer:
         """Stop sending and close the connection with `code` and `reason`."""
         if self.closed:
             return
-        self.closed = True
         self.close_reason = reason
-        self.queue = None
-        self.queued_bytes = 0
-        self.pending = None
-        self._lagging.discard(self)
-        if self._drainer is not None:
-            self._drainer.cancel()
+        self.detach()
         if code == SLOW_CLIENT_CLOSE_CODE:
             SLOW_CLIENTS_CLOSED.inc()
         log.debug("closing connection: %s", reason)
