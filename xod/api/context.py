@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 Stream = Callable[[], AsyncIterator[bytes]]
 
 DEFAULT_FAILOVER_TIMEOUT = 60.0
+# What expiry timers run in. By default a timer keeps a copy of the context it was set from
+# (the sign-in call's, with what that call set in it) for the token's lifetime.
+_TIMER_CONTEXT = contextvars.Context()
 
 
 class TooManyDownloads(Exception):
@@ -95,12 +99,44 @@ class SignInGate:
                 del self._users[key], self._locks[key]
 
 
+class ExpiryTimers:
+    """One timer per expiry time, shared by the connections that expire then (all those signed
+    in with one token): thousands of idle connections do not hold a timer each."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, tuple[asyncio.TimerHandle, set[ApiConnection]]] = {}
+
+    def add(self, connection: ApiConnection, expiration_ms: int) -> None:
+        entry = self._due.get(expiration_ms)
+        if entry is None:
+            delay = max(0.0, expiration_ms / 1000 - time.time())
+            timer = asyncio.get_running_loop().call_later(
+                delay, self._fire, expiration_ms, context=_TIMER_CONTEXT
+            )
+            entry = self._due[expiration_ms] = (timer, set())
+        entry[1].add(connection)
+
+    def discard(self, connection: ApiConnection, expiration_ms: int) -> None:
+        entry = self._due.get(expiration_ms)
+        if entry is not None:
+            entry[1].discard(connection)
+            if not entry[1]:
+                entry[0].cancel()
+                del self._due[expiration_ms]
+
+    def _fire(self, expiration_ms: int) -> None:
+        _timer, connections = self._due.pop(expiration_ms)
+        for connection in connections:
+            connection.expire()
+
+
 class SessionIndex:
     """The signed-in connections per user, so that deleting a user or a token signs out the
     connections that used it at once (not at their next call or the token's old expiry)."""
 
     def __init__(self) -> None:
         self._by_user: dict[str, set[ApiConnection]] = {}
+        self.expiry = ExpiryTimers()
 
     def add(self, connection: ApiConnection) -> None:
         if connection.user_id is not None:
@@ -146,6 +182,18 @@ class ApiConnection:
     WebSocket's outbound side is xod/server/peer.py).
     """
 
+    # Thousands of idle connections are the common case: no per-instance dict.
+    __slots__ = (
+        "_close",
+        "_expiry",
+        "closed",
+        "expiration_ms",
+        "remote",
+        "sessions",
+        "token_id",
+        "user_id",
+    )
+
     def __init__(
         self,
         remote: str | None,
@@ -159,7 +207,8 @@ class ApiConnection:
         self.token_id: str | None = None
         self.expiration_ms: int | None = None
         self._close = close
-        self._expiry_timer: asyncio.TimerHandle | None = None
+        # Shared with every connection of the daemon (per connection without a session index).
+        self._expiry = sessions.expiry if sessions is not None else ExpiryTimers()
         self.closed = False
 
     def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:
@@ -181,20 +230,17 @@ class ApiConnection:
             self.sessions.discard(self, self.user_id)
 
     def set_expiration(self, expiration_ms: int | None) -> None:
+        if self.expiration_ms is not None:
+            self._expiry.discard(self, self.expiration_ms)
         self.expiration_ms = expiration_ms
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
-            self._expiry_timer = None
         if expiration_ms is not None:
-            delay = max(0.0, expiration_ms / 1000 - time.time())
-            loop = asyncio.get_running_loop()
-            self._expiry_timer = loop.call_later(delay, self._expire)
+            self._expiry.add(self, expiration_ms)
 
     def expired(self) -> bool:
         return self.expiration_ms is not None and time.time() * 1000 >= self.expiration_ms
 
-    def _expire(self) -> None:
-        self._expiry_timer = None
+    def expire(self) -> None:
+        """The expiry time has come: close (called by the expiry timer)."""
         task = asyncio.ensure_future(self.close(4001, "authentication token expired"))
         # Retrieve the outcome so asyncio never logs it as unhandled (a cancelled task has none).
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -209,9 +255,8 @@ class ApiConnection:
     def dispose(self) -> None:
         self.closed = True
         self._unindex()
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
-            self._expiry_timer = None
+        if self.expiration_ms is not None:
+            self._expiry.discard(self, self.expiration_ms)
 
 
 @dataclass(slots=True)

@@ -238,8 +238,7 @@ class Fanout:
         peer.detach()
         self.peers.discard(peer)
         self._all[peer.fmt].discard(peer)
-        for subscription in list(self._subscriptions.pop(peer, {}).values()):
-            self._drop(subscription)
+        self.unsubscribe_all(peer)
 
     def join_all(self, peer: Peer) -> None:
         if not peer.closed:
@@ -297,6 +296,10 @@ class Fanout:
             return False
         self._drop(subscription)
         return True
+
+    def unsubscribe_all(self, peer: Peer) -> None:
+        for subscription in list(self._subscriptions.pop(peer, {}).values()):
+            self._drop(subscription)
 
     def subscription_count(self) -> int:
         return sum(len(s.subscriptions) for s in self.scopes.values())

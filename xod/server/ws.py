@@ -27,7 +27,7 @@ from typing import Any
 
 import msgpack
 import orjson
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from xod.api.context import ApiConnection
 from xod.api.dispatch import PARSE_ERROR, Dispatcher
@@ -51,21 +51,19 @@ DEFAULT_WRITE_BUFFER_HIGH = 64 * 1024
 class _ApiWebSocket(web.WebSocketResponse):
     """aiohttp closes an oversized frame with 1009 but no reason: say what the limit is."""
 
-    def __init__(self, *, max_msg_size: int, **options: Any) -> None:
-        super().__init__(max_msg_size=max_msg_size, **options)
-        self._limit_reason = f"frame exceeds the {max_msg_size}-byte limit".encode()
-
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
         if code == WSCloseCode.MESSAGE_TOO_BIG and not message:
-            message = self._limit_reason
+            message = f"frame exceeds the {self._max_msg_size}-byte limit".encode()
         return await super().close(code=code, message=message, drain=drain)
 
 
 class LiveConnection(ApiConnection):
     """A WebSocket connection: signing in starts the `all` notifications (xo-jsonrpc §5.1);
     signing out (also when its user or token is deleted) stops them and every subscription."""
+
+    __slots__ = ("all_enabled", "live")
 
     def __init__(self, remote: str | None, close: Callable[..., Any], session: WsSession) -> None:
         super().__init__(remote, close, session.dispatcher.services.sessions)
@@ -85,6 +83,22 @@ class LiveConnection(ApiConnection):
 
 
 class WsSession:
+    __slots__ = (
+        "_calls",
+        "_closing",
+        "_free_slots",
+        "_slot_freed",
+        "close_grace",
+        "connection",
+        "dispatcher",
+        "fanout",
+        "fmt",
+        "max_concurrent_calls",
+        "peer",
+        "transport",
+        "ws",
+    )
+
     def __init__(
         self,
         ws: web.WebSocketResponse,
@@ -108,25 +122,24 @@ class WsSession:
         self.peer = self.fanout.new_peer(transport, protocol, self.fmt, self._on_peer_failed)
         self.connection = LiveConnection(remote, self._close, self)
         self.max_concurrent_calls = max_concurrent_calls
-        self._slots = asyncio.Semaphore(max_concurrent_calls)
-        self._subscriptions: set[str] = set()
-        self._calls: set[asyncio.Task[None]] = set()
+        # Call slots left (only the reading loop takes them) and, while it waits for some, what
+        # it waits on: counted here rather than by a semaphore object per connection.
+        self._free_slots = max_concurrent_calls
+        self._slot_freed: asyncio.Future[None] | None = None
+        # The calls running, made on demand and dropped when empty: most connections are idle.
+        self._calls: set[asyncio.Task[None]] | None = None
         self._closing: asyncio.Task[None] | None = None
 
     # -- xod's own methods ---------------------------------------------------------------------
 
     def subscribe(self, filter_spec: Any, fields: Any, since: int | None) -> dict[str, Any]:
-        started = self.fanout.subscribe(self.peer, filter_spec, fields, since)
-        self._subscriptions.add(started["subscription"])
-        return started
+        return self.fanout.subscribe(self.peer, filter_spec, fields, since)
 
     def unsubscribe(self, subscription_id: str) -> bool:
-        self._subscriptions.discard(subscription_id)
         return self.fanout.unsubscribe(self.peer, subscription_id)
 
     def unsubscribe_all(self) -> None:
-        for subscription_id in list(self._subscriptions):
-            self.unsubscribe(subscription_id)
+        self.fanout.unsubscribe_all(self.peer)
 
     def set_all(self, enabled: bool) -> bool:
         self.connection.all_enabled = enabled
@@ -184,52 +197,77 @@ class WsSession:
         except Exception:
             log.exception("call handling failed")
         finally:
-            for _ in range(slots):
-                self._slots.release()
+            self._free_slots += slots
+            waiter = self._slot_freed
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
-    async def run(self) -> None:
+    async def on_frame(self, message: WSMessage) -> bool:
+        """Handle one received frame; False when the connection must end."""
         peer = self.peer
+        peer.last_seen = time.monotonic()
+        kind = message.type
+        if kind is WSMsgType.PING:
+            # Answered here (autoping is off so that pongs reach the keepalive).
+            peer.send(pong_frame(message.data))
+            return True
+        if kind is WSMsgType.PONG:
+            return True
+        if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return False
+        if self.connection.expired():
+            # xo-server closes without replying on the first message after expiry.
+            await self.connection.close(TOKEN_EXPIRED_CLOSE_CODE, "authentication token expired")
+            return False
         try:
-            async for message in self.ws:
-                peer.last_seen = time.monotonic()
-                kind = message.type
-                if kind is WSMsgType.PING:
-                    # Answered here (autoping is off so that pongs reach the keepalive).
-                    peer.send(pong_frame(message.data))
-                    continue
-                if kind is WSMsgType.PONG:
-                    continue
-                if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    break
-                if self.connection.expired():
-                    # xo-server closes without replying on the first message after expiry.
-                    await self.connection.close(
-                        TOKEN_EXPIRED_CLOSE_CODE, "authentication token expired"
-                    )
-                    break
-                try:
-                    decoded = self._decode(message.data)
-                except Exception:  # orjson's and msgpack's errors alike: not a message
-                    peer.send(self._encode(PARSE_ERROR))
-                    continue
-                # Only this loop takes slots: a batch gets its share before it starts, and the
-                # calls it waits on free theirs, so no two batches can wait on each other.
-                slots = min(self.dispatcher.call_count(decoded), self.max_concurrent_calls)
-                for _ in range(slots):
-                    await self._slots.acquire()
-                task = asyncio.create_task(self._run_call(decoded, slots))
-                self._calls.add(task)
-                task.add_done_callback(self._calls.discard)
-        finally:
-            for task in list(self._calls):
-                task.cancel()
-            self.connection.dispose()
-            self.fanout.remove_peer(self.peer)
-            if self._closing is not None:
-                with contextlib.suppress(Exception):
-                    await self._closing
-            if self.ws.exception() is not None:
-                log.info("websocket closed: %s", self.ws.exception())
+            decoded = self._decode(message.data)
+        except Exception:  # orjson's and msgpack's errors alike: not a message
+            peer.send(self._encode(PARSE_ERROR))
+            return True
+        # Only this loop takes slots: a batch gets its share before it starts, and the
+        # calls it waits on free theirs, so no two batches can wait on each other.
+        slots = min(self.dispatcher.call_count(decoded), self.max_concurrent_calls)
+        while self._free_slots < slots:
+            self._slot_freed = asyncio.get_running_loop().create_future()
+            try:
+                await self._slot_freed
+            finally:
+                self._slot_freed = None
+        self._free_slots -= slots
+        task = asyncio.create_task(self._run_call(decoded, slots))
+        if self._calls is None:
+            self._calls = set()
+        self._calls.add(task)
+        task.add_done_callback(self._call_done)
+        return True
+
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        calls = self._calls
+        if calls is not None:
+            calls.discard(task)
+            if not calls:
+                self._calls = None
+
+    async def end(self) -> None:
+        """The connection is over: stop its calls and release what it held."""
+        for task in list(self._calls or ()):
+            task.cancel()
+        self.connection.dispose()
+        self.fanout.remove_peer(self.peer)
+        if self._closing is not None:
+            with contextlib.suppress(Exception):
+                await self._closing
+        if self.ws.exception() is not None:
+            log.info("websocket closed: %s", self.ws.exception())
+
+
+def _remote_address(transport: asyncio.BaseTransport) -> str | None:
+    """`request.remote` without a proxy in front, read from the transport: the request's own
+    property caches its answer in a dict made for it (≈200 bytes per connection)."""
+    peername = transport.get_extra_info("peername")
+    if peername is None:
+        return None
+    return str(peername[0]) if isinstance(peername, (list, tuple)) else str(peername)
 
 
 def make_api_handler(
@@ -267,14 +305,23 @@ def make_api_handler(
         session = WsSession(
             ws,
             dispatcher,
-            request.remote,
+            _remote_address(transport),
             max_concurrent_calls=max_concurrent_calls,
             fanout=fanout,
             transport=transport,  # type: ignore[arg-type]
             protocol=request.protocol,
             close_grace=close_grace,
         )
-        await session.run()
+        # The reading loop runs in this handler, not in a coroutine of the session's: an idle
+        # connection holds one suspended frame less.
+        try:
+            async for message in ws:
+                going_on = await session.on_frame(message)
+                del message  # an idle connection keeps nothing of its last frame and call
+                if not going_on:
+                    break
+        finally:
+            await session.end()
         if not ws.closed:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(ws.close(code=WSCloseCode.OK), close_grace)

@@ -77,6 +77,16 @@ class UserStore:
         # Tests pass a cheap hasher; production keeps argon2-cffi's RFC 9106 defaults.
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None  # made on first miss: hashing costs ~0.1 s
+        # id → User, read on every API call of a signed-in connection; every write here
+        # clears it (xod is the database's only writer). `_generation` counts the writes, so
+        # a read that raced with one (writes run in worker threads) is not cached.
+        self._by_id: dict[str, User] = {}
+        self._generation = 0
+
+    def _changed(self) -> None:
+        """Called after every committed write."""
+        self._generation += 1
+        self._by_id.clear()
 
     def create(
         self,
@@ -116,8 +126,17 @@ class UserStore:
         return user
 
     def get(self, user_id: str) -> User | None:
+        user = self._by_id.get(user_id)
+        if user is not None:
+            return user
+        generation = self._generation
         rows = self._db.query("SELECT * FROM users WHERE id = ?", (user_id,))
-        return _row_to_user(rows[0]) if rows else None
+        if not rows:
+            return None
+        user = _row_to_user(rows[0])
+        if generation == self._generation:
+            self._by_id[user_id] = user
+        return user
 
     def get_by_email(self, email: str) -> User | None:
         rows = self._db.query("SELECT * FROM users WHERE email = ?", (email,))
@@ -172,11 +191,14 @@ class UserStore:
                     user_id,
                 ),
             )
+        self._changed()
         return updated
 
     def delete(self, user_id: str) -> bool:
         """Delete the user and (by cascade) their tokens; False if there was no such user."""
-        return self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+        deleted = self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+        self._changed()
+        return deleted
 
     def verify_password(self, email: str, password: str) -> User | None:
         """The user if the password is right, else None. Rehashes outdated hashes on success.
@@ -203,5 +225,6 @@ class UserStore:
                 "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
                 (new_hash, user.id, user.password_hash),
             )
+            self._changed()
             user = replace(user, password_hash=new_hash)
         return user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from xod.api import errors
@@ -26,7 +27,8 @@ async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, An
             raise errors.invalid_credentials()
         if connection.remote:
             services.store.tokens.record_use(record.id, connection.remote)
-        connection.sign_in(user, record.expiration, token_id=record.id)
+        # Interned: the many connections signed in with one token share its id.
+        connection.sign_in(user, record.expiration, token_id=sys.intern(record.id))
         return user.public()
     email = credentials.get("email") or credentials.get("username")
     password = credentials.get("password")
