@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgpack
 import orjson
+import websockets
 
 from tests.api.harness import Client, connect, running_xod
 from xod.server.app import XodApp
@@ -82,3 +84,15 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+async def small_buffer_client(app: XodApp) -> tuple[Client, socket.socket]:
+    """A websockets client with a 4 KiB receive buffer that reads only when told to: the way to
+    make xod see a slow reader."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (app.config.host, app.port))
+    ws = await websockets.connect(f"ws://{app.config.host}:{app.port}/api/", sock=sock,
+                                  max_queue=1, max_size=2**30)  # fmt: skip
+    return Client(ws), sock

@@ -5,24 +5,22 @@ watchdog that survives a failing pass."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import orjson
 import pytest
-import websockets
 
-from tests.api.harness import Client, RpcError, connect
+from tests.api.harness import RpcError, connect
 from tests.api.live_support import (
     decode,
     is_changes,
     next_message,
     pool_and_xod,
     set_vm,
+    small_buffer_client,
     user_vms,
     wait_until,
 )
-from xod.server.app import XodApp
 
 
 async def test_a_big_all_batch_is_split_into_bounded_frames(tmp_path: Path) -> None:
@@ -94,24 +92,13 @@ async def test_unchanged_projection_is_not_sent_again(tmp_path: Path) -> None:
         assert message["params"]["enter"] == {renamed: {"id": renamed, "name_label": "projected"}}
 
 
-async def _paused_client(app: XodApp) -> tuple[Client, socket.socket]:
-    """A client with a tiny receive buffer, not reading."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (app.config.host, app.port))
-    ws = await websockets.connect(f"ws://{app.config.host}:{app.port}/api/", sock=sock,
-                                  max_queue=1, max_size=2**30)  # fmt: skip
-    return Client(ws), sock
-
-
 async def test_a_response_bigger_than_the_limit_reaches_a_paused_client(tmp_path: Path) -> None:
     budget = 8 * 1024
     async with pool_and_xod(
         tmp_path, vms=12, client_budget_bytes=budget, ws_write_buffer_high=4096,
         ws_send_buffer=4096,
     ) as (sim, app):  # fmt: skip
-        client, sock = await _paused_client(app)
+        client, sock = await small_buffer_client(app)
         await client.sign_in()
         port = sock.getsockname()[1]
         peer = next(

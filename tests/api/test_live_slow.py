@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from tests.api.harness import Client, connect
-from tests.api.live_support import decode, pool_and_xod, wait_until
+from tests.api.live_support import decode, pool_and_xod, small_buffer_client, wait_until
 from xod.metrics import REGISTRY
 from xod.server.app import XodApp
 from xod.server.peer import Peer
@@ -23,17 +23,6 @@ from xod.server.peer import Peer
 BUDGET = 32 * 1024
 HIGH_WATER = 8 * 1024
 MAX_LAG = 1.5
-
-
-async def _small_client(app: XodApp) -> tuple[Client, socket.socket]:
-    """A websockets client with a tiny receive buffer that reads only when told to."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (app.config.host, app.port))
-    ws = await websockets.connect(f"ws://{app.config.host}:{app.port}/api/", sock=sock,
-                                  max_queue=1, max_size=2**30)  # fmt: skip
-    return Client(ws), sock
 
 
 def _peer_of(app: XodApp, sock: socket.socket) -> Peer:
@@ -87,9 +76,9 @@ async def test_stalled_client_is_bounded_and_closed_others_unaffected(tmp_path: 
         app.objects.subscribe(lambda batch: revisions.__setitem__(batch.revision, time.monotonic()))
         async with connect(app) as healthy:
             healthy_view = await _start_mirror(healthy)
-            sluggish, sluggish_sock = await _small_client(app)
+            sluggish, sluggish_sock = await small_buffer_client(app)
             sluggish_view = await _start_mirror(sluggish)
-            stalled, stalled_sock = await _small_client(app)
+            stalled, stalled_sock = await small_buffer_client(app)
             await stalled.sign_in()
             stalled_peer = _peer_of(app, stalled_sock)
             sluggish_peer = _peer_of(app, sluggish_sock)
