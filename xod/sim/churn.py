@@ -7,8 +7,8 @@ import asyncio
 import random
 from typing import TYPE_CHECKING
 
-from xod.sim import lifecycle
 from xod.sim.dispatch import Call
+from xod.sim.lifecycle.domains import go_down, go_live, pick_host
 from xod.sim.values import now
 from xod.sim.vm_states import allowed_operations
 
@@ -107,10 +107,10 @@ class Churn:
         before = pool.db.generation
         try:
             if record["power_state"] == "Running":
-                changes = lifecycle._go_down(call, vm)
+                changes = go_down(call, vm)
             elif record["power_state"] == "Halted":
-                host = lifecycle._pick_host(pool.db, record)
-                changes = lifecycle._go_live(call, vm, host, False)
+                host = pick_host(pool.db, record)
+                changes = go_live(call, vm, host, False)
             else:
                 return 1
         except Exception:
