@@ -1,4 +1,4 @@
-"""XO's API errors (xo-jsonrpc §1.7) and how any exception becomes a JSON-RPC error object.
+"""XO's API errors (the codes of xo-common/api-errors.js) and how any exception becomes a JSON-RPC error object.
 
 Pure: no I/O. `ApiError.to_json()` keeps XO's member order (`message, code, data`); the
 generic JSON-RPC errors use `code, message, data` as json-rpc-protocol does.

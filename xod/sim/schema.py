@@ -1,10 +1,10 @@
 """The simulated datamodel: classes, fields (type, qualifier, default) and reverse references.
 
-The field lists are the reference's (`xapi-datamodel-fields.md`, generated from xapi's
-`doc/data/xenapi.json`), kept here verbatim and parsed once at import so that the table stays
-easy to compare with its source. Records are plain dicts of wire-ready values; a class's
-`defaults` dict is the template every new record is copied from (containers in it are shared:
-the database never mutates a stored container in place, it replaces it — copy-on-write).
+The field lists are generated from xapi's `doc/data/xenapi.json`, kept here verbatim and parsed
+once at import so that the table stays easy to compare with its source. Records are plain dicts
+of wire-ready values; a class's `defaults` dict is the template every new record is copied from
+(containers in it are shared: the database never mutates a stored container in place, it
+replaces it — copy-on-write).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""host.*: host actions forwarded to the pool master (xo-jsonrpc §7)."""
+"""host.*: host actions forwarded to the pool master, as xo-server does them."""
 
 from __future__ import annotations
 

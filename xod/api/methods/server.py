@@ -1,4 +1,4 @@
-"""server.*: registered pool masters, driving the cache's pool connections (xo-jsonrpc §6)."""
+"""server.*: registered pool masters, driving the cache's pool connections."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""session.*: sign in by password or token, sign out, who am I (xo-jsonrpc §2.1-§2.2)."""
+"""session.*: sign in by password or token, sign out, who am I."""
 
 from __future__ import annotations
 

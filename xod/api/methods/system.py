@@ -1,4 +1,4 @@
-"""system.* discovery (xo-jsonrpc §3.1) and rpc.discover (OpenRPC), both from the registry."""
+"""system.* discovery and rpc.discover (OpenRPC), both from the registry."""
 
 from __future__ import annotations
 

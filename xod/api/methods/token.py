@@ -1,4 +1,4 @@
-"""token.* and user.getAuthenticationTokens' helpers (xo-jsonrpc §2.3)."""
+"""token.* and user.getAuthenticationTokens' helpers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""vm.*: VM actions forwarded to the pool master (xo-jsonrpc §7), as xo-server does them."""
+"""vm.*: VM actions forwarded to the pool master, as xo-server does them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""xo.getAllObjects (xo-jsonrpc §3.3): the whole cache, filtered, or streamed as NDJSON."""
+"""xo.getAllObjects: the whole cache, filtered, or streamed as NDJSON."""
 
 from __future__ import annotations
 
