@@ -102,8 +102,14 @@ async def test_vm_stop_falls_back_to_hard_shutdown(tmp_path: Path) -> None:
     # A clean shutdown that takes longer than forceShutdownDelay is replaced by a hard one.
     async with commands_env(tmp_path, op_durations={"VM.clean_shutdown": 5.0}) as env:
         vm_id = (await env.vm_in_state("Running"))["id"]
+        env.sim.pool.call_log.clear()
         assert await env.client.call("vm.stop", {"id": vm_id, "forceShutdownDelay": 200}) is True
         assert _cached(env, vm_id)["power_state"] == "Halted"
+        # The clean shutdown was cancelled, then a hard one did the job.
+        calls = list(env.sim.pool.call_log)
+        assert "Async.VM.clean_shutdown" in calls
+        assert calls.index("task.cancel") > calls.index("Async.VM.clean_shutdown")
+        assert calls.index("Async.VM.hard_shutdown") > calls.index("task.cancel")
 
 
 async def test_vm_clone_copy_snapshot_revert_delete(tmp_path: Path) -> None:

@@ -94,12 +94,15 @@ async def test_host_restart_completes_after_its_caller_hangs_up(tmp_path: Path) 
 async def test_vm_stop_with_fallback_completes_after_its_caller_hangs_up(tmp_path: Path) -> None:
     async with commands_env(tmp_path, op_durations={"VM.clean_shutdown": 5.0}) as env:
         vm_id = (await env.vm_in_state("Running"))["id"]
+        env.sim.pool.call_log.clear()
         await _start_then_hang_up(
             env, "vm.stop", {"id": vm_id, "forceShutdownDelay": 300}, "Async.VM.clean_shutdown"
         )
         # The clean shutdown is cancelled after 0.3 s and a hard one done: no stray task.
         await _until(lambda: env.sim_record("VM", vm_id)["power_state"] == "Halted")
         await _until(lambda: not _sim_tasks(env))
+        calls = list(env.sim.pool.call_log)
+        assert calls.index("Async.VM.hard_shutdown") > calls.index("task.cancel")
 
 
 async def test_a_garbled_answer_after_the_call_ran_is_not_sent_again(tmp_path: Path) -> None:

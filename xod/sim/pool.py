@@ -5,6 +5,7 @@ lifecycle, workload). The wire layer (xod/sim/server.py) decodes a request and c
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ from xod.sim.registry import Registry
 from xod.sim.sessions import Sessions
 from xod.sim.tasks import Tasks
 from xod.sim.workload import build_pool
+
+CALL_LOG_SIZE = 1000
 
 
 @dataclass
@@ -61,10 +64,14 @@ class SimPool:
         self.events.register(self.registry)
         lifecycle.register(self.registry)
         self._churn = Churn(self)
+        # The names of the latest wire calls, oldest first: what a pool's audit log would show,
+        # for tests that check which calls a client made (a fallback, a bypass).
+        self.call_log: deque[str] = deque(maxlen=CALL_LOG_SIZE)
 
     # ---------------------------------------------------------------- the wire entry point
 
     async def call(self, method: str, params: list, *, host: str, local: bool = False) -> Any:
+        self.call_log.append(method)
         return await dispatch(self, method, list(params), host, local)
 
     # ---------------------------------------------------------------- pool facts
