@@ -225,15 +225,19 @@ async def test_vm_set(tmp_path: Path) -> None:
         vm = _cached(env, vm_id)
         assert vm["auto_poweron"] is False and vm["affinityHost"] is None
 
-        # XAPI errors: a running VM's max vCPUs cannot change; an unmapped XAPI code reaches
-        # admins as -32000 with the code and its params (refs as ids).
+        # XAPI errors: a running VM's max vCPUs cannot change; a value xapi refuses is an
+        # invalid parameter named after the XAPI field.
         running_id = (await env.vm_in_state("Running"))["id"]
         error = await _error(env, "vm.set", {"id": running_id, "cpusMax": 8})
         assert error.code == 13 and error.data["objectId"] == running_id
         error = await _error(env, "vm.set", {"id": vm_id, "CPUs": 64})
-        assert error.code == -32000
-        assert error.data["code"] == "VALUE_NOT_SUPPORTED"
-        assert error.data["params"][:2] == ["VCPUs_at_startup", "64"]
+        assert error.code == 10
+        [entry] = error.data["errors"]
+        assert (entry["instancePath"], entry["keyword"]) == (
+            "/VCPUs_at_startup",
+            "VALUE_NOT_SUPPORTED",
+        )
+        assert entry["params"]["params"][:2] == ["VCPUs_at_startup", "64"]
 
         # Invalid params.
         assert (await _error(env, "vm.set", {"id": vm_id, "high_availability": "often"})).code == 10
@@ -272,9 +276,11 @@ async def test_host_actions(tmp_path: Path) -> None:
         assert await env.client.call("host.enable", {"id": host_id}) is True
         assert _cached(env, host_id)["enabled"] is True
 
-        # A forced restart of a host that still runs VMs: xapi's HOST_IN_USE, refs as ids.
+        # A forced restart of a host that still runs VMs: xapi's HOST_IN_USE as XO's
+        # operationFailed, refs as ids.
         error = await _error(env, "host.restart", {"id": host_id, "force": True})
-        assert error.code == -32000 and error.data["code"] == "HOST_IN_USE"
+        assert error.code == 21 and error.data["code"] == "HOST_IN_USE"
+        assert error.data["objectId"] == host_id
         assert error.data["params"][0] == host_id
         assert error.data["params"][2] in residents[host_id]
 
@@ -396,10 +402,12 @@ async def test_permissions(tmp_path: Path) -> None:
             await writer.sign_in("w@x.test", "pw")
             assert await writer.call("vm.start", {"id": vm_id}) is True
             assert _cached(env, vm_id)["power_state"] == "Running"
-            # An unmapped XAPI failure stays opaque for non-admins, as in Xen Orchestra.
+            # A failure the pool answered reaches non-admins too, as an XO error with its cause
+            # (only unexpected failures stay opaque).
             with pytest.raises(RpcError) as raised:
                 await writer.call("vm.set", {"id": vm_id, "CPUs": 64})
-            assert raised.value.error == {"code": -32000, "message": "unknown error from the peer"}
+            assert raised.value.code == 10
+            assert raised.value.data["errors"][0]["keyword"] == "VALUE_NOT_SUPPORTED"
             for method in ("server.add", "user.create"):
                 with pytest.raises(RpcError) as raised:
                     await writer.call(method, {"host": "h", "username": "u", "password": "p"})

@@ -40,7 +40,7 @@ from xod.cache.store import ChangeBatch, ObjectStore
 from xod.cache.sync import PoolSync
 from xod.xapi.codec import decode_xmlrpc_fragment
 from xod.xapi.connection import PoolConnection
-from xod.xapi.errors import TaskCancelled, TransportError, XapiError
+from xod.xapi.errors import TransportError, XapiError
 from xod.xapi.tasks import FINISHED_STATUSES, task_outcome
 
 log = logging.getLogger("xod.api.commands")
@@ -69,14 +69,6 @@ def outcome_unknown(method: str, object_id: Any, cause: BaseException) -> errors
         f"outcome unknown: the pool master stopped answering after {method} was sent; "
         "it may or may not have run, and xod did not send it again",
         {"objectId": object_id, "code": "OUTCOME_UNKNOWN", "method": method, "reason": str(cause)},
-    )
-
-
-def operation_cancelled(object_id: Any, task_id: Any) -> errors.ApiError:
-    return errors.ApiError(
-        21,
-        "operation cancelled (task.cancel)",
-        {"objectId": object_id, "code": "TASK_CANCELLED", "task": task_id},
     )
 
 
@@ -481,18 +473,10 @@ class Command:
             if self._client_task is not None:
                 await asyncio.shield(self.commands.spawn(self._finish_client_task(error)))
 
-    def translate(self, error: XapiError) -> BaseException:
-        """An XAPI failure as the client sees it: an XO error, or the XAPI code with its
-        OpaqueRefs turned into ids (shown to admins by the dispatcher)."""
-        if isinstance(error, TaskCancelled):
-            task_ref = error.params[0] if error.params else None
-            task_id = self.id_of(task_ref) if task_ref else None
-            return operation_cancelled(self.object_id, task_id or task_ref)
-        mapped = errors.from_xapi(error, self.id_of)
-        if mapped is not None:
-            return mapped
-        params = [(self.id_of(p) or p) if p.startswith("OpaqueRef:") else p for p in error.params]
-        return XapiError(error.code, params)
+    def translate(self, error: XapiError) -> errors.ApiError:
+        """An XAPI failure as the client sees it: an XO error (the table in xod/api/errors.py),
+        its OpaqueRefs turned into ids."""
+        return errors.xapi_to_xo(error, self.id_of, object_id=self.object_id, method=self.method)
 
 
 # -- declaring actions ---------------------------------------------------------------------------

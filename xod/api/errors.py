@@ -1,11 +1,50 @@
-"""XO's API errors (the codes of xo-common/api-errors.js) and how any exception becomes a JSON-RPC error object.
+"""XO's API errors (the codes of xo-common/api-errors.js), every XAPI error an action can meet
+turned into one of them, and how any exception becomes a JSON-RPC error object.
 
 Pure: no I/O. `ApiError.to_json()` keeps XO's member order (`message, code, data`); the
 generic JSON-RPC errors use `code, message, data` as json-rpc-protocol does.
+
+XAPI errors → XO errors (`XAPI_ERROR_TO_XO_ERROR`; OpaqueRefs in the params become XO ids):
+
+  as xo-server maps them:
+    EHOSTUNREACH                      9  serverUnreachable        {objectId}
+    HOST_OFFLINE                     18  hostOffline              {objectId}
+    NO_HOSTS_AVAILABLE                7  noHostsAvailable         -
+    NOT_SUPPORTED_DURING_UPGRADE     15  notSupportedDuringUpgrade -
+    OPERATION_BLOCKED                19  operationBlocked         {objectId, code}
+    PATCH_PRECHECK_FAILED_ISO_MOUNTED 20 patchPrecheckFailed      {objectId, errorType}
+    PIF_VLAN_EXISTS                  16  objectAlreadyExists      {objectId, objectType}
+    SESSION_AUTHENTICATION_FAILED     8  authenticationFailed     -
+    VDI_IN_USE                       17  vdiInUse                 {objectId, operation}
+    VM_BAD_POWER_STATE               13  vmBadPowerState          {objectId, expected, actual}
+    VM_IS_TEMPLATE                   12  vmIsTemplate             {objectId}
+    VM_LACKS_FEATURE(_SHUTDOWN)      14  vmLacksFeature           {objectId, feature}
+    VM_MISSING_PV_DRIVERS            11  vmMissingPvDrivers       {objectId}
+
+  xod's own (xo-server lets these through as -32000, opaque to non-admins):
+    HANDLE_INVALID                    1  noSuchObject             {id, type}
+    VM_LACKS_FEATURE_SUSPEND         14  vmLacksFeature           {objectId, feature}
+    OPERATION_NOT_ALLOWED,            5  forbiddenOperation       {operation, reason}
+      VM_IS_SNAPSHOT, PERMISSION_DENIED, RBAC_PERMISSION_DENIED
+    INVALID_VALUE, VALUE_NOT_SUPPORTED, 10 invalidParameters      {errors: [Ajv-shaped entry]}
+      FIELD_TYPE_ERROR, MAP_DUPLICATE_KEY
+    HOST_DISABLED, HOST_NOT_DISABLED 25  incorrectState           {actual, expected, object,
+    OTHER_OPERATION_IN_PROGRESS                                    property}
+    MESSAGE_METHOD_UNKNOWN,           0  notImplemented           {code, method}
+      MESSAGE_PARAMETER_COUNT_MISMATCH, MESSAGE_REMOVED  (the pool's xapi lacks the call)
+    SESSION_INVALID                   9  serverUnreachable        {objectId} (no session ref)
+    TASK_CANCELLED                   21  operationFailed          {objectId, code, task}
+    any other code (HOST_IN_USE,     21  operationFailed          {objectId, code, params}
+      HOST_NOT_ENOUGH_FREE_MEMORY, SR_FULL, VM_REQUIRES_SR, INTERNAL_ERROR, ...)
+
+so a client always gets a numbered code and the data to act on, never "unknown error from the
+peer", for anything the pool refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from xod.xapi.errors import TransportError, XapiError
@@ -128,83 +167,172 @@ def incorrect_state(actual: Any, expected: Any, object_id: Any, prop: str) -> Ap
     )
 
 
-# -- XAPI errors → XO errors (xo-server's XAPI_ERROR_TO_XO_ERROR) ------------------------------
+# -- XAPI errors → XO errors (the table is in the module docstring) ---------------------------
 
 
-def _first(params: list[str]) -> str | None:
-    return params[0] if params else None
+@dataclass(frozen=True)
+class XapiFailure:
+    """An XAPI error as the mapping sees it: its code, its params with OpaqueRefs turned into XO
+    ids, the object the action was about, and the xod method that met it."""
+
+    code: str
+    params: list[str]
+    object_id: Any = None
+    method: str | None = None
+
+    def param(self, index: int) -> str | None:
+        return self.params[index] if len(self.params) > index else None
 
 
-def _vm_bad_power_state(p: list[str]) -> ApiError:
+def operation_failed(object_id: Any, code: str, message: str, **data: Any) -> ApiError:
+    """XO's operationFailed (21): the pool refused; `code` says why."""
+    return ApiError(21, message, {"objectId": object_id, "code": code, **data})
+
+
+def _vm_bad_power_state(f: XapiFailure) -> ApiError:
     # VM_BAD_POWER_STATE(vm, expected, actual)
-    vm, expected, actual = [*p, None, None, None][:3]
+    expected, actual = f.param(1), f.param(2)
     return ApiError(
         13,
         f"VM state is {actual} but should be {expected}",
-        {"objectId": vm, "expected": expected, "actual": actual},
+        {"objectId": f.param(0), "expected": expected, "actual": actual},
     )
 
 
-def _vm_lacks_feature(p: list[str]) -> ApiError:
-    feature = p[1] if len(p) > 1 else None
-    return ApiError(14, f"VM lacks feature {feature}", {"objectId": _first(p), "feature": feature})
+def _vm_lacks_feature(f: XapiFailure) -> ApiError:
+    # VM_LACKS_FEATURE(vm, feature); the _SHUTDOWN/_SUSPEND forms carry the VM only.
+    suffix = f.code.removeprefix("VM_LACKS_FEATURE").lstrip("_").lower()
+    feature = f.param(1) or suffix or None
+    return ApiError(14, f"VM lacks feature {feature}", {"objectId": f.param(0), "feature": feature})
 
 
-XAPI_ERROR_TO_XO_ERROR: dict[str, Any] = {
-    "EHOSTUNREACH": lambda p: server_unreachable(_first(p)),
-    # Not in XO's table: its objects are resolved before any call, so a stale handle only
-    # happens when the object vanished meanwhile — which is exactly XO's noSuchObject.
-    "HANDLE_INVALID": lambda p: no_such_object(p[1] if len(p) > 1 else None, _first(p)),
-    "HOST_OFFLINE": lambda p: ApiError(18, "host offline", {"objectId": _first(p)}),
-    "NO_HOSTS_AVAILABLE": lambda p: no_hosts_available(),
-    "NOT_SUPPORTED_DURING_UPGRADE": lambda p: ApiError(15, "not supported during upgrade"),
-    "OPERATION_BLOCKED": lambda p: ApiError(
-        19, "operation blocked", {"objectId": _first(p), "code": p[1] if len(p) > 1 else None}
+def _forbidden(reason: str | None) -> Any:
+    def convert(f: XapiFailure) -> ApiError:
+        return forbidden_operation(f.method or f.code, reason or f.param(0))
+
+    return convert
+
+
+def _invalid_value(f: XapiFailure) -> ApiError:
+    # INVALID_VALUE(field, value) / VALUE_NOT_SUPPORTED(field, value, reason) /
+    # FIELD_TYPE_ERROR(field) / MAP_DUPLICATE_KEY(class, field, ref, key)
+    field = f.param(1) if f.code == "MAP_DUPLICATE_KEY" else f.param(0)
+    detail = f.param(2) if f.code == "VALUE_NOT_SUPPORTED" else None
+    message = f"{f.code}: {field}" + (f" ({detail})" if detail else "")
+    return invalid_parameter(f"/{field}" if field else "", f.code, message, {"params": f.params})
+
+
+def _other_operation_in_progress(f: XapiFailure) -> ApiError:
+    # OTHER_OPERATION_IN_PROGRESS(class, ref[, operation, task])
+    running = {f.param(3) or "": f.param(2)} if f.param(2) else {}
+    return incorrect_state(running, {}, f.param(1), "current_operations")
+
+
+def _not_implemented(f: XapiFailure) -> ApiError:
+    return ApiError(
+        0, f"not implemented by this pool: {f.code}", {"code": f.code, "method": f.param(0)}
+    )
+
+
+XAPI_ERROR_TO_XO_ERROR: dict[str, Callable[[XapiFailure], ApiError]] = {
+    # As xo-server maps them.
+    "EHOSTUNREACH": lambda f: server_unreachable(f.param(0)),
+    "HOST_OFFLINE": lambda f: ApiError(18, "host offline", {"objectId": f.param(0)}),
+    "NO_HOSTS_AVAILABLE": lambda f: no_hosts_available(),
+    "NOT_SUPPORTED_DURING_UPGRADE": lambda f: ApiError(15, "not supported during upgrade"),
+    "OPERATION_BLOCKED": lambda f: ApiError(
+        19, "operation blocked", {"objectId": f.param(0), "code": f.param(1)}
     ),
-    "PATCH_PRECHECK_FAILED_ISO_MOUNTED": lambda p: ApiError(
-        20, "patch precheck failed: isoMounted", {"objectId": _first(p), "errorType": "isoMounted"}
+    "PATCH_PRECHECK_FAILED_ISO_MOUNTED": lambda f: ApiError(
+        20, "patch precheck failed: isoMounted", {"objectId": f.param(0), "errorType": "isoMounted"}
     ),
-    "PIF_VLAN_EXISTS": lambda p: object_already_exists(_first(p), "PIF"),
-    "SESSION_AUTHENTICATION_FAILED": lambda p: authentication_failed(),
-    "VDI_IN_USE": lambda p: ApiError(
-        17, "VDI in use", {"objectId": _first(p), "operation": p[1] if len(p) > 1 else None}
+    "PIF_VLAN_EXISTS": lambda f: object_already_exists(f.param(0), "PIF"),
+    "SESSION_AUTHENTICATION_FAILED": lambda f: authentication_failed(),
+    "VDI_IN_USE": lambda f: ApiError(
+        17, "VDI in use", {"objectId": f.param(0), "operation": f.param(1)}
     ),
     "VM_BAD_POWER_STATE": _vm_bad_power_state,
-    "VM_IS_TEMPLATE": lambda p: ApiError(12, "VM is a template", {"objectId": _first(p)}),
+    "VM_IS_TEMPLATE": lambda f: ApiError(12, "VM is a template", {"objectId": f.param(0)}),
     "VM_LACKS_FEATURE": _vm_lacks_feature,
     "VM_LACKS_FEATURE_SHUTDOWN": _vm_lacks_feature,
-    "VM_MISSING_PV_DRIVERS": lambda p: ApiError(11, "missing PV drivers", {"objectId": _first(p)}),
+    "VM_MISSING_PV_DRIVERS": lambda f: ApiError(11, "missing PV drivers", {"objectId": f.param(0)}),
+    # xod's own. A stale handle means the object vanished meanwhile: XO's noSuchObject.
+    "HANDLE_INVALID": lambda f: no_such_object(f.param(1), f.param(0)),
+    "VM_LACKS_FEATURE_SUSPEND": _vm_lacks_feature,
+    "OPERATION_NOT_ALLOWED": _forbidden(None),
+    "VM_IS_SNAPSHOT": _forbidden("the VM is a snapshot"),
+    "PERMISSION_DENIED": _forbidden("the pool account may not do this"),
+    "RBAC_PERMISSION_DENIED": _forbidden("the pool account may not do this"),
+    "INVALID_VALUE": _invalid_value,
+    "VALUE_NOT_SUPPORTED": _invalid_value,
+    "FIELD_TYPE_ERROR": _invalid_value,
+    "MAP_DUPLICATE_KEY": _invalid_value,
+    "HOST_DISABLED": lambda f: incorrect_state(False, True, f.param(0) or f.object_id, "enabled"),
+    "HOST_NOT_DISABLED": lambda f: incorrect_state(True, False, f.object_id, "enabled"),
+    "OTHER_OPERATION_IN_PROGRESS": _other_operation_in_progress,
+    "MESSAGE_METHOD_UNKNOWN": _not_implemented,
+    "MESSAGE_PARAMETER_COUNT_MISMATCH": _not_implemented,
+    "MESSAGE_REMOVED": _not_implemented,
+    # Its param is the session ref, a secret: only the object is named.
+    "SESSION_INVALID": lambda f: server_unreachable(f.object_id),
+    "TASK_CANCELLED": lambda f: operation_failed(
+        f.object_id, f.code, "operation cancelled (task.cancel)", task=f.param(0)
+    ),
 }
 
 
-def from_xapi(error: XapiError, translate_ref: Any = None) -> ApiError | None:
-    """The XO error for an XAPI failure, or None when XO has no mapping for its code.
+def _operation_failed(f: XapiFailure) -> ApiError:
+    return operation_failed(f.object_id, f.code, f"operation failed: {f.code}", params=f.params)
+
+
+def from_xapi(
+    error: XapiError,
+    translate_ref: Callable[[str], Any] | None = None,
+    *,
+    object_id: Any = None,
+    method: str | None = None,
+) -> ApiError | None:
+    """The XO error of the table for an XAPI failure, or None when its code is not in it.
 
     `translate_ref(ref) -> id | None` turns OpaqueRefs in the params into XO ids, as XO does.
     """
     convert = XAPI_ERROR_TO_XO_ERROR.get(error.code)
     if convert is None:
         return None
+    return convert(_failure(error, translate_ref, object_id, method))
+
+
+def xapi_to_xo(
+    error: XapiError,
+    translate_ref: Callable[[str], Any] | None = None,
+    *,
+    object_id: Any = None,
+    method: str | None = None,
+) -> ApiError:
+    """The XO error for any XAPI failure: the table's, else operationFailed (21) with the code."""
+    failure = _failure(error, translate_ref, object_id, method)
+    return XAPI_ERROR_TO_XO_ERROR.get(error.code, _operation_failed)(failure)
+
+
+def _failure(
+    error: XapiError, translate_ref: Callable[[str], Any] | None, object_id: Any, method: str | None
+) -> XapiFailure:
     params = list(error.params)
     if translate_ref is not None:
         params = [(translate_ref(p) or p) if p.startswith("OpaqueRef:") else p for p in params]
-    return convert(params)
+    return XapiFailure(error.code, params, object_id, method)
 
 
 def to_error_object(error: BaseException, *, is_admin: bool) -> dict[str, Any]:
-    """The `error` member for any exception a handler raised (xo-server's pipeline step 12)."""
+    """The `error` member for any exception a handler raised: XO errors as they are, XAPI ones
+    mapped, anything else opaque to non-admins (as xo-server does)."""
     if isinstance(error, ApiError):
         return error.to_json()
     if isinstance(error, XapiError):
-        mapped = from_xapi(error)
-        if mapped is not None:
-            return mapped.to_json()
-    elif isinstance(error, TransportError):
+        return xapi_to_xo(error).to_json()
+    if isinstance(error, TransportError):
         return server_unreachable(getattr(error, "url", None)).to_json()
     if not is_admin:
         return unknown_error().to_json()
     data: dict[str, Any] = {"name": type(error).__name__, "message": str(error)}
-    if isinstance(error, XapiError):
-        data["code"] = error.code
-        data["params"] = error.params
     return unknown_error(str(error) or type(error).__name__, data).to_json()
