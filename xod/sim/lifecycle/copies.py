@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
 from xod.sim.implicit import CreateHook
@@ -133,12 +134,24 @@ async def vm_clone(call: Call, vm: str, new_name: str) -> str:
     return await vm_operation(call, vm, "clone", lambda: (_copy_vm(call, vm, new_name), {}))
 
 
+def _assert_room_for_copy(db: Database, vm: str, sr: dict[str, Any]) -> None:
+    """xapi's SR_FULL(requested, maximum) when the VM's disks do not fit in the SR's free space."""
+    needed = 0
+    for vbd in db.get("VM", vm)["VBDs"]:
+        vdi = db.find("VDI", (db.find("VBD", vbd) or {}).get("VDI", NULL_REF))
+        if vdi is not None:
+            needed += vdi["virtual_size"]
+    free = sr["physical_size"] - sr["physical_utilisation"]
+    if needed > free:
+        raise XapiFailure("SR_FULL", needed, free)
+
+
 async def vm_copy(call: Call, vm: str, new_name: str, sr: str) -> str:
     db = call.pool.db
 
     def check() -> None:
         if sr != NULL_REF:
-            db.get("SR", sr)
+            _assert_room_for_copy(db, vm, db.get("SR", sr))
 
     return await vm_operation(
         call, vm, "copy", lambda: (_copy_vm(call, vm, new_name, sr=sr), {}), check

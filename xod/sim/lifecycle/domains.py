@@ -76,8 +76,12 @@ def host_is_usable(db: Database, host: str) -> bool:
 
 
 def assert_host_usable(db: Database, host: str) -> None:
-    db.get("host", host)
-    if not host_is_usable(db, host):
+    """xapi's checks before placing a VM on `host`: it must be live, then enabled."""
+    record = db.get("host", host)
+    metrics = db.find("host_metrics", record["metrics"])
+    if metrics is not None and not metrics["live"]:
+        raise XapiFailure("HOST_OFFLINE", host)
+    if not record["enabled"]:
         raise XapiFailure("HOST_DISABLED", host)
 
 

@@ -47,14 +47,20 @@ async def vm_start_on(call: Call, vm: str, host: str, start_paused: bool, force:
     return await vm_operation(call, vm, "start_on", effect, check)
 
 
-_CLEAN_OPS = ("clean_shutdown", "clean_reboot")
+# What each operation needs from the guest, and what xapi answers when the guest has no PV
+# drivers: a clean shutdown or reboot needs the guest to act; a suspend needs it to save its
+# state.
+_GUEST_AGENT_ERRORS = {
+    "clean_shutdown": "VM_LACKS_FEATURE_SHUTDOWN",
+    "clean_reboot": "VM_LACKS_FEATURE_SHUTDOWN",
+    "suspend": "VM_MISSING_PV_DRIVERS",
+}
 
 
-def _assert_guest_agent(db: Database, vm: str) -> None:
-    """xapi refuses a clean shutdown or reboot the guest cannot perform (no PV drivers)."""
+def _assert_guest_agent(db: Database, vm: str, code: str) -> None:
     metrics = db.find("VM_guest_metrics", db.get("VM", vm)["guest_metrics"])
     if not (metrics and metrics["PV_drivers_detected"]):
-        raise XapiFailure("VM_LACKS_FEATURE_SHUTDOWN", vm)
+        raise XapiFailure(code, vm)
 
 
 def _simple(op: str) -> Callable[..., Any]:
@@ -80,7 +86,8 @@ def _simple(op: str) -> Callable[..., Any]:
                 return "", {"power_state": "Paused"}
             return "", {"power_state": "Running"}  # unpause
 
-        check = (lambda: _assert_guest_agent(call.pool.db, vm)) if op in _CLEAN_OPS else None
+        code = _GUEST_AGENT_ERRORS.get(op)
+        check = (lambda: _assert_guest_agent(call.pool.db, vm, code)) if code else None
         return await vm_operation(call, vm, op, effect, check)
 
     handler.__name__ = f"vm_{op}"
