@@ -1,16 +1,17 @@
 """VM, host and pool lifecycle messages, one module per job: `domains` (the steps operations
-share), `power` (start, shutdown, reboot, suspend, migrate), `copies` (clone, copy, snapshot,
-revert, destroy), `hosts` (host and pool), `setters` (explicit setters)."""
+share), `power` (start, shutdown, reboot, suspend), `migration` (live and storage migration),
+`copies` (clone, copy, snapshot, revert, destroy), `hosts` (host and pool), `setters`
+(explicit setters)."""
 
 from __future__ import annotations
 
 from xod.sim.implicit import CreateHook
-from xod.sim.lifecycle import copies, hosts, power, setters
+from xod.sim.lifecycle import copies, hosts, migration, power, setters
 from xod.sim.registry import Registry
 
 CREATE_HOOKS: dict[str, CreateHook] = copies.CREATE_HOOKS
 
 
 def register(registry: Registry) -> None:
-    for module in (power, copies, hosts, setters):
+    for module in (power, migration, copies, hosts, setters):
         module.register(registry)

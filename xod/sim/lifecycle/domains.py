@@ -127,7 +127,13 @@ def go_live(call: Call, vm: str, host: str, paused: bool) -> dict[str, Any]:
                 "current_domain_type": "hvm",
             },
         )
+    cpu = db.get("host", host)["cpu_info"]
     changes: dict[str, Any] = {
+        # What the domain booted on: live migration checks the target's CPU against it.
+        "last_boot_CPU_flags": {
+            "vendor": cpu.get("vendor", ""),
+            "features": cpu.get("features", ""),
+        },
         "power_state": "Paused" if paused else "Running",
         "resident_on": host,
         "domid": next_domid(db, host),

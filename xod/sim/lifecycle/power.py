@@ -1,4 +1,4 @@
-"""VM power operations: start, shutdown, reboot, suspend/resume, pause, live migration."""
+"""VM power operations: start, shutdown, reboot, suspend/resume, pause."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from xod.sim.lifecycle.domains import (
     drop_suspend_vdi,
     go_down,
     go_live,
-    next_domid,
     pick_host,
     suspend_vdi,
     vm_operation,
@@ -120,18 +119,6 @@ async def vm_resume_on(call: Call, vm: str, host: str, start_paused: bool, force
     return await vm_operation(call, vm, "resume_on", effect, lambda: assert_host_usable(db, host))
 
 
-async def vm_pool_migrate(call: Call, vm: str, host: str, options: dict[str, Any]) -> str:
-    db = call.pool.db
-
-    def effect() -> tuple[Any, dict[str, Any]]:
-        assert_host_usable(db, host)
-        return "", {"resident_on": host, "domid": next_domid(db, host)}
-
-    return await vm_operation(
-        call, vm, "pool_migrate", effect, lambda: assert_host_usable(db, host)
-    )
-
-
 def register(registry: Registry) -> None:
     def add(name: str, params: list[Any], handler: Callable[..., Any]) -> None:
         registry.add(name, params, handler, async_capable=True)
@@ -153,4 +140,3 @@ def register(registry: Registry) -> None:
         add(f"VM.{op}", [vm], _simple(op))
     add("VM.resume", [vm, *paused_force], vm_resume)
     add("VM.resume_on", [vm, ("host", "ref:host"), *paused_force], vm_resume_on)
-    add("VM.pool_migrate", [vm, ("host", "ref:host"), ("options", "map")], vm_pool_migrate)
