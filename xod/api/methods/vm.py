@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 from xod.api import errors
 from xod.api.commands import Command, action
+from xod.api.methods import vm_migration
 from xod.api.registry import Registry
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
@@ -18,6 +20,11 @@ VM_TYPES = ("VM",)
 COPYABLE_TYPES = ("VM", "VM-template")
 # vm.set's `high_availability` values (VM.ha_restart_priority).
 HA_PRIORITIES = ("", "best-effort", "restart")
+# The operations whose blocks vm.start (forced), vm.stop and vm.restart (bypassBlockedOperation)
+# lift, as xo-server does.
+START_OPERATIONS = ("start", "start_on")
+SHUTDOWN_OPERATIONS = ("shutdown", "clean_shutdown", "hard_shutdown")
+RESTART_OPERATIONS = ("reboot", "clean_reboot", "hard_reboot")
 # What xapi answers a clean shutdown the guest cannot do (xo-server: "requires PV drivers").
 _NO_CLEAN_SHUTDOWN = frozenset(
     {"VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE_SHUTDOWN", "VM_LACKS_FEATURE"}
@@ -50,48 +57,132 @@ async def _clean_then_hard_shutdown(command: Command, ref: str, delay: float) ->
         await command.run("VM.hard_shutdown", ref)
 
 
+def _assert_unique_macs(command: Command, vm: dict) -> None:
+    """xo-server's check before a start: no two VIFs of the VM, and no running VM of the pool,
+    share a MAC address (two guests with one MAC break each other's network)."""
+    store = command.store
+
+    def macs(obj: dict) -> list[str]:
+        return [mac for vif in obj.get("VIFs") or () if (mac := (store.get(vif) or {}).get("MAC"))]
+
+    own = macs(vm)
+    duplicated = len(set(own)) != len(own)
+    if own and not duplicated:
+        wanted = set(own)
+        duplicated = any(
+            other["id"] != vm["id"]
+            and other.get("power_state") == "Running"
+            and other.get("$pool") == vm.get("$pool")
+            and not wanted.isdisjoint(macs(other))
+            for other in store.by_type("VM").values()
+        )
+    if duplicated:
+        raise errors.operation_failed(
+            vm["id"], "DUPLICATED_MAC_ADDRESS", "operation failed: DUPLICATED_MAC_ADDRESS"
+        )
+
+
+@contextlib.asynccontextmanager
+async def _unblocked(
+    command: Command, vm: dict, operations: tuple[str, ...], params: dict[str, Any], force: bool
+) -> AsyncIterator[None]:
+    """`bypassBlockedOperation` (default: `force`), as xo-server does it: the blocks on
+    `operations` are lifted for the action and put back, with their reasons, after it."""
+    blocked = vm.get("blockedOperations") or {}
+    lifted = {}
+    if params.get("bypassBlockedOperation", force):
+        lifted = {op: reason for op, reason in blocked.items() if op in operations}
+    ref = vm["_xapiRef"]
+    for operation in lifted:
+        await command.call("VM.remove_from_blocked_operations", ref, operation)
+    try:
+        yield
+    finally:
+        for operation, reason in lifted.items():
+            await command.call("VM.add_to_blocked_operations", ref, operation, reason)
+
+
+def _own_disks(command: Command, vm: dict) -> list[str]:
+    """The VM's own disks: not CD drives, not attached to any other VM."""
+    store = command.store
+    disks = []
+    for vbd_id in vm.get("$VBDs") or ():
+        vbd = store.get(vbd_id)
+        if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI"):
+            continue
+        vdi = store.get(vbd["VDI"])
+        if vdi is None:
+            continue
+        users = {(store.get(v) or {}).get("VM") for v in vdi.get("$VBDs") or ()}
+        if users <= {vm["id"]}:
+            disks.append(vdi["_xapiRef"])
+    return disks
+
+
 def register(registry: Registry) -> None:
     @action(registry, "vm.start")
     async def start(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], VM_TYPES)
         ref = vm["_xapiRef"]
-        force = bool(params.get("force", False))
         host_ref = command.ref_of(params["host"], "host") if params.get("host") else None
         state = vm["power_state"]
         # As xo-server: starting a paused VM unpauses it, a suspended one resumes.
         if state == "Paused":
             await command.run("VM.unpause", ref)
-        elif state == "Suspended":
+            return
+        if state == "Suspended":
             if host_ref is not None:
-                await command.run("VM.resume_on", ref, host_ref, False, force)
+                await command.run("VM.resume_on", ref, host_ref, False, False)
             else:
-                await command.run("VM.resume", ref, False, force)
-        elif host_ref is not None:
-            await command.run("VM.start_on", ref, host_ref, False, force)
-        else:
-            await command.run("VM.start", ref, False, force)
+                await command.run("VM.resume", ref, False, False)
+            return
+        force = bool(params.get("force", False))
+        if not params.get("bypassMacAddressesCheck", force):
+            _assert_unique_macs(command, vm)
+        if force:  # as xo-server: a forced start lifts the start blocks for good
+            blocked = vm.get("blockedOperations") or {}
+            for operation in START_OPERATIONS:
+                if operation in blocked:
+                    await command.call("VM.remove_from_blocked_operations", ref, operation)
+        try:
+            if host_ref is not None:
+                await command.run("VM.start_on", ref, host_ref, False, False)
+            else:
+                await command.run("VM.start", ref, False, False)
+        except XapiError as error:
+            if error.code == "OPERATION_BLOCKED":  # xo-server's answer to a blocked start
+                reason = error.params[1] if len(error.params) > 1 else None
+                raise errors.forbidden_operation("Start", reason) from None
+            raise
 
     @action(registry, "vm.stop")
     async def stop(command: Command, params: dict[str, Any]) -> None:
-        ref = command.ref_of(params["id"], VM_TYPES)
-        if params.get("force"):
-            await command.run("VM.hard_shutdown", ref)
-            return
-        delay_ms = params.get("forceShutdownDelay") or 0
-        try:
-            if delay_ms <= 0:
-                await command.run("VM.clean_shutdown", ref)
-            else:
-                await _clean_then_hard_shutdown(command, ref, delay_ms / 1000)
-        except XapiError as error:
-            if error.code in _NO_CLEAN_SHUTDOWN:
-                raise errors.invalid_parameters([], "clean shutdown requires PV drivers") from None
-            raise
+        vm = command.resolve(params["id"], VM_TYPES)
+        ref = vm["_xapiRef"]
+        force = bool(params.get("force"))
+        async with _unblocked(command, vm, SHUTDOWN_OPERATIONS, params, force):
+            if force:
+                await command.run("VM.hard_shutdown", ref)
+                return
+            delay_ms = params.get("forceShutdownDelay") or 0
+            try:
+                if delay_ms <= 0:
+                    await command.run("VM.clean_shutdown", ref)
+                else:
+                    await _clean_then_hard_shutdown(command, ref, delay_ms / 1000)
+            except XapiError as error:
+                if error.code in _NO_CLEAN_SHUTDOWN:
+                    raise errors.invalid_parameters(
+                        [], "clean shutdown requires PV drivers"
+                    ) from None
+                raise
 
     @action(registry, "vm.restart")
     async def restart(command: Command, params: dict[str, Any]) -> None:
-        ref = command.ref_of(params["id"], VM_TYPES)
-        await command.run("VM.hard_reboot" if params.get("force") else "VM.clean_reboot", ref)
+        vm = command.resolve(params["id"], VM_TYPES)
+        force = bool(params.get("force"))
+        async with _unblocked(command, vm, RESTART_OPERATIONS, params, force):
+            await command.run("VM.hard_reboot" if force else "VM.clean_reboot", vm["_xapiRef"])
 
     @action(registry, "vm.suspend")
     async def suspend(command: Command, params: dict[str, Any]) -> None:
@@ -150,36 +241,25 @@ def register(registry: Registry) -> None:
     async def revert(command: Command, params: dict[str, Any]) -> None:
         await command.run("VM.revert", command.ref_of(params["snapshot"], "VM-snapshot"))
 
-    @action(registry, "vm.migrate")
-    async def migrate(command: Command, params: dict[str, Any]) -> None:
-        vm = command.resolve(params["vm"], VM_TYPES)
-        host = command.store.get(params["targetHost"])
-        if host is None or host.get("type") != "host":
-            raise errors.no_such_object(params["targetHost"], "host")
-        if host.get("$pool") != vm.get("$pool"):
-            raise errors.not_implemented()  # cross-pool migration (VM.migrate_send): not yet
-        await command.run("VM.pool_migrate", vm["_xapiRef"], host["_xapiRef"], {"live": "true"})
+    action(registry, "vm.migrate")(vm_migration.migrate)
 
     @action(registry, "vm.delete")
     async def delete(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
         ref = vm["_xapiRef"]
-        disks: list[str] = []
-        if params.get("deleteDisks"):
-            # The VM's own disks: not CD drives, not attached to any other VM.
-            store = command.store
-            for vbd_id in vm.get("$VBDs") or ():
-                vbd = store.get(vbd_id)
-                if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI"):
-                    continue
-                vdi = store.get(vbd["VDI"])
-                if vdi is None:
-                    continue
-                users = {(store.get(v) or {}).get("VM") for v in vdi.get("$VBDs") or ()}
-                if users <= {vm["id"]}:
-                    disks.append(vdi["_xapiRef"])
-        if params.get("force") and vm["power_state"] != "Halted":
+        # `force` also stands for both specific overrides, as in xo-server.
+        force = bool(params.get("force"))
+        blocked = (vm.get("blockedOperations") or {}).get("destroy")
+        if blocked is not None and not params.get("forceBlockedOperation", force):
+            reason = "protected from accidental deletion" if blocked == "true" else blocked
+            raise errors.forbidden_operation(f"destroy is blocked: {reason}")
+        if vm.get("isDefaultTemplate") and not params.get("forceDeleteDefaultTemplate", force):
+            raise errors.incorrect_state(True, False, vm["id"], "isDefaultTemplate")
+        disks = _own_disks(command, vm) if params.get("deleteDisks") else []
+        if force and vm["power_state"] in ("Running", "Paused"):  # xapi destroys halted VMs only
             await command.run("VM.hard_shutdown", ref)
+        if blocked is not None:
+            await command.call("VM.remove_from_blocked_operations", ref, "destroy")
         await command.run("VM.destroy", ref)
         for vdi_ref in disks:
             await command.run("VDI.destroy", vdi_ref)

@@ -1,0 +1,93 @@
+"""vm.migrate inside a pool, as xo-server does it: VM.pool_migrate when only the host changes;
+storage motion (host.migrate_receive, VM.assert_can_migrate unless bypassAssert,
+VM.migrate_send) when disks have to move to other SRs (`sr`, `mapVdisSrs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xod.api import errors
+from xod.api.commands import Command
+
+
+async def migrate(command: Command, params: dict[str, Any]) -> None:
+    vm = command.resolve(params["vm"], "VM")
+    host = command.store.get(params["targetHost"])
+    if host is None or host.get("type") != "host":
+        raise errors.no_such_object(params["targetHost"], "host")
+    if host.get("$pool") != vm.get("$pool"):
+        raise errors.not_implemented()  # cross-pool migration: not yet
+    # `force` skips xapi's check of the target's CPU against the one the VM booted on.
+    options = {"force": "true" if params.get("force") else "false"}
+    if params.get("sr") is None and not params.get("mapVdisSrs"):
+        await command.run("VM.pool_migrate", vm["_xapiRef"], host["_xapiRef"], options)
+        return
+    vdi_map = _vdi_map(command, vm, host, params)
+    network = _management_network(command, host)
+    token = await command.send("host.migrate_receive", host["_xapiRef"], network, {})
+    args = (vm["_xapiRef"], token, True, vdi_map, {}, options)
+    if not params.get("bypassAssert"):
+        await command.run("VM.assert_can_migrate", *args)
+    await command.run("VM.migrate_send", *args)
+
+
+def _vdi_map(command: Command, vm: dict, host: dict, params: dict[str, Any]) -> dict[str, str]:
+    """Where each disk of the VM goes: its `mapVdisSrs` entry, else `sr`, else where it is when
+    the target host reaches that SR, else the pool's default SR."""
+    store = command.store
+    explicit: dict[str, str] = {}
+    for vdi_id, sr_id in (params.get("mapVdisSrs") or {}).items():
+        if not isinstance(sr_id, str):
+            raise errors.invalid_parameter(
+                f"/mapVdisSrs/{vdi_id}", "type", "must be string", {"type": "string"}
+            )
+        explicit[vdi_id] = command.ref_of(sr_id, "SR")
+    default_sr = command.ref_of(params["sr"], "SR") if params.get("sr") else None
+    vdi_map: dict[str, str] = {}
+    for vbd_id in vm.get("$VBDs") or ():
+        vbd = store.get(vbd_id)
+        if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI"):
+            continue
+        vdi = store.get(vbd["VDI"])
+        if vdi is None:
+            continue
+        target = explicit.pop(vdi["id"], None) or default_sr
+        if target is None:
+            sr = store.get(vdi["$SR"]) or {}
+            target = (
+                sr.get("_xapiRef") if _reaches(command, host, sr) else _pool_default_sr(command, vm)
+            )
+        vdi_map[vdi["_xapiRef"]] = target
+    if explicit:
+        vdi_id = next(iter(explicit))
+        raise errors.invalid_parameter(
+            f"/mapVdisSrs/{vdi_id}", "disk", f"{vdi_id} is not a disk of this VM"
+        )
+    return vdi_map
+
+
+def _reaches(command: Command, host: dict, sr: dict) -> bool:
+    """Whether the host has a PBD of the SR (it can reach the disks in it)."""
+    return any(
+        (command.store.get(pbd) or {}).get("host") == host["id"] for pbd in sr.get("$PBDs") or ()
+    )
+
+
+def _pool_default_sr(command: Command, vm: dict) -> str:
+    pool = command.store.get(vm.get("$pool") or "") or {}
+    sr = command.store.get(pool.get("default_SR") or "")
+    if sr is None:
+        raise errors.invalid_parameter(
+            "/sr", "required", "a disk must move and the pool has no default SR: pass sr"
+        )
+    return sr["_xapiRef"]
+
+
+def _management_network(command: Command, host: dict) -> str:
+    """The network the migration stream uses: the target host's management network."""
+    for pif_id in host.get("$PIFs") or ():
+        pif = command.store.get(pif_id) or {}
+        network = command.store.get(pif.get("$network") or "") if pif.get("management") else None
+        if network is not None:
+            return network["_xapiRef"]
+    raise errors.forbidden_operation("vm.migrate", "the target host has no management network")
