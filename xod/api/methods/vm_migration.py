@@ -41,6 +41,7 @@ def _vdi_map(command: Command, vm: dict, host: dict, params: dict[str, Any]) -> 
             raise errors.invalid_parameter(
                 f"/mapVdisSrs/{vdi_id}", "type", "must be string", {"type": "string"}
             )
+        command.resolve(vdi_id, "VDI")  # noSuchObject for an unknown id
         explicit[vdi_id] = command.ref_of(sr_id, "SR")
     default_sr = command.ref_of(params["sr"], "SR") if params.get("sr") else None
     vdi_map: dict[str, str] = {}
