@@ -122,207 +122,207 @@ async def test_sr_full(tmp_path: Path) -> None:
 IDS = {"OpaqueRef:vm": "vm-id", "OpaqueRef:host": "host-id", "OpaqueRef:task": "task-id"}
 
 
-@pytest.mark.parametrize(
-    ("code", "params", "xo_code", "message", "data"),
-    [
-        ("EHOSTUNREACH", ["10.0.0.1"], 9, "server unreachable", {"objectId": "10.0.0.1"}),
-        ("HOST_OFFLINE", ["OpaqueRef:host"], 18, "host offline", {"objectId": "host-id"}),
-        ("NO_HOSTS_AVAILABLE", [], 7, "no hosts available", None),
-        ("NOT_SUPPORTED_DURING_UPGRADE", [], 15, "not supported during upgrade", None),
-        (
-            "OPERATION_BLOCKED",
-            ["OpaqueRef:vm", "locked"],
-            19,
-            "operation blocked",
-            {"objectId": "vm-id", "code": "locked"},
-        ),
-        (
-            "PATCH_PRECHECK_FAILED_ISO_MOUNTED",
-            ["OpaqueRef:host"],
-            20,
-            "patch precheck failed: isoMounted",
-            {"objectId": "host-id", "errorType": "isoMounted"},
-        ),
-        (
-            "PIF_VLAN_EXISTS",
-            ["OpaqueRef:pif"],
-            16,
-            "PIF already exists",
-            {"objectId": "OpaqueRef:pif", "objectType": "PIF"},
-        ),
-        ("SESSION_AUTHENTICATION_FAILED", ["root", "x"], 8, "authentication failed", None),
-        (
-            "VDI_IN_USE",
-            ["OpaqueRef:vdi", "destroy"],
-            17,
-            "VDI in use",
-            {"objectId": "OpaqueRef:vdi", "operation": "destroy"},
-        ),
-        (
-            "VM_BAD_POWER_STATE",
-            ["OpaqueRef:vm", "halted", "running"],
-            13,
-            "VM state is running but should be halted",
-            {"objectId": "vm-id", "expected": "halted", "actual": "running"},
-        ),
-        (
-            "VM_IS_TEMPLATE",
-            ["OpaqueRef:vm", "start"],
-            12,
-            "VM is a template",
-            {"objectId": "vm-id"},
-        ),
-        (
-            "VM_LACKS_FEATURE",
-            ["OpaqueRef:vm", "suspend"],
-            14,
-            "VM lacks feature suspend",
-            {"objectId": "vm-id", "feature": "suspend"},
-        ),
-        (
-            "VM_LACKS_FEATURE_SHUTDOWN",
-            ["OpaqueRef:vm"],
-            14,
-            "VM lacks feature shutdown",
-            {"objectId": "vm-id", "feature": "shutdown"},
-        ),
-        (
-            "VM_LACKS_FEATURE_SUSPEND",
-            ["OpaqueRef:vm"],
-            14,
-            "VM lacks feature suspend",
-            {"objectId": "vm-id", "feature": "suspend"},
-        ),
-        (
-            "VM_MISSING_PV_DRIVERS",
-            ["OpaqueRef:vm"],
-            11,
-            "missing PV drivers",
-            {"objectId": "vm-id"},
-        ),
-        (
-            "HANDLE_INVALID",
-            ["VM", "OpaqueRef:gone"],
-            1,
-            "no such VM OpaqueRef:gone",
-            {"id": "OpaqueRef:gone", "type": "VM"},
-        ),
-        (
-            "OPERATION_NOT_ALLOWED",
-            ["start is not allowed on a control domain"],
-            5,
-            "forbidden operation: vm.start",
-            {"operation": "vm.start", "reason": "start is not allowed on a control domain"},
-        ),
-        (
-            "VM_IS_SNAPSHOT",
-            ["OpaqueRef:vm", "start"],
-            5,
-            "forbidden operation: vm.start",
-            {"operation": "vm.start", "reason": "the VM is a snapshot"},
-        ),
-        (
-            "PERMISSION_DENIED",
-            [],
-            5,
-            "forbidden operation: vm.start",
-            {"operation": "vm.start", "reason": "the pool account may not do this"},
-        ),
-        (
-            "RBAC_PERMISSION_DENIED",
-            ["VM.start", "no role"],
-            5,
-            "forbidden operation: vm.start",
-            {"operation": "vm.start", "reason": "the pool account may not do this"},
-        ),
-        (
-            "HOST_NOT_DISABLED",
-            [],
-            25,
-            "incorrect state",
-            {"actual": True, "expected": False, "object": "vm-id", "property": "enabled"},
-        ),
-        (
-            "HOST_DISABLED",
-            ["OpaqueRef:host"],
-            25,
-            "incorrect state",
-            {"actual": False, "expected": True, "object": "host-id", "property": "enabled"},
-        ),
-        (
-            "OTHER_OPERATION_IN_PROGRESS",
-            ["VM", "OpaqueRef:vm", "clone", "OpaqueRef:task"],
-            25,
-            "incorrect state",
-            {
-                "actual": {"task-id": "clone"},
-                "expected": {},
-                "object": "vm-id",
-                "property": "current_operations",
-            },
-        ),
-        (
-            "MESSAGE_METHOD_UNKNOWN",
-            ["VM.migrate_send"],
-            0,
-            "not implemented by this pool: MESSAGE_METHOD_UNKNOWN",
-            {"code": "MESSAGE_METHOD_UNKNOWN", "method": "VM.migrate_send"},
-        ),
-        (
-            "MESSAGE_PARAMETER_COUNT_MISMATCH",
-            ["VM.start", "3", "2"],
-            0,
-            "not implemented by this pool: MESSAGE_PARAMETER_COUNT_MISMATCH",
-            {"code": "MESSAGE_PARAMETER_COUNT_MISMATCH", "method": "VM.start"},
-        ),
-        (
-            "MESSAGE_REMOVED",
-            [],
-            0,
-            "not implemented by this pool: MESSAGE_REMOVED",
-            {"code": "MESSAGE_REMOVED", "method": None},
-        ),
-        (
-            "SESSION_INVALID",
-            ["OpaqueRef:secret-session"],
-            9,
-            "server unreachable",
-            {"objectId": "vm-id"},
-        ),
-        (
-            "TASK_CANCELLED",
-            ["OpaqueRef:task"],
-            21,
-            "operation cancelled (task.cancel)",
-            {"objectId": "vm-id", "code": "TASK_CANCELLED", "task": "task-id"},
-        ),
-        (
-            "HOST_NOT_ENOUGH_FREE_MEMORY",
-            ["4294967296", "1073741824"],
-            21,
-            "operation failed: HOST_NOT_ENOUGH_FREE_MEMORY",
-            {
-                "objectId": "vm-id",
-                "code": "HOST_NOT_ENOUGH_FREE_MEMORY",
-                "params": ["4294967296", "1073741824"],
-            },
-        ),
-        (
-            "VM_REQUIRES_SR",
-            ["OpaqueRef:vm", "OpaqueRef:sr"],
-            21,
-            "operation failed: VM_REQUIRES_SR",
-            {"objectId": "vm-id", "code": "VM_REQUIRES_SR", "params": ["vm-id", "OpaqueRef:sr"]},
-        ),
-        (
-            "INTERNAL_ERROR",
-            ["boom"],
-            21,
-            "operation failed: INTERNAL_ERROR",
-            {"objectId": "vm-id", "code": "INTERNAL_ERROR", "params": ["boom"]},
-        ),
-    ],
-)
+MAPPINGS = [
+    ("EHOSTUNREACH", ["10.0.0.1"], 9, "server unreachable", {"objectId": "10.0.0.1"}),
+    ("HOST_OFFLINE", ["OpaqueRef:host"], 18, "host offline", {"objectId": "host-id"}),
+    ("NO_HOSTS_AVAILABLE", [], 7, "no hosts available", None),
+    ("NOT_SUPPORTED_DURING_UPGRADE", [], 15, "not supported during upgrade", None),
+    (
+        "OPERATION_BLOCKED",
+        ["OpaqueRef:vm", "locked"],
+        19,
+        "operation blocked",
+        {"objectId": "vm-id", "code": "locked"},
+    ),
+    (
+        "PATCH_PRECHECK_FAILED_ISO_MOUNTED",
+        ["OpaqueRef:host"],
+        20,
+        "patch precheck failed: isoMounted",
+        {"objectId": "host-id", "errorType": "isoMounted"},
+    ),
+    (
+        "PIF_VLAN_EXISTS",
+        ["OpaqueRef:pif"],
+        16,
+        "PIF already exists",
+        {"objectId": "OpaqueRef:pif", "objectType": "PIF"},
+    ),
+    ("SESSION_AUTHENTICATION_FAILED", ["root", "x"], 8, "authentication failed", None),
+    (
+        "VDI_IN_USE",
+        ["OpaqueRef:vdi", "destroy"],
+        17,
+        "VDI in use",
+        {"objectId": "OpaqueRef:vdi", "operation": "destroy"},
+    ),
+    (
+        "VM_BAD_POWER_STATE",
+        ["OpaqueRef:vm", "halted", "running"],
+        13,
+        "VM state is running but should be halted",
+        {"objectId": "vm-id", "expected": "halted", "actual": "running"},
+    ),
+    (
+        "VM_IS_TEMPLATE",
+        ["OpaqueRef:vm", "start"],
+        12,
+        "VM is a template",
+        {"objectId": "vm-id"},
+    ),
+    (
+        "VM_LACKS_FEATURE",
+        ["OpaqueRef:vm", "suspend"],
+        14,
+        "VM lacks feature suspend",
+        {"objectId": "vm-id", "feature": "suspend"},
+    ),
+    (
+        "VM_LACKS_FEATURE_SHUTDOWN",
+        ["OpaqueRef:vm"],
+        14,
+        "VM lacks feature shutdown",
+        {"objectId": "vm-id", "feature": "shutdown"},
+    ),
+    (
+        "VM_LACKS_FEATURE_SUSPEND",
+        ["OpaqueRef:vm"],
+        14,
+        "VM lacks feature suspend",
+        {"objectId": "vm-id", "feature": "suspend"},
+    ),
+    (
+        "VM_MISSING_PV_DRIVERS",
+        ["OpaqueRef:vm"],
+        11,
+        "missing PV drivers",
+        {"objectId": "vm-id"},
+    ),
+    (
+        "HANDLE_INVALID",
+        ["VM", "OpaqueRef:gone"],
+        1,
+        "no such VM OpaqueRef:gone",
+        {"id": "OpaqueRef:gone", "type": "VM"},
+    ),
+    (
+        "OPERATION_NOT_ALLOWED",
+        ["start is not allowed on a control domain"],
+        5,
+        "forbidden operation: vm.start",
+        {"operation": "vm.start", "reason": "start is not allowed on a control domain"},
+    ),
+    (
+        "VM_IS_SNAPSHOT",
+        ["OpaqueRef:vm", "start"],
+        5,
+        "forbidden operation: vm.start",
+        {"operation": "vm.start", "reason": "the VM is a snapshot"},
+    ),
+    (
+        "PERMISSION_DENIED",
+        [],
+        5,
+        "forbidden operation: vm.start",
+        {"operation": "vm.start", "reason": "the pool account may not do this"},
+    ),
+    (
+        "RBAC_PERMISSION_DENIED",
+        ["VM.start", "no role"],
+        5,
+        "forbidden operation: vm.start",
+        {"operation": "vm.start", "reason": "the pool account may not do this"},
+    ),
+    (
+        "HOST_NOT_DISABLED",
+        [],
+        25,
+        "incorrect state",
+        {"actual": True, "expected": False, "object": "vm-id", "property": "enabled"},
+    ),
+    (
+        "HOST_DISABLED",
+        ["OpaqueRef:host"],
+        25,
+        "incorrect state",
+        {"actual": False, "expected": True, "object": "host-id", "property": "enabled"},
+    ),
+    (
+        "OTHER_OPERATION_IN_PROGRESS",
+        ["VM", "OpaqueRef:vm", "clone", "OpaqueRef:task"],
+        25,
+        "incorrect state",
+        {
+            "actual": {"task-id": "clone"},
+            "expected": {},
+            "object": "vm-id",
+            "property": "current_operations",
+        },
+    ),
+    (
+        "MESSAGE_METHOD_UNKNOWN",
+        ["VM.migrate_send"],
+        0,
+        "not implemented by this pool: MESSAGE_METHOD_UNKNOWN",
+        {"code": "MESSAGE_METHOD_UNKNOWN", "method": "VM.migrate_send"},
+    ),
+    (
+        "MESSAGE_PARAMETER_COUNT_MISMATCH",
+        ["VM.start", "3", "2"],
+        0,
+        "not implemented by this pool: MESSAGE_PARAMETER_COUNT_MISMATCH",
+        {"code": "MESSAGE_PARAMETER_COUNT_MISMATCH", "method": "VM.start"},
+    ),
+    (
+        "MESSAGE_REMOVED",
+        [],
+        0,
+        "not implemented by this pool: MESSAGE_REMOVED",
+        {"code": "MESSAGE_REMOVED", "method": None},
+    ),
+    (
+        "SESSION_INVALID",
+        ["OpaqueRef:secret-session"],
+        9,
+        "server unreachable",
+        {"objectId": "vm-id"},
+    ),
+    (
+        "TASK_CANCELLED",
+        ["OpaqueRef:task"],
+        21,
+        "operation cancelled (task.cancel)",
+        {"objectId": "vm-id", "code": "TASK_CANCELLED", "task": "task-id"},
+    ),
+    (
+        "HOST_NOT_ENOUGH_FREE_MEMORY",
+        ["4294967296", "1073741824"],
+        21,
+        "operation failed: HOST_NOT_ENOUGH_FREE_MEMORY",
+        {
+            "objectId": "vm-id",
+            "code": "HOST_NOT_ENOUGH_FREE_MEMORY",
+            "params": ["4294967296", "1073741824"],
+        },
+    ),
+    (
+        "VM_REQUIRES_SR",
+        ["OpaqueRef:vm", "OpaqueRef:sr"],
+        21,
+        "operation failed: VM_REQUIRES_SR",
+        {"objectId": "vm-id", "code": "VM_REQUIRES_SR", "params": ["vm-id", "OpaqueRef:sr"]},
+    ),
+    (
+        "INTERNAL_ERROR",
+        ["boom"],
+        21,
+        "operation failed: INTERNAL_ERROR",
+        {"objectId": "vm-id", "code": "INTERNAL_ERROR", "params": ["boom"]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "params", "xo_code", "message", "data"), MAPPINGS)
 def test_xapi_error_table(
     code: str, params: list[str], xo_code: int, message: str, data: dict | None
 ) -> None:
@@ -336,15 +336,15 @@ def test_xapi_error_table(
     assert "secret-session" not in repr(mapped)
 
 
-@pytest.mark.parametrize(
-    ("code", "params", "path", "detail"),
-    [
-        ("INVALID_VALUE", ["ha_restart_priority", "often"], "/ha_restart_priority", None),
-        ("VALUE_NOT_SUPPORTED", ["VCPUs_max", "0", "too low"], "/VCPUs_max", "too low"),
-        ("FIELD_TYPE_ERROR", ["memory_static_max"], "/memory_static_max", None),
-        ("MAP_DUPLICATE_KEY", ["VM", "other_config", "OpaqueRef:vm", "k"], "/other_config", None),
-    ],
-)
+REFUSED_VALUES = [
+    ("INVALID_VALUE", ["ha_restart_priority", "often"], "/ha_restart_priority", None),
+    ("VALUE_NOT_SUPPORTED", ["VCPUs_max", "0", "too low"], "/VCPUs_max", "too low"),
+    ("FIELD_TYPE_ERROR", ["memory_static_max"], "/memory_static_max", None),
+    ("MAP_DUPLICATE_KEY", ["VM", "other_config", "OpaqueRef:vm", "k"], "/other_config", None),
+]
+
+
+@pytest.mark.parametrize(("code", "params", "path", "detail"), REFUSED_VALUES)
 def test_refused_values_are_invalid_parameters(
     code: str, params: list[str], path: str, detail: str | None
 ) -> None:
@@ -354,3 +354,8 @@ def test_refused_values_are_invalid_parameters(
     assert (entry["instancePath"], entry["keyword"]) == (path, code)
     assert entry["message"].startswith(f"{code}: {path[1:]}")
     assert detail is None or detail in entry["message"]
+
+
+def test_every_table_entry_is_tested() -> None:
+    tested = {case[0] for case in MAPPINGS} | {case[0] for case in REFUSED_VALUES}
+    assert set(errors.XAPI_ERROR_TO_XO_ERROR) <= tested

@@ -35,10 +35,30 @@ XAPI errors → XO errors (`XAPI_ERROR_TO_XO_ERROR`; OpaqueRefs in the params be
     SESSION_INVALID                   9  serverUnreachable        {objectId} (no session ref)
     TASK_CANCELLED                   21  operationFailed          {objectId, code, task}
     any other code (HOST_IN_USE,     21  operationFailed          {objectId, code, params}
-      HOST_NOT_ENOUGH_FREE_MEMORY, SR_FULL, VM_REQUIRES_SR, INTERNAL_ERROR, ...)
+      HOST_NOT_ENOUGH_FREE_MEMORY, SR_FULL, VM_REQUIRES_SR, VM_INCOMPATIBLE_WITH_THIS_HOST,
+      VM_REVERT_FAILED, INTERNAL_ERROR, ...)
 
 so a client always gets a numbered code and the data to act on, never "unknown error from the
 peer", for anything the pool refused.
+
+What each action can meet (besides HANDLE_INVALID, SESSION_*, MESSAGE_*, PERMISSION_DENIED and
+INTERNAL_ERROR, which any call can):
+  vm.start/resume/unpause   VM_BAD_POWER_STATE, OPERATION_BLOCKED, OTHER_OPERATION_IN_PROGRESS,
+                            NO_HOSTS_AVAILABLE, HOST_OFFLINE, HOST_DISABLED,
+                            HOST_NOT_ENOUGH_FREE_MEMORY, VM_REQUIRES_SR, VM_IS_TEMPLATE
+  vm.stop/restart/suspend/  the same power/operation errors, VM_LACKS_FEATURE(_SHUTDOWN/
+    pause                   _SUSPEND), VM_MISSING_PV_DRIVERS, TASK_CANCELLED
+  vm.clone/copy/snapshot/   VM_BAD_POWER_STATE, OPERATION_BLOCKED, OTHER_OPERATION_IN_PROGRESS,
+    revert/delete           SR_FULL, VM_IS_SNAPSHOT, VM_REVERT_FAILED, OPERATION_NOT_ALLOWED,
+                            VDI_IN_USE, TASK_CANCELLED
+  vm.migrate                VM_BAD_POWER_STATE, HOST_OFFLINE, HOST_DISABLED, SR_FULL,
+                            VM_INCOMPATIBLE_WITH_THIS_HOST, VM_REQUIRES_SR, VM_MISSING_PV_DRIVERS
+  vm.set                    VM_BAD_POWER_STATE, VALUE_NOT_SUPPORTED, INVALID_VALUE
+  host.*                    HOST_IN_USE, HOST_NOT_DISABLED, NO_HOSTS_AVAILABLE, HOST_OFFLINE
+  vdi.delete                VDI_IN_USE, OTHER_OPERATION_IN_PROGRESS
+  sr.set/vdi.set/tag.*      INVALID_VALUE; task.* TASK_CANCELLED (task.wait)
+Where the simulator produces them, tests/api/test_commands_errors.py checks the mapping end to
+end; the table test there covers every entry.
 """
 
 from __future__ import annotations
