@@ -256,7 +256,8 @@ def register(registry: Registry) -> None:
         if vm.get("isDefaultTemplate") and not params.get("forceDeleteDefaultTemplate", force):
             raise errors.incorrect_state(True, False, vm["id"], "isDefaultTemplate")
         disks = _own_disks(command, vm) if params.get("deleteDisks") else []
-        if force and vm["power_state"] in ("Running", "Paused"):  # xapi destroys halted VMs only
+        if force and vm["power_state"] != "Halted" and vm["type"] != "VM-snapshot":
+            # Stopped first, as xo-server does: a suspended VM's image goes with it too.
             await command.run("VM.hard_shutdown", ref)
         if blocked is not None:
             await command.call("VM.remove_from_blocked_operations", ref, "destroy")
