@@ -5,6 +5,8 @@ long inputs; what RE2 cannot run is a clear syntax error; sizes are bounded."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xod.filters import MatcherSyntaxError, parse
 from xod.filters.js_regex import MAX_SOURCE_LENGTH
@@ -137,6 +139,8 @@ def test_patterns_per_filter_are_bounded() -> None:
         (r"/]}/", ["]}"], ["]"]),
         ("/^ÉTÉ$/i", ["été"], ["ete"]),
         (r"/\W/i", ["\u212a", "!"], ["k", "K"]),
+        ("/k/i", ["k", "K"], ["\u212a"]),  # JavaScript's `i` maps no non-ASCII letter to ASCII
+        ("/[r-t]/i", ["S", "s"], ["\u017f"]),
         (r"/^\S+$/", ["a"], ["a\u00a0", "a\ufeff"]),
         ("/a.c/", ["abc"], ["a\rc", "a\u2029c"]),
         (r"/\bb/", ["a b"], ["ab"]),
@@ -159,3 +163,19 @@ def test_javascript_syntax_is_translated_faithfully(
 def test_what_javascript_rejects_is_rejected(pattern: str) -> None:
     with pytest.raises(MatcherSyntaxError, match="invalid regular expression"):
         parse(pattern)
+
+
+REGEXP_ALPHABET = "()[]{}*+?|^$.\\-,:=!<>_0123456789abcdkxuwsSDWBc\u00e9\u2028"
+
+
+@given(st.text(alphabet=REGEXP_ALPHABET, max_size=24), st.sampled_from(["", "i"]))
+@settings(max_examples=1500, deadline=None)
+def test_any_regexp_source_compiles_or_is_a_syntax_error(source: str, flags: str) -> None:
+    text = f"name:/{source.replace('/', '')}/{flags}"
+    try:
+        node = parse(text)
+    except MatcherSyntaxError as error:
+        assert 0 <= error.position <= len(text)
+        return
+    assert isinstance(node.match({"name": "a-b_c 0123 é\u2028" * 3}), bool)
+    assert parse(str(node)) == node

@@ -17,6 +17,8 @@ import re
 import re2
 from re2 import _re2
 
+from xod.filters.js_case import Ranges, char_variants, fold_ranges
+
 __all__ = [
     "MAX_REPEAT",
     "MAX_SOURCE_LENGTH",
@@ -49,10 +51,10 @@ class Pattern:
 
     __slots__ = ("_program",)
 
-    def __init__(self, translated: str, *, ignore_case: bool) -> None:
+    def __init__(self, translated: str) -> None:
         options = re2.Options()
         options.never_capture = True  # only "is there a match" is asked: no submatch tracking
-        options.case_sensitive = not ignore_case
+        # Always case-sensitive: the `i` flag is spelled out in the translation (see js_case).
         options.max_mem = PATTERN_MEMORY
         options.log_errors = False  # a bad pattern is the caller's input, reported to them
         # The binding's own RE2 object: `re2.compile(...).search` builds a match object and an
@@ -72,7 +74,6 @@ class Pattern:
 
 # --- character sets, as sorted (first, last) code point ranges ------------------------------
 
-Ranges = tuple[tuple[int, int], ...]
 _MAX_CODE_POINT = 0x10FFFF
 
 
@@ -133,11 +134,9 @@ def _class(ranges: Ranges | list[tuple[int, int]], negated: bool = False) -> str
 _DOT = _class(_LINE_TERMINATORS, negated=True)
 
 
-def _class_escape_outside(letter: str) -> str:
-    # Scoped `(?-i:…)`: RE2's case folding maps "K" (Kelvin) to k and "ſ" to s, JavaScript's
-    # non-unicode `i` does not, so `\w` stays ASCII under the `i` flag.
-    text = _class(_CLASS_ESCAPES[letter])
-    return f"(?-i:{text})" if letter in "wW" else text
+def _literal(code: int, ignore_case: bool) -> str:
+    variants = char_variants(code) if ignore_case else (code,)
+    return _char(code) if len(variants) == 1 else _class(tuple((v, v) for v in variants))
 
 
 # --- the translator ---------------------------------------------------------------------------
@@ -187,10 +186,11 @@ def _scan_groups(source: str) -> tuple[int, bool]:
 
 
 class _Translator:
-    __slots__ = ("groups", "named", "out", "pos", "source")
+    __slots__ = ("groups", "ignore_case", "named", "out", "pos", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, ignore_case: bool) -> None:
         self.source = source
+        self.ignore_case = ignore_case
         self.groups, self.named = _scan_groups(source)
         self.out: list[str] = []
         self.pos = 0
@@ -216,7 +216,10 @@ class _Translator:
                 self.pos += 1
                 state = _NOTHING
             else:
-                out.append(")" if char == ")" else _DOT if char == "." else _char(ord(char)))
+                if char in ").":
+                    out.append(")" if char == ")" else _DOT)
+                else:
+                    out.append(_literal(ord(char), self.ignore_case))
                 self.pos += 1
                 state = _ATOM
         return "".join(out)
@@ -266,7 +269,7 @@ class _Translator:
             raise RegexpError("\\ at end of pattern", start)
         letter = source[start + 1]
         if letter in _CLASS_ESCAPES:
-            self.out.append(_class_escape_outside(letter))
+            self.out.append(self.char_set(_CLASS_ESCAPES[letter]))
             self.pos += 2
             return _ATOM
         if letter in "bB":
@@ -285,7 +288,7 @@ class _Translator:
             number = int(source[start + 1 : end])
             if number <= self.groups:
                 raise RegexpError(f"backreference \\{number} {_NOT_LINEAR}", start)
-        self.out.append(_char(self.character_escape()))
+        self.out.append(_literal(self.character_escape(), self.ignore_case))
         return _ATOM
 
     def character_escape(self, in_class: bool = False) -> int:
@@ -301,7 +304,8 @@ class _Translator:
             return 0x08
         if letter == "c":
             control = source[start + 2 : start + 3]
-            if control.isascii() and (control.isalpha() or (in_class and control in "0123456789_")):
+            in_class_only = in_class and control != "" and control in "0123456789_"
+            if control.isascii() and (control.isalpha() or in_class_only):
                 self.pos = start + 3
                 return ord(control) % 32
             self.pos = start + 1  # Annex B: a lone `\c` is a backslash, then a literal "c"
@@ -361,7 +365,11 @@ class _Translator:
                 ranges.append((0x2D, 0x2D))
                 ranges.extend(((last, last),) if isinstance(last, int) else last)
             ranges.extend(((first, first),) if isinstance(first, int) else first)
-        return _class(ranges, negated)
+        return self.char_set(tuple(ranges), negated)
+
+    def char_set(self, ranges: Ranges, negated: bool = False) -> str:
+        # Under `i`, a negated class is negated after folding, as JavaScript does.
+        return _class(fold_ranges(ranges) if self.ignore_case else ranges, negated)
 
 
 def normalize_source(source: str) -> str:
@@ -388,10 +396,10 @@ def compile_regexp(source: str, ignore_case: bool) -> Pattern:
     """Compile a JavaScript regexp source; RegexpError if JavaScript or RE2 refuses it."""
     if len(source) > MAX_SOURCE_LENGTH:
         raise RegexpError(f"longer than {MAX_SOURCE_LENGTH} characters")
-    return Pattern(_Translator(source).translate(), ignore_case=ignore_case)
+    return Pattern(_Translator(source, ignore_case).translate())
 
 
 def compile_glob(glob: str) -> Pattern:
     """XO's glob word: `*` is JavaScript's `.*`, the rest literal, case-insensitive, unanchored."""
-    parts = ("".join(_char(ord(char)) for char in part) for part in glob.split("*"))
-    return Pattern(f"{_DOT}*".join(parts), ignore_case=True)
+    parts = ("".join(_literal(ord(char), True) for char in part) for part in glob.split("*"))
+    return Pattern(f"{_DOT}*".join(parts))
