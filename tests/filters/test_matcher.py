@@ -95,7 +95,7 @@ def names(filter_text: str) -> list[str]:
     return [vm["name_label"] for vm in VMS if node.match(vm)]
 
 
-# --- XO's own fixtures (packages/complex-matcher/index.fixtures.js, index.test.js) -----------
+# --- the fixtures of XO's own complex-matcher tests ------------------------------------------
 
 XO_PATTERN = r'foo !"\\ \"" name:|(wonderwoman batman) hasCape? age:32 chi*go /^foo\/bar\./i'
 XO_AST = And(

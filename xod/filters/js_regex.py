@@ -153,6 +153,8 @@ _UNSUPPORTED_GROUPS = {
 }
 _NOT_LINEAR = "is not supported: xod runs regular expressions in linear time (RE2)"
 
+# `$` is the very end of the input in JavaScript (without the `m` flag, which XO never passes).
+_NOT_REPEATABLE = {"|": "|", "^": "^", "$": "\\z"}
 # What the last token allows next: a quantifier only after an atom, a lazy `?` only after one.
 _NOTHING, _ATOM, _QUANTIFIED, _LAZY = range(4)
 
@@ -211,15 +213,13 @@ class _Translator:
             elif char == "(":
                 self.group()
                 state = _NOTHING
-            elif char in "|^$":
-                out.append({"|": "|", "^": "^", "$": "\\z"}[char])  # `$`: the very end only
+            elif char in _NOT_REPEATABLE:
+                out.append(_NOT_REPEATABLE[char])
                 self.pos += 1
                 state = _NOTHING
             else:
-                if char in ").":
-                    out.append(")" if char == ")" else _DOT)
-                else:
-                    out.append(_literal(ord(char), self.ignore_case))
+                text = _DOT if char == "." else ")" if char == ")" else None
+                out.append(text or _literal(ord(char), self.ignore_case))
                 self.pos += 1
                 state = _ATOM
         return "".join(out)

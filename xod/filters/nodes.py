@@ -1,6 +1,6 @@
 """The parsed form of a complex-matcher filter: immutable nodes that match and print.
 
-Each node is one construct of XO's language (`packages/complex-matcher/index.js`), matches a
+Each node is one construct of XO's language (its `complex-matcher` npm package), matches a
 value with XO's JavaScript semantics (`js_values`), and prints back to the text XO would
 print. Matching is a method of the node because every node precomputes what it needs once
 (lower-cased needle, compiled RE2 program), so parse once, match many: `node.match(obj)` does

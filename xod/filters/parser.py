@@ -1,6 +1,6 @@
 """The complex-matcher parser: XO's grammar, alternatives and backtracking order, in Python.
 
-A port of the parser combinators of XO's `packages/complex-matcher/index.js`: the same
+A port of the parser combinators of XO's `complex-matcher` npm package: the same
 alternatives tried in the same order, so a filter gives the same tree (and the same error
 position, in UTF-16 code units) as XO. Patterns (regexps and globs) are compiled while parsing,
 so a regexp xod cannot run is a syntax error at its position, and their number per filter is
