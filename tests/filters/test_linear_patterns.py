@@ -141,6 +141,8 @@ def test_patterns_per_filter_are_bounded() -> None:
         (r"/\W/i", ["\u212a", "!"], ["k", "K"]),
         ("/k/i", ["k", "K"], ["\u212a"]),  # JavaScript's `i` maps no non-ASCII letter to ASCII
         ("/[r-t]/i", ["S", "s"], ["\u017f"]),
+        ("/Web-1/", ["a Web-1"], ["web-1", "Web-"]),  # plain ASCII text: a substring test
+        ("/web 1/i", ["WEB 1", "éWeB 1"], ["web\u00a01", "we b 1"]),
         (r"/^\S+$/", ["a"], ["a\u00a0", "a\ufeff"]),
         ("/a.c/", ["abc"], ["a\rc", "a\u2029c"]),
         (r"/\bb/", ["a b"], ["ab"]),
