@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from xod.filters import MatcherSyntaxError, parse
 from xod.filters.js_regex import MAX_SOURCE_LENGTH
-from xod.filters.parser import MAX_PATTERNS
+from xod.filters.parser import MAX_PATTERN_TEXT, MAX_PATTERNS, MAX_PROGRAM_SIZE
 
 UUID = "9f1c6a2e-0000-4000-8000-000000000001"
 LONG = 10_000  # a backtracking engine needs ~2**LONG steps on these inputs
@@ -114,9 +114,8 @@ def test_pattern_sizes_are_bounded() -> None:
     with pytest.raises(MatcherSyntaxError, match="pattern too large") as caught:
         parse("name:/" + ".{1000}" * 20 + "/")
     assert caught.value.position == 6
-    huge_glob = "*".join(["abcdefgh"] * 5000)
     with pytest.raises(MatcherSyntaxError, match=r"invalid glob .*: pattern too large"):
-        parse(huge_glob)
+        parse("a*" * 4000)
 
 
 def test_patterns_per_filter_are_bounded() -> None:
@@ -125,6 +124,17 @@ def test_patterns_per_filter_are_bounded() -> None:
     with pytest.raises(MatcherSyntaxError, match="too many patterns") as caught:
         parse(many)
     assert caught.value.position == many.index(f"a{MAX_PATTERNS}*")
+
+    long_sources = " ".join(["/" + "a" * (MAX_PATTERN_TEXT // 2) + "/"] * 2)
+    parse(long_sources)
+    with pytest.raises(MatcherSyntaxError, match="patterns too long") as caught:
+        parse(long_sources + " b*")
+    assert caught.value.position == len(long_sources) + 1
+
+    big = "/.{1000}/"  # about 21 000 RE2 instructions (`.` is four UTF-8 ranges)
+    parse(" ".join([big] * 2))
+    with pytest.raises(MatcherSyntaxError, match=f"over {MAX_PROGRAM_SIZE} RE2 instructions"):
+        parse(" ".join([big] * 3))
 
 
 @pytest.mark.parametrize(

@@ -32,9 +32,11 @@ take exponential time on patterns like `/(a+)+$/`). Everything JavaScript accept
 alternation, `^`, `$` as the very end, `.` stopping at line terminators, the legacy escapes
 `\\a` and `\\101`) except what a linear-time engine cannot run, which is refused with a syntax
 error naming it: backreferences (`\\1`, `\\k<name>`), lookahead (`(?=…)`, `(?!…)`) and
-lookbehind (`(?<=…)`, `(?<!…)`). Limits: a repetition count is at most 1000 (nested counts
-multiplied too), a regexp's source at most 4096 characters, its compiled form at most 1 MiB,
-and a filter holds at most 64 regexps and globs. A string that does not parse raises
+lookbehind (`(?<=…)`, `(?<!…)`). Case-insensitive `i` follows JavaScript (the Kelvin sign
+matches only itself, not "k"). Limits, which bound the time and memory a filter can take: a
+repetition count is at most 1000 (nested counts multiplied too), a regexp's source at most 4096
+characters and its compiled form at most 1 MiB; a filter holds at most 64 regexps and globs,
+8192 characters of them and 50 000 RE2 instructions in all. A string that does not parse raises
 `MatcherSyntaxError`, whose `position` counts UTF-16 code units as XO's does; the API answers
 it with an invalid-parameters error carrying that position.
 """

@@ -302,6 +302,10 @@ class GlobPattern(Node):
     def to_string(self, nested: bool = False) -> str:
         return self.value
 
+    @property
+    def program_size(self) -> int:
+        return self._pattern.size
+
 
 @dataclass(frozen=True, slots=True)
 class RegExpNode(Node):
@@ -326,3 +330,7 @@ class RegExpNode(Node):
 
     def to_string(self, nested: bool = False) -> str:
         return f"/{self.source}/{self.flags}"
+
+    @property
+    def program_size(self) -> int:
+        return self._pattern.size

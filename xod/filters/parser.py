@@ -30,9 +30,13 @@ from xod.filters.nodes import (
     make_or,
 )
 
-__all__ = ["MAX_PATTERNS", "MatcherSyntaxError", "parse"]
+__all__ = ["MAX_PATTERNS", "MAX_PATTERN_TEXT", "MAX_PROGRAM_SIZE", "MatcherSyntaxError", "parse"]
 
-MAX_PATTERNS = 64  # regexps and globs in one filter
+# What one filter's regexps and globs may add up to. Compiling is what they cost before any
+# matching, on every xo.getAllObjects call: these bound it to a few tens of milliseconds.
+MAX_PATTERNS = 64
+MAX_PATTERN_TEXT = 8192  # characters of all the regexp sources and glob words
+MAX_PROGRAM_SIZE = 50_000  # RE2 instructions of all the compiled patterns
 
 
 class MatcherSyntaxError(ValueError):
@@ -46,27 +50,40 @@ class MatcherSyntaxError(ValueError):
 
 
 class _Parser:
-    __slots__ = ("end", "patterns", "text")
+    __slots__ = ("end", "pattern_text", "patterns", "program_size", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.end = len(text)
         self.patterns = 0
+        self.pattern_text = 0
+        self.program_size = 0
 
     def error(self, message: str, position: int) -> MatcherSyntaxError:
         units = utf16_length(self.text[:position])
         return MatcherSyntaxError(message.replace("{pos}", str(units)), units, self.text)
 
-    def pattern(self, build: Callable[[], Node], what: str, position: int) -> Node:
+    def pattern(
+        self, build: Callable[[], GlobPattern | RegExpNode], text: str, what: str, position: int
+    ) -> Node:
         """A regexp or glob node; a pattern xod cannot run is a syntax error where it fails."""
         self.patterns += 1
+        self.pattern_text += len(text)
         if self.patterns > MAX_PATTERNS:
             message = f"too many patterns: a filter holds at most {MAX_PATTERNS} regexps and globs"
             raise self.error(message, position)
+        if self.pattern_text > MAX_PATTERN_TEXT:
+            message = f"patterns too long: over {MAX_PATTERN_TEXT} characters in one filter"
+            raise self.error(message, position)
         try:
-            return build()
+            node = build()
         except RegexpError as error:
             raise self.error(f"{what}: {error}", position + error.offset) from None
+        self.program_size += node.program_size
+        if self.program_size > MAX_PROGRAM_SIZE:
+            message = f"patterns too large: over {MAX_PROGRAM_SIZE} RE2 instructions in one filter"
+            raise self.error(message, position)
+        return node
 
     def ws(self, pos: int) -> int:
         text, end = self.text, self.end
@@ -148,7 +165,8 @@ class _Parser:
         if not math.isnan(js_string_to_number(word)):
             return NumberOrString(word), after
         if "*" in word:
-            return self.pattern(lambda: GlobPattern(word), f"invalid glob {word}", pos), after
+            glob_node = self.pattern(lambda: GlobPattern(word), word, f"invalid glob {word}", pos)
+            return glob_node, after
         return StringNode(word), after
 
     def quoted_string(self, pos: int) -> tuple[str, int] | None:
@@ -201,7 +219,7 @@ class _Parser:
             flags = "i"
             pos += 1
         what = f"invalid regular expression: /{source}/"
-        return self.pattern(lambda: RegExpNode(source, flags), what, start), pos
+        return self.pattern(lambda: RegExpNode(source, flags), source, what, start), pos
 
 
 def parse(text: str) -> Node:
