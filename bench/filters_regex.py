@@ -7,7 +7,10 @@ filtering a cache-sized list of objects. Prints one JSON object.
 engine: `/(a+)+$/` took 3 s on 25 characters, doubling per character) on inputs of growing
 length; linear growth means the per-character cost stays flat. `filtering`: seconds to filter
 `--objects` VM-like objects with typical filters (best of `--repeat`), and Python's `re` on the
-same regexp for comparison of the per-call overhead.
+same regexp for comparison of the per-call overhead. `compile`: seconds to parse filters that
+fill the per-filter budgets with expensive patterns (the bound on what one call can cost before
+any matching; such filters are refused once over budget, so this is the worst accepted or
+rejected case), best of `--repeat`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xod.filters import parse
+from xod.filters import MatcherSyntaxError, parse
 
 PATHOLOGICAL = {
     "nested": ("/(a+)+$/", lambda n: "a" * n + "!"),
@@ -86,6 +89,34 @@ def filtering(count: int, repeat: int) -> dict:
     return result
 
 
+ADVERSARIAL_FILTERS = {
+    "dots": " ".join(["/.{1000}/"] * 64),
+    "folded_classes": " ".join([r"/[\W\S\D]{1000}/i"] * 64),
+    "alternations": " ".join(["/(" + "|".join(["abc", "bcd", "cde"] * 200) + ")/i"] * 64),
+    "globs": " ".join(["*".join(["abcdefgh"] * 400)] * 64),
+}
+
+
+def compile_costs(repeat: int) -> dict:
+    result = {}
+    for name, text in ADVERSARIAL_FILTERS.items():
+        try:
+            parse(text)
+            outcome = "accepted"
+        except MatcherSyntaxError as error:
+            outcome = error.message
+        seconds = best_of(repeat, lambda text=text: _parse_or_refuse(text))
+        result[name] = {"filter_chars": len(text), "outcome": outcome, "seconds": seconds}
+    return result
+
+
+def _parse_or_refuse(text: str) -> None:
+    try:
+        parse(text)
+    except MatcherSyntaxError:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=10_000)
@@ -94,6 +125,7 @@ def main() -> None:
     report = {
         "scaling": scaling(args.repeat),
         "filtering": filtering(args.objects, args.repeat),
+        "compile": compile_costs(args.repeat),
     }
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
