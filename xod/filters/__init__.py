@@ -33,7 +33,9 @@ alternation, `^`, `$` as the very end, `.` stopping at line terminators, the leg
 `\\a` and `\\101`) except what a linear-time engine cannot run, which is refused with a syntax
 error naming it: backreferences (`\\1`, `\\k<name>`), lookahead (`(?=…)`, `(?!…)`) and
 lookbehind (`(?<=…)`, `(?<!…)`). Case-insensitive `i` follows JavaScript (the Kelvin sign
-matches only itself, not "k"). Limits, which bound the time and memory a filter can take: a
+matches only itself, not "k"). One difference remains: a character outside the Basic
+Multilingual Plane (an emoji) is one character to xod, two UTF-16 units to JavaScript, so
+`\\uD83D` alone never matches it. Limits, which bound the time and memory a filter can take: a
 repetition count is at most 1000 (nested counts multiplied too), a regexp's source at most 4096
 characters and its compiled form at most 1 MiB; a filter holds at most 64 regexps and globs,
 8192 characters of them and 50 000 RE2 instructions in all. A string that does not parse raises
