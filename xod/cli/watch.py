@@ -195,7 +195,7 @@ class Watcher:
     async def _stream_all(self, connection: RpcConnection) -> None:
         """xo-server's way: every signed-in connection gets every change as `all`."""
         if self._predicate is None:
-            from xod.api.matcher import compile_filter
+            from xod.filters import compile_filter
 
             self._predicate = compile_filter(self.expression)
         predicate = self._predicate
