@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xod.cache.objects import Changes, XoObject
+from xod.cache.objects.values import Changes, XoObject
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from xod.cache.objects import SYNCED_CLASSES, PoolObjects
+from xod.cache.objects.classes import SYNCED_CLASSES
+from xod.cache.objects.pool import PoolObjects
 from xod.cache.records import RAW_RECORDS_TYPE, RECORD_TYPES, SNAPSHOT_TYPES
 from xod.cache.store import ObjectStore, freeze_heap, release_free_memory
 from xod.xapi.connection import PoolConnection
