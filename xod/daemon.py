@@ -467,7 +467,7 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"xod: invalid configuration: {error}", file=sys.stderr)
         return EXIT_CONFIG
     logs.setup(settings.log.level, settings.log.format)
-    runtime.tune_gc()  # the daemon owns the process: xod/runtime.py
+    runtime.tune_process()  # the daemon owns the process: xod/runtime.py
 
     def reload_settings() -> Settings:
         return load_settings(args, environ)

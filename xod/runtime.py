@@ -14,12 +14,17 @@ import gc
 from collections.abc import Callable, Iterator
 
 
-def tune_gc() -> None:
-    """GC thresholds for a process holding millions of long-lived small objects (a pool's XO
+def tune_process() -> None:
+    """The daemon's settings, at start.
+
+    GC thresholds for a process holding millions of long-lived small objects (a pool's XO
     objects): with the defaults, a burst of events triggers many collections that walk them all
     for nothing. Rarer young-generation collections make the event ingest ~20 % faster
-    (bench/cache_ingest.py)."""
+    (bench/cache_ingest.py).
+
+    glibc's malloc thresholds pinned (`_pin_malloc_thresholds`)."""
     gc.set_threshold(50_000, 50, 100)
+    _pin_malloc_thresholds()
 
 
 @contextlib.contextmanager
@@ -40,6 +45,34 @@ def bulk_load() -> Iterator[None]:
             gc.enable()
     gc.freeze()
     release_memory()
+
+
+# mallopt parameters (glibc's malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+# Above asyncio's 256 KiB receive buffers, which then keep reusing heap memory (no system call
+# per read); below a pool's answer bodies and the notification frames of a big change batch.
+_MMAP_THRESHOLD = 512 * 1024
+# glibc's own default: the heap's free top beyond this goes back to the system at once.
+_TRIM_THRESHOLD = 128 * 1024
+
+
+def _pin_malloc_thresholds() -> None:
+    """Big buffers get their own mapping, unmapped when freed, whenever they are freed.
+
+    By default glibc raises its mmap threshold to the size of any mapped block freed (up to
+    32 MiB) and its trim threshold to twice that. After the first answer body of a cold sync is
+    freed, the next big buffers (other answers, the notification frames of the initial batch)
+    come from the heap instead, and the heap keeps them once freed. `release_memory` after the
+    load only returns what is free by then: frames still waiting for a slow client (a loaded
+    machine) were freed later and stayed, 40 MiB for a 10k-VM pool (bench/cache_sync.py
+    --load-compare). Pinned thresholds make the memory kept independent of that timing."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # glibc only
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
 def _find_malloc_trim() -> Callable[[int], int] | None:
