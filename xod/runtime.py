@@ -20,9 +20,8 @@ def tune_process() -> None:
     GC thresholds for a process holding millions of long-lived small objects (a pool's XO
     objects): with the defaults, a burst of events triggers many collections that walk them all
     for nothing. Rarer young-generation collections make the event ingest ~20 % faster
-    (bench/cache_ingest.py).
-
-    glibc's malloc thresholds pinned (`_pin_malloc_thresholds`)."""
+    (bench/cache_ingest.py). And glibc's malloc thresholds pinned, so that memory kept after a
+    sync does not depend on when its buffers are freed (`_pin_malloc_thresholds`)."""
     gc.set_threshold(50_000, 50, 100)
     _pin_malloc_thresholds()
 
