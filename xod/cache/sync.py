@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
+from xod.backoff import Backoff
 from xod.cache.objects.classes import SYNCED_CLASSES
 from xod.cache.objects.pool import PoolObjects
 from xod.cache.records import RAW_RECORDS_TYPE, RECORD_TYPES, SNAPSHOT_TYPES
@@ -120,13 +121,13 @@ class PoolSync:
 
     async def run(self) -> None:
         """Connect, sync and follow events forever; every failure ends in a full resync."""
-        delay = self.retry_delay
+        backoff = Backoff(self.retry_delay, self.retry_delay_max)
         while True:
             try:
                 self.state = "connecting"
                 await self.connection.connect()
                 await self.full_sync()
-                delay = self.retry_delay
+                backoff.reset()
                 await self._follow()
             except asyncio.CancelledError:
                 raise
@@ -134,14 +135,15 @@ class PoolSync:
                 log.info("pool %s: resync (%s)", self.pool_id, reason)
                 continue
             except (TransportError, XapiError) as error:
+                delay = backoff.next()
                 self.last_error = str(error)
                 log.warning("pool %s: %s; retrying in %.1f s", self.pool_id, error, delay)
             except Exception as error:  # a bug or a malformed reply: never stop following
+                delay = backoff.next()
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("pool %s: sync failed; retrying in %.1f s", self.pool_id, delay)
             self.state = "waiting"
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
 
     # -- the two phases ------------------------------------------------------------------------
 

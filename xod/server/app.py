@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from aiohttp import WSCloseCode, web
 
+from xod import __version__
 from xod.api.context import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.api.dispatch import Dispatcher
 from xod.api.methods import build_registry
@@ -52,7 +53,7 @@ class ServerConfig:
     connection_options: dict[str, Any] = field(default_factory=dict)
     # How long an action waits for a pool's (new) master before failing (xod/api/commands.py).
     failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT
-    version: str = "0.1.0"
+    version: str = __version__
     store: Store | None = None  # an already-open store (tests pass a fast password hasher)
     # Live changes (xod/server/fanout.py): per-connection bound, lag before 4008, bookmarks.
     client_budget_bytes: int = 4 * 1024 * 1024
