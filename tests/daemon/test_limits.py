@@ -73,7 +73,7 @@ def assert_bounded(frames: list[tuple[int, dict]], limit: int) -> None:
         assert size <= limit or len(items) == 1
 
 
-async def test_notification_frame_bytes_splits_all_notifications_and_reloads(tmp_path: Path) -> None:
+async def test_notification_frame_bytes_splits_all_frames_and_reloads(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     async with Simulator(SimConfig(hosts=2, vms=10), listen="127.0.0.7") as sim:
         store = Store.open(state_dir)
