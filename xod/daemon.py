@@ -191,6 +191,7 @@ class Daemon:
         self._simulator: Any = None
         self._app: XodApp | None = None
         self._listener: Listener | None = None
+        self._stop_step = "nothing"
         self._observability: metrics.Observability | None = None
         self._client_limit = metrics.ClientLimit(lambda: 0)
 
@@ -307,7 +308,7 @@ class Daemon:
             backlog=app.config.listen_backlog,
             # In-flight requests' grace once WebSockets are closed; the whole stop is bounded
             # by http.shutdown_timeout.
-            shutdown_grace=min(3.0, self.settings.http.shutdown_timeout / 2),
+            shutdown_grace=min(3.0, self.settings.http.shutdown_timeout / 5),
             # The demo's 8080 may be taken: then any free port.
             any_port_if_taken=self.demo and "http.listen" not in self.settings.explicit,
             access_log_class=logs.RedactingAccessLogger,
@@ -398,7 +399,11 @@ class Daemon:
             async with asyncio.timeout(self.settings.http.shutdown_timeout):
                 await self._graceful_stop()
         except TimeoutError:
-            log.warning("graceful stop timed out", timeout=self.settings.http.shutdown_timeout)
+            log.warning(
+                "graceful stop timed out",
+                timeout=self.settings.http.shutdown_timeout,
+                waiting_for=self._stop_step,
+            )
         finally:
             if self._app is not None:
                 with contextlib.suppress(Exception):
@@ -411,17 +416,26 @@ class Daemon:
             log.info("stopped", seconds=round(time.monotonic() - started, 3))
 
     async def _graceful_stop(self) -> None:
+        """Each step bounded by its share of http.shutdown_timeout (`_stop_step` says which
+        one runs, for the log if the whole stop runs out anyway)."""
+        timeout = self.settings.http.shutdown_timeout
         if self._reloading is not None:
             self._reloading.cancel()
         if self._listener is not None:
-            # Stops listening, then on_shutdown closes every WebSocket with 1001.
+            # Stops listening, then on_shutdown closes every WebSocket with 1001; handlers get
+            # the listener's grace (twice: to end, then once cancelled).
+            self._stop_step = "clients to disconnect"
             await self._listener.close()
             self._listener = None
         if self._app is not None:
-            await self._app.stop()  # logs out of every XAPI session, closes the store
+            self._stop_step = "actions to end and pools to log out"
+            # Logs out of every XAPI session, closes the store.
+            await self._app.stop(actions_grace=timeout / 5, pools_grace=timeout / 5)
         if self._simulator is not None:
+            self._stop_step = "the demo pool to stop"
             await self._simulator.stop()
             self._simulator = None
+        self._stop_step = "nothing"
 
     # -- reload --------------------------------------------------------------------------------
 

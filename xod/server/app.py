@@ -3,6 +3,7 @@ downloads, around one `Services`. `XodApp` is what the daemon starts and stops."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -34,6 +35,9 @@ from xod.xapi.connection import PoolConnection
 log = logging.getLogger("xod.server")
 
 DEFAULT_MAX_INCOMING_MESSAGE_BYTES = 1024 * 1024
+# How long a stop waits for cancelled actions to end, and for the pools' logouts.
+ACTIONS_STOP_GRACE = 2.0
+POOLS_STOP_GRACE = 3.0
 
 
 @dataclass
@@ -216,14 +220,37 @@ class XodApp:
         )
         self.port = self._listener.port
 
-    async def stop(self) -> None:
+    async def stop(
+        self, *, actions_grace: float = ACTIONS_STOP_GRACE, pools_grace: float = POOLS_STOP_GRACE
+    ) -> None:
+        """Close every client, cancel the actions still running, log out of every pool, close
+        the store. Each wait is bounded (a pool that does not answer its logout, an action
+        that does not end), and one that runs out says so in the log."""
         await self.fanout.stop()
         # WebSocket handlers only end when their connection does: close them all first.
         self.fanout.close_all(WSCloseCode.GOING_AWAY, "xod is shutting down")
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
-        await self.pools.close()
+        # Detached actions outlive their caller, not the daemon: left running, they would keep
+        # calling (and retrying) the pools being closed.
+        commands = self.services.commands
+        if commands is not None:
+            left = await commands.cancel_all(actions_grace)
+            if left:
+                log.warning("stop: %d action(s) still running after %g s", left, actions_grace)
+        # Every pool at once, each logging out of its session; a master that does not answer
+        # holds only itself, and only for the grace.
+        server_ids = self.pools.server_ids()
+        closing = [asyncio.ensure_future(self.pools.remove(s)) for s in server_ids]
+        if closing:
+            _done, pending = await asyncio.wait(closing, timeout=pools_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning(
+                    "stop: %d pool(s) not logged out within %g s", len(pending), pools_grace
+                )
         self.store.close()
 
     async def __aenter__(self) -> XodApp:
