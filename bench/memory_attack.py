@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=450)
     parser.add_argument("--vms", type=int, default=500)
     parser.add_argument("--attack-seconds", type=float, default=20.0)
-    parser.add_argument("--settle-seconds", type=float, default=8.0)
+    parser.add_argument("--settle-seconds", type=float, default=14.0)
     parser.add_argument("--xod-root", type=Path, default=ROOT)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xod-memory-attack-") as work:

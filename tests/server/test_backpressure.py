@@ -101,6 +101,9 @@ async def test_anonymous_non_readers_are_held_to_their_budget(tmp_path: Path) ->
 async def test_the_daemon_wide_output_buffer_bounds_all_connections(tmp_path: Path) -> None:
     limit = 256 * 1024  # less than the attackers' budgets together (10 × 256 KiB)
     async with running_xod(tmp_path, output_buffer_bytes=limit, ws_send_buffer=SEND_BUFFER) as app:
+        releases: list[int] = []
+        app.fanout.limits.release = lambda: releases.append(app.fanout.limits.queued)
+        app.fanout.limits.release_after_bytes = limit // 2  # this attack is a burst
         reply = await reply_size(app)
         attackers, senders = await attack(app)
         await asyncio.sleep(0.5)
@@ -110,3 +113,8 @@ async def test_the_daemon_wide_output_buffer_bounds_all_connections(tmp_path: Pa
         assert seen["queued"] < ATTACKERS * app.config.anonymous_budget_bytes
         await drain_all(attackers, senders)
         assert app.fanout.limits.queued == 0
+        # Once the burst is over, the memory it took is given back (once, then follow-ups).
+        async with asyncio.timeout(5):  # RELEASE_QUIET after the last output freed
+            while not releases:
+                await asyncio.sleep(0.05)
+        assert releases[0] == 0

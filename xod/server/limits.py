@@ -16,7 +16,7 @@ every few seconds: without it, RSS stays at its peak after the clients are gone.
 from __future__ import annotations
 
 import asyncio
-import time
+import gc
 from collections.abc import Callable
 
 from xod.runtime import release_memory
@@ -30,6 +30,8 @@ ANONYMOUS_CONCURRENT_CALLS = 4
 # A burst is this much queued output; memory is given back once it falls to a quarter.
 RELEASE_AFTER_BYTES = 16 * 1024 * 1024
 RELEASE_INTERVAL = 5.0
+RELEASE_QUIET = 1.0
+RELEASE_FOLLOW_UPS = 2
 
 
 class DaemonLimits:
@@ -37,7 +39,6 @@ class DaemonLimits:
 
     __slots__ = (
         "_peak",
-        "_release",
         "_release_handle",
         "_released_at",
         "anonymous_buffer_bytes",
@@ -45,6 +46,8 @@ class DaemonLimits:
         "max_calls",
         "output_buffer_bytes",
         "queued",
+        "release",
+        "release_after_bytes",
         "waiters",
     )
 
@@ -64,9 +67,11 @@ class DaemonLimits:
         # Readers waiting for the daemon-wide counters to fall (woken all at once: only
         # under overload are there any).
         self.waiters: set[asyncio.Future[None]] = set()
-        self._release = release
+        # How memory is given back, and the burst after which it is.
+        self.release = release
+        self.release_after_bytes = RELEASE_AFTER_BYTES
         self._peak = 0
-        self._released_at = 0.0
+        self._released_at = float("-inf")
         self._release_handle: asyncio.TimerHandle | None = None
 
     # -- output ---------------------------------------------------------------------------------
@@ -84,7 +89,7 @@ class DaemonLimits:
         self.queued -= size
         if self.waiters and not self.output_full:
             self.wake()
-        if self._peak >= RELEASE_AFTER_BYTES and self.queued <= self._peak // 4:
+        if self._peak >= self.release_after_bytes and self.queued <= self._peak // 4:
             self._schedule_release()
 
     # -- calls ----------------------------------------------------------------------------------
@@ -113,17 +118,30 @@ class DaemonLimits:
     # -- giving memory back ---------------------------------------------------------------------
 
     def _schedule_release(self) -> None:
-        if self._release_handle is not None:
-            return
-        delay = max(0.0, self._released_at + RELEASE_INTERVAL - time.monotonic())
+        """Give memory back once the burst is over: `RELEASE_QUIET` seconds after the last
+        output freed (connections closing one after another free theirs over a while), and
+        not more often than every `RELEASE_INTERVAL`."""
         loop = asyncio.get_running_loop()
-        self._release_handle = loop.call_later(delay, self._release_now)
+        when = max(loop.time() + RELEASE_QUIET, self._released_at + RELEASE_INTERVAL)
+        if self._release_handle is not None:
+            self._release_handle.cancel()
+        self._release_handle = loop.call_at(when, self._release_now)
 
-    def _release_now(self) -> None:
+    def _release_now(self, follow_ups: int = RELEASE_FOLLOW_UPS) -> None:
         self._release_handle = None
-        self._released_at = time.monotonic()
+        self._released_at = asyncio.get_running_loop().time()
         self._peak = self.queued
-        self._release()
+        # A closed connection's objects are in reference cycles: only the cyclic collector
+        # frees them, and the daemon makes full collections rare. One full pass per burst.
+        gc.collect()
+        self.release()
+        if follow_ups:
+            # What the burst's connections hold beyond their queues (buffers, parsers) goes
+            # only once they have closed, which can take their close grace: release again.
+            loop = asyncio.get_running_loop()
+            self._release_handle = loop.call_later(
+                RELEASE_INTERVAL, self._release_now, follow_ups - 1
+            )
 
     def close(self) -> None:
         if self._release_handle is not None:
