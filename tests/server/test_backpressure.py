@@ -118,3 +118,39 @@ async def test_the_daemon_wide_output_buffer_bounds_all_connections(tmp_path: Pa
             while not releases:
                 await asyncio.sleep(0.05)
         assert releases[0] == 0
+
+
+async def test_calls_in_flight_are_bounded_daemon_wide(tmp_path: Path) -> None:
+    async with running_xod(tmp_path, max_calls_in_flight=6) as app:
+        method = app.registry.get("system.getVersion")
+        assert method is not None
+        original = method.handler
+        running = most = 0
+
+        async def counting(ctx: Any, params: dict[str, Any]) -> Any:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            await asyncio.sleep(0.05)
+            running -= 1
+            return await original(ctx, params)
+
+        method.handler = counting
+        call = {"jsonrpc": "2.0", "method": "system.getVersion"}
+
+        async def calls_from(client: Any, signed_in: bool) -> None:
+            if signed_in:
+                await client.sign_in()
+            for i in range(8):
+                await client.send_raw(orjson.dumps({**call, "id": i}))
+            async with asyncio.timeout(10):  # all 8 answers
+                replies = [orjson.loads(await client.ws.recv()) for _ in range(8)]
+            assert sorted(r["id"] for r in replies) == list(range(8))
+
+        async with connect(app) as a, connect(app) as b, connect(app) as c:
+            # Anonymous connections share half of the daemon's calls.
+            await asyncio.gather(calls_from(a, False), calls_from(b, False), calls_from(c, False))
+            assert most == 3
+            most = 0
+            await asyncio.gather(calls_from(a, True), calls_from(b, True), calls_from(c, True))
+            assert most == 6
