@@ -2,10 +2,15 @@
 
 Each connection reads frames in order and runs the calls concurrently (at most
 `max_concurrent_calls` at once, each entry of a batch counting as one: reading pauses beyond
-that, so a flooding client slows itself down). Everything outgoing — responses, `all`
-notifications, subscription changes — goes through the connection's `Peer`
-(xod/server/peer.py): written at once when the transport is ready, else queued under a byte
-budget, coalesced, and finally the connection closed with 4008 when it stays behind.
+that, so a flooding client slows itself down; a connection not signed in gets at most
+`ANONYMOUS_CONCURRENT_CALLS`, and the daemon bounds the calls of all connections together).
+The next frame is read only once the connection's queued output is under its budget
+(xod/server/limits.py): a client that does not read its answers stops being read.
+
+Everything outgoing — responses, `all` notifications, subscription changes — goes through the
+connection's `Peer` (xod/server/peer.py): written at once when the transport is ready, else
+queued under a byte budget, coalesced, and finally the connection closed with 4008 when it
+stays behind.
 
 A client opening the socket with the subprotocol `xod.msgpack` gets every message as a msgpack
 binary frame, and may send msgpack binary frames (JSON text frames are still understood).
