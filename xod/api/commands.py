@@ -181,6 +181,18 @@ class Commands:
         task.add_done_callback(self._background.discard)
         return task
 
+    async def cancel_all(self, grace: float) -> int:
+        """The daemon is stopping: cancel the actions still running (and their clean-ups,
+        which would otherwise retry a closed pool for `failover_timeout`), waiting at most
+        `grace` seconds for them to end. How many did not."""
+        running = list(self._background)
+        for task in running:
+            task.cancel()
+        if not running:
+            return 0
+        _done, pending = await asyncio.wait(running, timeout=grace)
+        return len(pending)
+
     # -- jobs ----------------------------------------------------------------------------------
 
     def add_job(self, task_id: str, task: asyncio.Task[Any]) -> None:
