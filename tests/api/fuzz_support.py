@@ -315,7 +315,11 @@ class FuzzClient:
 
     def send_frame(self, frame: bytes | str) -> None:
         """Send one fuzz frame, then check every reply that comes before the sentinel's."""
-        self.ws.send(frame)
+        self.send_frames([frame])
+
+    def send_frames(self, frames: list[bytes | str]) -> None:
+        for frame in frames:
+            self.ws.send(frame)
         sentinel = self.call(SENTINEL_METHOD)
         assert sentinel.get("result"), sentinel
 

@@ -23,9 +23,10 @@ from typing import Any
 from xod import metrics
 from xod.api import errors
 from xod.api.commands import ACTIONS, ASYNC_REQUESTED
-from xod.api.context import ApiConnection, CallContext, Services
+from xod.api.context import ApiConnection, CallContext
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
 from xod.api.requests import RejectedRequest, error_response, is_valid_id
+from xod.api.services import Services
 from xod.store import User, permission_allows
 
 log = logging.getLogger("xod.api")

@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from xod.api import errors
-from xod.api.context import CallContext, TooManyDownloads
+from xod.api.context import CallContext
 from xod.api.matcher import MatcherSyntaxError, compile_filter
+from xod.api.oneshot import TooManyDownloads
 from xod.api.registry import SIGNED_IN, Registry
 
 # Objects per chunk written to an NDJSON stream: big enough to amortise the write, small
