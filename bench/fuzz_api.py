@@ -78,30 +78,25 @@ def mutate(seed: bytes | str, seeds: list[bytes | str], rng: random.Random) -> b
 
 
 def run_format(
-    url: str, as_msgpack: bool, seeds: list[bytes | str], total: int, window: int, seed: int
+    client: FuzzClient, seeds: list[bytes | str], total: int, window: int, seed: int
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     findings: list[dict[str, Any]] = []
     sent = 0
     started = time.perf_counter()
-    with FuzzClient(url, as_msgpack) as client:
-        pending = list(seeds)
-        while sent < total:
-            batch = pending[:window] or [
-                mutate(rng.choice(seeds), seeds, rng) for _ in range(window)
-            ]
-            del pending[:window]
-            batch = batch[: total - sent]
-            try:
-                client.send_frames(batch)
-            except AssertionError as finding:
-                findings.append(
-                    {"reply": str(finding)[:500], "frames": [repr(f)[:300] for f in batch]}
-                )
-                if len(findings) >= 20:
-                    break
-            sent += len(batch)
-        outcomes = dict(client.outcomes)
+    pending = list(seeds)
+    while sent < total:
+        batch = pending[:window] or [mutate(rng.choice(seeds), seeds, rng) for _ in range(window)]
+        del pending[:window]
+        batch = batch[: total - sent]
+        try:
+            client.send_frames(batch)
+        except AssertionError as finding:
+            findings.append({"reply": str(finding)[:500], "frames": [repr(f)[:300] for f in batch]})
+            if len(findings) >= 20:
+                break
+        sent += len(batch)
+    outcomes = dict(client.outcomes)
     elapsed = time.perf_counter() - started
     return {
         "frames": sent,
@@ -128,9 +123,8 @@ def main() -> None:
             drawing = time.perf_counter()
             seeds = draw_seeds(args.seeds // 2, as_msgpack, target.object_ids)
             report[f"{name}_seed_drawing_seconds"] = round(time.perf_counter() - drawing, 1)
-            report[name] = run_format(
-                target.url, as_msgpack, seeds, args.frames // 2, args.window, args.seed
-            )
+            client = target.clients[as_msgpack]
+            report[name] = run_format(client, seeds, args.frames // 2, args.window, args.seed)
         problems = target.problems_logged()
     report["problems_logged"] = problems[:20]
     report["problems_logged_count"] = len(problems)

@@ -155,6 +155,73 @@ def _deep_frames(as_msgpack: bool) -> st.SearchStrategy[bytes | str]:
     return st.builds(frame, st.sampled_from(METHOD_NAMES), depths, st.booleans(), under)
 
 
+def _typed(
+    prop: dict[str, Any],
+    values: st.SearchStrategy[Any],
+    strings: st.SearchStrategy[str],
+    numbers: st.SearchStrategy[Any],
+) -> st.SearchStrategy[Any]:
+    """Values of the type an XO-dialect property declares, edge values included."""
+    if "enum" in prop:
+        return st.sampled_from(prop["enum"])
+    kinds = prop.get("type")
+    options: list[st.SearchStrategy[Any]] = []
+    for kind in kinds if isinstance(kinds, list) else [kinds]:
+        if kind == "string":
+            options.append(strings)
+        elif kind in ("number", "integer"):
+            options.append(numbers)
+        elif kind == "boolean":
+            options.append(st.booleans())
+        elif kind == "null":
+            options.append(st.none())
+        elif kind == "array":
+            items = prop.get("items")
+            inner = _typed(items, values, strings, numbers) if isinstance(items, dict) else values
+            options.append(st.lists(inner, max_size=3))
+        elif kind == "object" and isinstance(prop.get("properties"), dict):
+            options.append(_typed_params(prop["properties"], values, strings, numbers))
+        else:
+            options.append(values)
+    return st.one_of(options)
+
+
+def _typed_params(
+    properties: dict[str, Any],
+    values: st.SearchStrategy[Any],
+    strings: st.SearchStrategy[str],
+    numbers: st.SearchStrategy[Any],
+) -> st.SearchStrategy[dict[str, Any]]:
+    required, optional = {}, {}
+    for name, prop in properties.items():
+        if name == "*":
+            continue
+        target = optional if prop.get("optional") or "default" in prop else required
+        target[name] = _typed(prop, values, strings, numbers)
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+def _typed_calls(msgpack_only: bool, ids: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Calls of known methods with params of the declared types: what gets past validation to
+    the handlers, with ids of real objects and numbers at the edges."""
+    values = _values(msgpack_only, ids)
+    strings = (st.sampled_from(ids) | _TEXT) if ids else _TEXT
+    top = 2**64 - 1 if msgpack_only else 2**70
+    numbers = (
+        st.integers(-(2**63), top)
+        | st.sampled_from([0, -1, 1, 2**31, 2**53 + 1, 2**63, 1e308, -1e308, 5e-324, 0.5])
+        | st.floats(allow_nan=False, allow_infinity=False)
+    )
+    methods = [m for m in _REGISTRY.methods() if m.name in METHOD_NAMES and m.params]
+
+    def call(method: Any, params: dict[str, Any]) -> dict[str, Any]:
+        return {"id": 1, "jsonrpc": "2.0", "method": method.name, "params": params}
+
+    return st.sampled_from(methods).flatmap(
+        lambda m: st.builds(call, st.just(m), _typed_params(m.params, values, strings, numbers))
+    )
+
+
 def _encode(message: Any, as_msgpack: bool) -> bytes | str | None:
     """The frame for `message`, or None when the format cannot say it."""
     try:
@@ -171,7 +238,8 @@ def frames(msgpack_only: bool, ids: list[str]) -> st.SearchStrategy[bytes | str]
     envelope = _envelopes(msgpack_only, ids)
     message = (
         envelope
-        | st.lists(envelope, max_size=4)
+        | _typed_calls(msgpack_only, ids)
+        | st.lists(envelope | _typed_calls(msgpack_only, ids), max_size=4)
         | st.lists(st.just({"id": 1, "method": SENTINEL_METHOD}), min_size=101, max_size=101)
         | _values(msgpack_only, ids)
     )
@@ -200,6 +268,9 @@ class FuzzTarget:
     object_ids: list[str] = field(default_factory=list)
     log: _Records = field(default_factory=_Records)
     structlog_events: list[dict[str, Any]] = field(default_factory=list)
+    # Fuzzing clients by format (msgpack or not), signed in before any fuzz: the fuzz's failed
+    # sign-ins soon throttle new ones from this address.
+    clients: dict[bool, FuzzClient] = field(default_factory=dict)
 
     def problems_logged(self) -> list[str]:
         """Log lines that show a failure inside xod (a traceback, a call that failed)."""
@@ -261,7 +332,11 @@ def fuzz_target(state_dir: Path | None = None) -> Iterator[FuzzTarget]:
             assert ready.wait(60), "xod and the simulator did not start within 60 s"
             if failure:
                 raise failure[0]
-            yield target
+            with contextlib.ExitStack() as clients:
+                for as_msgpack in (False, True):
+                    client = clients.enter_context(FuzzClient(target.url, as_msgpack))
+                    target.clients[as_msgpack] = client
+                yield target
         finally:
             if stop is not None:
                 loop.call_soon_threadsafe(stop.set)
@@ -278,7 +353,11 @@ class FuzzClient:
     def __init__(self, url: str, as_msgpack: bool) -> None:
         self.as_msgpack = as_msgpack
         protocols = [MSGPACK_SUBPROTOCOL] if as_msgpack else None
-        self._connection = ws_connect(url, subprotocols=protocols, max_size=2**26)
+        # Read at once whatever comes (no queue limit): a client waiting for its turn must not
+        # stop reading, or it misses pongs and xod's keepalive.
+        self._connection = ws_connect(
+            url, subprotocols=protocols, max_size=2**26, max_queue=None, ping_interval=None
+        )
         self.ws: ClientConnection = self._connection
         self._sentinels = 0
         # Replies to fuzz frames by outcome ("result" or the error code): what the fuzz reached.
@@ -288,6 +367,8 @@ class FuzzClient:
         self.ws = self._connection.__enter__()
         signed_in = self.call("session.signIn", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         assert "error" not in signed_in, signed_in
+        # The fuzz changes objects: no need for every client to hear of each change.
+        assert self.call("xod.setAllNotifications", {"enabled": False}).get("result") is False
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -336,15 +417,15 @@ def check_reply(reply: Any) -> None:
     assert request_id is None or type(request_id) in (int, float, str), reply
     if "error" in reply:
         error = reply["error"]
-        assert type(error.get("code")) is int and error["code"] != -32000, reply
+        assert type(error.get("code")) is int, reply
+        data = error.get("data") if isinstance(error.get("data"), dict) else {}
+        # An exception no one meant for clients (admins are shown its Python name; an XAPI
+        # error the pool raised comes with its XAPI code and is the pool's answer).
+        assert not (error["code"] == -32000 and "name" in data and "code" not in data), reply
         message = error.get("message")
         assert isinstance(message, str) and message, reply
         assert not PYTHON_LEAK.search(message), reply
-        for entry in (
-            (error.get("data") or {}).get("errors", [])
-            if isinstance(error.get("data"), dict)
-            else []
-        ):
+        for entry in data.get("errors") or []:
             assert not PYTHON_LEAK.search(str(entry.get("message"))), reply
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.api.fuzz_support import FuzzClient, FuzzTarget, Latency, frames, fuzz_target
+from tests.api.fuzz_support import FuzzTarget, Latency, frames, fuzz_target
 
 FRAMES_PER_FORMAT = 1500
 # How long the other client's `system.getServerVersion` may take at worst during the fuzz: a
@@ -29,7 +29,8 @@ def target() -> Iterator[FuzzTarget]:
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @pytest.mark.parametrize("as_msgpack", [False, True], ids=["json", "msgpack"])
 def test_fuzzed_frames_get_clear_answers(target: FuzzTarget, as_msgpack: bool) -> None:
-    with FuzzClient(target.url, as_msgpack) as client, Latency(target.url) as other_client:
+    client = target.clients[as_msgpack]
+    with Latency(target.url) as other_client:
 
         @settings(
             max_examples=FRAMES_PER_FORMAT,
