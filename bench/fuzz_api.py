@@ -126,8 +126,10 @@ def main() -> None:
             client = target.clients[as_msgpack]
             report[name] = run_format(client, seeds, args.frames // 2, args.window, args.seed)
         problems = target.problems_logged()
+        refusals = target.xapi_refusals()
     report["problems_logged"] = problems[:20]
     report["problems_logged_count"] = len(problems)
+    report["unmapped_xapi_refusals"] = sorted(set(refusals))[:20]
     report["other_client"] = {
         "calls": other_client.calls,
         "p50_ms": round(other_client.percentile(0.5) * 1000, 2),

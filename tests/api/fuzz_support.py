@@ -50,6 +50,8 @@ PYTHON_LEAK = re.compile(
     r"|Type is not|Integer exceeds"
 )
 REPLY_TIMEOUT = 30.0
+# The dispatcher's log line for a call the pool refused with an XAPI error xod does not map.
+_XAPI_REFUSAL = re.compile(r"^[\w.]+ failed: XapiError: ")
 
 _REGISTRY = build_registry()
 METHOD_NAMES = [name for name in _REGISTRY.names() if name not in LASTING_EFFECTS]
@@ -273,14 +275,20 @@ class FuzzTarget:
     clients: dict[bool, FuzzClient] = field(default_factory=dict)
 
     def problems_logged(self) -> list[str]:
-        """Log lines that show a failure inside xod (a traceback, a call that failed)."""
+        """Log lines that show a failure inside xod (a traceback, a call that failed), but for
+        a pool's refusal xod passed on as it is (see `xapi_refusals`)."""
         lines = [
             record.getMessage()
             for record in self.log.records
             if record.exc_info or record.name.startswith(("xod", "asyncio", "aiohttp"))
         ]
-        lines += [str(e) for e in self.structlog_events if e.get("log_level") in ("error",)]
-        return lines
+        lines += [str(e) for e in self.structlog_events if e.get("log_level") == "error"]
+        return [line for line in lines if not _XAPI_REFUSAL.search(line)]
+
+    def xapi_refusals(self) -> list[str]:
+        """XAPI errors xod has no XO error for: answered with the pool's own error code (-32000
+        and XAPI's code in `data`), and logged as a call that failed."""
+        return [r.getMessage() for r in self.log.records if _XAPI_REFUSAL.search(r.getMessage())]
 
 
 @contextlib.contextmanager
