@@ -4,6 +4,8 @@ validator agrees with jsonschema on every method's schema."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,22 @@ async def test_validation_keeps_no_secret(tmp_path: Path) -> None:
             ]
         else:
             raise AssertionError("a number for a password was accepted")
+
+
+async def test_integers_beyond_xapi_range_are_invalid_parameters(tmp_path: Path) -> None:
+    async with running_xod(tmp_path) as app, connect(app) as client:
+        await client.sign_in()
+        # 2**70 arrives as a float (orjson), 2**64 - 1 as an int: both past XAPI's int64.
+        cases = (("memory", 2**70), ("CPUs", 2**64 - 1), ("cpusMax", 1e300))
+        for request_id, (name, value) in enumerate(cases):
+            params = {"id": "any", name: value}
+            call = {"id": request_id, "jsonrpc": "2.0", "method": "vm.set", "params": params}
+            await client.send_raw(json.dumps(call))  # orjson does not write 2**70
+            reply = await asyncio.wait_for(client.recv(), 10)
+            assert reply["id"] == request_id and reply["error"]["code"] == 10, reply
+            [entry] = reply["error"]["data"]["errors"]
+            assert entry["instancePath"] == f"/{name}"
+            assert entry["message"] == f"must be <= {2**63 - 1}"
 
 
 _REGISTRY = build_registry()

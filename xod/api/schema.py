@@ -26,6 +26,9 @@ import orjson
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 _DIALECT_ONLY = ("optional", "description")
+# XAPI's integers are 64-bit: a bigger one (JSON carries them, as floats past 2**64, and schema
+# validation counts 1e21 an integer) must be refused here, not fail in the XAPI call.
+XAPI_INT_RANGE = (-(2**63), 2**63 - 1)
 
 
 def _is_string_type(schema_type: Any) -> bool:
@@ -39,6 +42,9 @@ def to_json_schema(xo_schema: Mapping[str, Any]) -> dict[str, Any]:
         "minLength" in schema or "format" in schema or "pattern" in schema or "enum" in schema
     ):
         schema["minLength"] = 1
+    if schema.get("type") == "integer":
+        schema.setdefault("minimum", XAPI_INT_RANGE[0])
+        schema.setdefault("maximum", XAPI_INT_RANGE[1])
     properties = xo_schema.get("properties")
     if isinstance(properties, Mapping):
         schema.update(object_schema(properties))
