@@ -236,6 +236,7 @@ class Daemon:
             output_buffer_bytes=limits.output_buffer_bytes,
             max_calls_in_flight=limits.max_calls_in_flight,
             notification_frame_bytes=limits.notification_frame_bytes,
+            allowed_origins=config.parse_origins(settings.http.allowed_origins),
         )
         app = XodApp(server_config)
         self._app = app
@@ -351,6 +352,7 @@ class Daemon:
         print(
             "xod demo is running\n"
             f"  URL:       {listening.url}\n"
+            f"  dashboard: {listening.url}/\n"
             f"  API:       {ws_url}\n"
             f"{credentials}\n"
             f"  pool:      {demo.hosts} simulated hosts at {self._simulator.master_url},"
