@@ -219,7 +219,8 @@ function Tree({ live, select }) {
 function Search({ value, onChange, error }) {
   const [text, setText] = useState(value);
   useEffect(() => setText(value), [value]);
-  const position = error?.data?.errors?.[0]?.params?.position;
+  const entry = error?.data?.errors?.[0];
+  const position = entry?.params?.position;
   return html`<form class="search" role="search" onSubmit=${(e) => {
       e.preventDefault();
       onChange(text.trim());
@@ -231,7 +232,7 @@ function Search({ value, onChange, error }) {
     <button type="submit">Apply</button>
     <p id="search-error" class="error" role="alert">
       ${error
-        ? html`${error.message.replace(/ at position \d+$/, "")}${position !== undefined
+        ? html`${(entry?.message || error.message).replace(/( at position \d+)+$/, "")}${position !== undefined
             ? html` at position <strong>${position}</strong>: <code class="caret">${text.slice(0, position)}<mark>${text.slice(position, position + 1) || " "}</mark>${text.slice(position + 1)}</code>`
             : null}`
         : null}
@@ -239,22 +240,9 @@ function Search({ value, onChange, error }) {
   </form>`;
 }
 
-/** The user's filter within the VM subscription; a parse error's position then counts from
- * the user's text. */
+/** The user's filter within the VM subscription. */
 function vmFilter(filter) {
   return filter ? `${VM_TYPE} (${filter})` : VM_TYPE;
-}
-
-function shiftError(error, filter) {
-  if (!error) return null;
-  const entry = error.data?.errors?.[0];
-  if (entry?.params?.position === undefined) return error;
-  const offset = VM_TYPE.length + 2;
-  const position = Math.max(0, Math.min(filter.length, entry.params.position - offset));
-  return {
-    message: entry.message,
-    data: { errors: [{ ...entry, params: { position } }] },
-  };
 }
 
 function Actions({ live, kind, id, object, notify, mayAct }) {
@@ -289,8 +277,8 @@ function VmDetails({ live, id, notify, mayAct, close, sampler }) {
   return html`<aside class="details" aria-label=${`VM ${vm.name_label}`}>
     <header><h2>${vm.name_label}</h2>
       <button class="close" aria-label="Close the details" onClick=${close}>×</button></header>
-    <p><${PowerBadge} state=${vm.power_state} /> on ${host ? host.name_label : "no host"} ·
-      ${vm.CPUs?.number} CPUs · ${bytes(vm.memory?.size)}</p>
+    <p><${PowerBadge} state=${vm.power_state} />${` on ${host ? host.name_label : "no host"} · ${
+      vm.CPUs?.number} CPUs · ${bytes(vm.memory?.size)}`}</p>
     <${Actions} live=${live} kind="vm" id=${id} object=${vm} notify=${notify} mayAct=${mayAct} />
     <${PoolCharts} sampler=${sampler} series="vm" id=${id} />
   </aside>`;
@@ -394,6 +382,17 @@ function Dashboard({ user: signedInUser, onSignedOut }) {
     live.vms.setFilter(vmFilter(route.filter));
   }, [route]);
   useEffect(() => sampler.start(), [sampler]);
+  const [filterError, setFilterError] = useState(null);
+  const vmError = live.vms.error;
+  useEffect(() => {
+    if (!vmError) return setFilterError(null);
+    // The subscription's filter wraps the user's text: the text alone gives the error its
+    // position in what the user typed (xo.getAllObjects parses it; limit 0 selects nothing).
+    live.call("xo.getAllObjects", { filter: route.filter, limit: 0 }).then(
+      () => setFilterError(vmError),
+      setFilterError,
+    );
+  }, [vmError]);
 
   function update(key, change) {
     setNotices((all) => all.map((n) => (n.key === key ? { ...n, ...change } : n)));
@@ -417,7 +416,6 @@ function Dashboard({ user: signedInUser, onSignedOut }) {
   }
 
   const view = route.view;
-  const filterError = shiftError(live.vms.error, route.filter);
   return html`
     <header class="top">
       <h1>xod</h1>
@@ -440,7 +438,7 @@ function Dashboard({ user: signedInUser, onSignedOut }) {
         : null}
       ${view === "tree" ? html`<${Tree} live=${live} select=${setSelected} />` : null}
       ${view === "vms"
-        ? html`<${VmTable} vms=${live.vms} hosts=${live.hosts} loaded=${live.vms.loaded}
+        ? html`<${VmTable} vms=${live.vms} hosts=${live.hosts}
             selected=${selected} select=${setSelected} />`
         : null}
       ${view === "hosts" ? html`<${Hosts} live=${live} notify=${notify} mayAct=${mayAct} />` : null}

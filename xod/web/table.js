@@ -31,7 +31,8 @@ function useOrder(vms) {
   return cache.current.ids;
 }
 
-export function VmTable({ vms, hosts, loaded, selected, select }) {
+export function VmTable({ vms, hosts, selected, select }) {
+  const { loaded, error } = vms;
   const ids = useOrder(vms);
   const viewport = useRef(null);
   const [scroll, setScroll] = useState({ top: 0, height: 600 });
@@ -75,7 +76,7 @@ export function VmTable({ vms, hosts, loaded, selected, select }) {
     </div>`);
   }
   return html`<section class="vm-table" aria-label="Virtual machines">
-    <p class="count" id="vm-count">${loaded ? `${ids.length} VMs` : "loading…"}</p>
+    <p class="count" id="vm-count">${error ? "no VMs: the filter is not valid" : loaded ? `${ids.length} VMs` : "loading…"}</p>
     <div role="table" aria-label="VMs" aria-rowcount=${ids.length + 1} aria-describedby="vm-count">
       <div role="rowgroup"><div role="row" class="row head" aria-rowindex="1">
         <span role="columnheader" class="c-name">Name</span>
