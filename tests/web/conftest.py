@@ -115,7 +115,9 @@ async def sign_in(
     await wait_text(page, "#status", "live", "the connection status to read 'live'")
 
 
-async def wait_text(page: Page, selector: str, text: str, what: str, timeout: int = WAIT_MS) -> None:
+async def wait_text(
+    page: Page, selector: str, text: str, what: str, timeout: int = WAIT_MS
+) -> None:
     """Wait until the element's text contains `text`; fail saying what was waited for."""
     try:
         await page.wait_for_function(
@@ -127,7 +129,9 @@ async def wait_text(page: Page, selector: str, text: str, what: str, timeout: in
         shown = await page.evaluate(
             "(selector) => document.querySelector(selector)?.textContent", selector
         )
-        raise AssertionError(f"waited {timeout} ms for {what}; {selector} shows {shown!r}") from error
+        raise AssertionError(
+            f"waited {timeout} ms for {what}; {selector} shows {shown!r}"
+        ) from error
 
 
 @contextlib.asynccontextmanager

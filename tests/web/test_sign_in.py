@@ -9,7 +9,9 @@ from tests.api.live_support import user_vms
 from tests.web.conftest import Dashboard, shot, sign_in, wait_text
 
 
-async def test_sign_in_shows_the_user_and_the_live_vm_table(dashboard: Dashboard, page: Page) -> None:
+async def test_sign_in_shows_the_user_and_the_live_vm_table(
+    dashboard: Dashboard, page: Page
+) -> None:
     response = await page.goto(dashboard.url + "/")
     assert response is not None
     headers = response.headers

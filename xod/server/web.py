@@ -27,6 +27,7 @@ from aiohttp import hdrs, web
 from xod.api import errors
 from xod.api.context import ApiConnection, CallContext
 from xod.api.methods.session import sign_in
+from xod.api.methods.token import delete_tokens
 from xod.api.services import Services
 from xod.store import User
 
@@ -69,7 +70,10 @@ def own_origin(request: web.Request) -> str:
 
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=PAGE_HEADERS
+        body=orjson.dumps(body),
+        status=status,
+        content_type="application/json",
+        headers=PAGE_HEADERS,
     )
 
 
@@ -182,9 +186,10 @@ class Dashboard:
         if not isinstance(body, dict):
             return _json({"error": "the body must be a JSON object"}, 400)
         token = body.get("token")
+        pasted = token if isinstance(token, str) and token else None
         credentials = (
-            {"token": token}
-            if isinstance(token, str) and token
+            {"token": pasted}
+            if pasted is not None
             else {"email": body.get("email"), "password": body.get("password")}
         )
         try:
@@ -196,9 +201,9 @@ class Dashboard:
                 response.headers[hdrs.RETRY_AFTER] = str(retry)
             return response
         tokens = self.services.store.tokens
-        if "token" in credentials:
-            record = tokens.lookup(credentials["token"])
-            value, expiration = credentials["token"], record.expiration if record else None
+        if pasted is not None:
+            record = tokens.lookup(pasted)
+            value, expiration = pasted, record.expiration if record else None
         else:
             created = tokens.create(
                 user.id,
@@ -228,10 +233,9 @@ class Dashboard:
         tokens = self.services.store.tokens
         record = tokens.lookup(token) if token else None
         if record is not None and (record.client_id or "").startswith(DASHBOARD_CLIENT_PREFIX):
-            tokens.delete([record.id])
-            for connection in self.services.sessions.signed_in_by_token():
-                if connection.token_id == record.id:
-                    connection.sign_out()
+            connection = ApiConnection(request.remote, _never_closed)
+            ctx = CallContext(self.services, connection, None, "token.deleteOwn")
+            delete_tokens(ctx, {"tokens": [record.id]}, record.user_id)
         response = _json({"signedOut": True})
         response.set_cookie(
             COOKIE, "", path="/", max_age=0, httponly=True, samesite="Strict", secure=request.secure
@@ -241,4 +245,3 @@ class Dashboard:
 
 async def _never_closed(code: int, reason: str) -> None:
     """The close of a connection that only lives for one sign-in check."""
-

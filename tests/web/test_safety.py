@@ -1,0 +1,96 @@
+"""What the page lets people do: a read-only user sees no action buttons; a page served from
+another origin cannot use the user's cookie (no WebSocket, no write), unless that origin is in
+`[http] allowed_origins`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from playwright.async_api import Page
+
+from tests.api.live_support import user_vms
+from tests.web.conftest import Dashboard, admin_client, dashboard_on, shot, sign_in, wait_text
+from xod.sim.pool import SimConfig
+
+READER_EMAIL = "reader@example.test"
+READER_PASSWORD = "only looking, thanks"
+
+
+async def test_a_read_only_user_sees_no_action_buttons(dashboard: Dashboard, page: Page) -> None:
+    async with admin_client(dashboard.app) as admin:
+        await admin.call(
+            "user.create",
+            {"email": READER_EMAIL, "password": READER_PASSWORD, "permission": "read"},
+        )
+    await sign_in(page, dashboard.url, READER_EMAIL, READER_PASSWORD)
+    await wait_text(page, "#permission", "read", "the reader's permission")
+    vm_id = next(r["uuid"] for r in user_vms(dashboard.sim).values())
+    await page.click(f"[role=row][data-id='{vm_id}']")
+    await page.locator("aside.details").wait_for(timeout=5000)
+    await shot(page, "16-read-only-vm")
+    for name in ("Start", "Stop", "Restart", "Suspend", "Snapshot", "Clone"):
+        assert await page.get_by_role("button", name=name, exact=True).count() == 0, name
+    await page.get_by_role("link", name="Hosts").click()
+    await page.locator("table.grid tbody tr").first.wait_for(timeout=5000)
+    await shot(page, "17-read-only-hosts")
+    for name in ("Disable", "Enable", "Enter maintenance", "Leave maintenance"):
+        assert await page.get_by_role("button", name=name).count() == 0, name
+
+
+# A page of another site: it tries the WebSocket and (with `write`) a cookie-authenticated write
+# (signing the user out), and writes what happened into its title.
+FOREIGN_PAGE = """<!doctype html><title>waiting</title><script>
+const query = new URLSearchParams(location.search);
+const xod = query.get("xod");
+const ws = new WebSocket(xod.replace("http", "ws") + "/api/");
+ws.onopen = () => { document.title = "ws open"; };
+ws.onerror = () => { document.title = "ws refused"; };
+if (query.has("write"))
+  fetch(xod + "/signout", {method: "POST", mode: "no-cors", credentials: "include"});
+</script>"""
+
+
+@contextlib.asynccontextmanager
+async def foreign_site() -> AsyncIterator[str]:
+    """A web server on another port of 127.0.0.1: another origin (though the same site, so
+    SameSite=Strict alone would not keep the cookie from it)."""
+    app = web.Application()
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=FOREIGN_PAGE, content_type="text/html")
+
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_another_origin_cannot_use_the_cookie(tmp_path: Path, page: Page) -> None:
+    sim_config = SimConfig(hosts=1, vms=3, templates=1, seed=3)
+    async with (
+        foreign_site() as elsewhere,
+        foreign_site() as allowed,
+        dashboard_on(tmp_path, sim_config, allowed_origins=(allowed,)) as dashboard,
+    ):
+        await sign_in(page, dashboard.url)
+        await page.goto(f"{elsewhere}/?xod={dashboard.url}&write")
+        await page.wait_for_function("document.title !== 'waiting'", timeout=5000)
+        assert await page.title() == "ws refused"
+        await shot(page, "18-foreign-origin-refused")
+        # The write did not happen: the cookie still signs the user in.
+        await page.goto(dashboard.url + "/")
+        await wait_text(page, "#status", "live", "the dashboard, still signed in")
+
+        # An origin of [http] allowed_origins may (a front end hosted elsewhere).
+        await page.goto(f"{allowed}/?xod={dashboard.url}")
+        await page.wait_for_function("document.title !== 'waiting'", timeout=5000)
+        assert await page.title() == "ws open"
