@@ -87,8 +87,8 @@ def master_unreachable(object_id: Any, waited: float, cause: BaseException) -> e
 
 @dataclass(eq=False)
 class _TaskWaiter:
-    seen: asyncio.Future[dict]
-    finished: asyncio.Future[dict | None]  # None: the task left the cache unfinished
+    seen: asyncio.Future[dict[str, Any]]
+    finished: asyncio.Future[dict[str, Any] | None]  # None: the task left the cache unfinished
     object_id: str | None = None
 
 
@@ -120,7 +120,7 @@ class TaskFollower:
                 if not waiters:
                     del index[key]  # type: ignore[arg-type]
 
-    def _feed(self, waiter: _TaskWaiter, obj: dict) -> None:
+    def _feed(self, waiter: _TaskWaiter, obj: dict[str, Any]) -> None:
         if waiter.object_id is None:
             waiter.object_id = obj["id"]
             self._by_id.setdefault(obj["id"], []).append(waiter)
@@ -222,7 +222,9 @@ class Commands:
 
     # -- running an action ---------------------------------------------------------------------
 
-    async def execute(self, ctx: CallContext, name: str, handler: Handler, params: dict) -> Any:
+    async def execute(
+        self, ctx: CallContext, name: str, handler: Handler, params: dict[str, Any]
+    ) -> Any:
         command = Command(self, name, asynchronous=ASYNC_REQUESTED.get())
         # The action runs on its own, as xo-server's do: a caller that goes away (socket
         # closed, call cancelled) only stops waiting. Stopping halfway could leave a host
@@ -274,7 +276,7 @@ class Command:
 
     # -- objects -------------------------------------------------------------------------------
 
-    def resolve(self, object_id: str, types: tuple[str, ...] | str) -> dict:
+    def resolve(self, object_id: str, types: tuple[str, ...] | str) -> dict[str, Any]:
         """The XO object `object_id` of one of `types`; binds this command to its pool."""
         types = (types,) if isinstance(types, str) else types
         obj = self.store.get(object_id)
@@ -371,7 +373,9 @@ class Command:
             self._destroy_later(task_ref)
         return task_outcome(task_ref, record)
 
-    async def _finished(self, task_ref: str, method: str, waiter: _TaskWaiter) -> dict | None:
+    async def _finished(
+        self, task_ref: str, method: str, waiter: _TaskWaiter
+    ) -> dict[str, Any] | None:
         """The task's cached object once it ended — or None when the cache cannot tell (the
         task left it unfinished, or the pool says it ended while the cache lags or stopped).
         Raises outcome_unknown when the pool cannot be asked for `failover_timeout` (removed
@@ -432,7 +436,7 @@ class Command:
 
     # -- _async --------------------------------------------------------------------------------
 
-    async def _publish_task(self, task_ref: str, seen: asyncio.Future[dict]) -> None:
+    async def _publish_task(self, task_ref: str, seen: asyncio.Future[dict[str, Any]]) -> None:
         try:
             async with asyncio.timeout(self.commands.failover_timeout):
                 obj = await asyncio.shield(seen)

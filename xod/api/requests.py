@@ -106,7 +106,7 @@ def check_request(request: Any) -> Any:
     return request
 
 
-def _check_container(container: dict | list, depth: int) -> None:
+def _check_container(container: dict[str, Any] | list[Any], depth: int) -> None:
     """Raise `_Malformed` at the first value JSON could not carry. `depth`: the nesting level
     of `container` (1 for the request object). Scalars are checked inline: most values are."""
     if depth > MAX_NESTING:

@@ -494,7 +494,7 @@ class PoolConnection:
         token: str,
         timeout: float,
         snapshot_types: Mapping[str, Any] | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """`event.from(classes, token, timeout)`: returns at the first events or after
         `timeout` seconds; the HTTP request waits 1.1 × that plus a margin.
 

@@ -31,7 +31,9 @@ async def migrate(command: Command, params: dict[str, Any]) -> None:
     await command.run("VM.migrate_send", *args)
 
 
-def _vdi_map(command: Command, vm: dict, host: dict, params: dict[str, Any]) -> dict[str, str]:
+def _vdi_map(
+    command: Command, vm: dict[str, Any], host: dict[str, Any], params: dict[str, Any]
+) -> dict[str, str]:
     """Where each disk of the VM goes: its `mapVdisSrs` entry, else `sr`, else where it is when
     the target host reaches that SR, else the pool's default SR."""
     store = command.store
@@ -67,14 +69,14 @@ def _vdi_map(command: Command, vm: dict, host: dict, params: dict[str, Any]) -> 
     return vdi_map
 
 
-def _reaches(command: Command, host: dict, sr: dict) -> bool:
+def _reaches(command: Command, host: dict[str, Any], sr: dict[str, Any]) -> bool:
     """Whether the host has a PBD of the SR (it can reach the disks in it)."""
     return any(
         (command.store.get(pbd) or {}).get("host") == host["id"] for pbd in sr.get("$PBDs") or ()
     )
 
 
-def _pool_default_sr(command: Command, vm: dict) -> str:
+def _pool_default_sr(command: Command, vm: dict[str, Any]) -> str:
     pool = command.store.get(vm.get("$pool") or "") or {}
     sr = command.store.get(pool.get("default_SR") or "")
     if sr is None:
@@ -84,7 +86,7 @@ def _pool_default_sr(command: Command, vm: dict) -> str:
     return sr["_xapiRef"]
 
 
-def _management_network(command: Command, host: dict) -> str:
+def _management_network(command: Command, host: dict[str, Any]) -> str:
     """The network the migration stream uses: the target host's management network."""
     for pif_id in host.get("$PIFs") or ():
         pif = command.store.get(pif_id) or {}

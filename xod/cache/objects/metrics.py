@@ -112,7 +112,7 @@ def host_metrics_fragment(record: Mapping[str, Any]) -> HostMetrics:
     )
 
 
-_FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
+_FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {
     "vm_metrics": vm_metrics_fragment,
     "vm_guest_metrics": guest_metrics_fragment,
     "host_metrics": host_metrics_fragment,
@@ -193,7 +193,7 @@ class MetricsLinks:
     """One pool's metrics fragments and which VM or host each metrics record belongs to."""
 
     def __init__(self) -> None:
-        self.fragments: dict[str, dict[str, tuple]] = {c: {} for c in METRICS_CLASSES}
+        self.fragments: dict[str, dict[str, tuple[Any, ...]]] = {c: {} for c in METRICS_CLASSES}
         # metrics ref → parent ref, and parent ref → its inputs for re-patching
         self._parent: dict[str, str] = {}
         self._vm_inputs: dict[str, tuple[str, str, int]] = {}

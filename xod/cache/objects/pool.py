@@ -19,7 +19,7 @@ from xod.cache.objects.sharing import compact
 from xod.cache.objects.values import EMPTY_LIST, Changes, XoObject
 from xod.cache.records import decode_id_fields, decode_record
 
-Transform = Callable[["PoolObjects", str, dict, str], XoObject]
+Transform = Callable[["PoolObjects", str, dict[str, Any], str], XoObject]
 
 _TRANSFORMS: dict[str, Transform] = {
     "pool": hosts.pool_object,
@@ -109,7 +109,7 @@ class PoolObjects:
 
     def apply(self, events: Iterable[Mapping[str, Any]]) -> Changes:
         """One event.from reply's events → net changes (id → new object, or None for an exit)."""
-        grouped: dict[str, list[tuple[str, dict | None]]] = {}
+        grouped: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
         for event in events:
             snapshot = None if event["operation"] == "del" else event.get("snapshot")
             if snapshot is None and event["operation"] != "del":
@@ -239,6 +239,8 @@ class PoolObjects:
         obj["_xapiRef"] = ref
 
 
-def transform_pool(records_by_class: Mapping[str, Mapping[str, dict]]) -> dict[str, XoObject]:
+def transform_pool(
+    records_by_class: Mapping[str, Mapping[str, dict[str, Any]]],
+) -> dict[str, XoObject]:
     """The XO objects of one pool's full record set (what a fresh sync must produce)."""
     return PoolObjects().load(records_by_class)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=1024)
-def _template_disks(xml: str) -> list[dict]:
+def _template_disks(xml: str) -> list[dict[str, Any]]:
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError:
@@ -58,7 +58,7 @@ def vm_domain_type(record: Mapping[str, Any]) -> str:
     return "pv" if record.get("HVM_boot_policy", "") == "" else "hvm"
 
 
-def vm_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def vm_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     platform = as_map(r.get("platform"))
     power_state = intern(r.get("power_state", "Halted"))
