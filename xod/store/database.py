@@ -101,7 +101,8 @@ class Database:
 
     @property
     def schema_version(self) -> int:
-        return self._connection.execute("PRAGMA user_version").fetchone()[0]
+        version: int = self._connection.execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     def _migrate(self) -> None:
         with self.transaction() as connection:

@@ -54,9 +54,9 @@ def decode_jsonrpc_response(body: bytes | bytearray, result_type: Any = None) ->
         raise ProtocolError(f"invalid JSON-RPC response: {error}") from None
     if not isinstance(message, dict):
         raise ProtocolError("invalid JSON-RPC response: not an object")
-    error = message.get("error")
-    if error is not None:
-        _raise_failure(error)
+    failure = message.get("error")
+    if failure is not None:
+        _raise_failure(failure)
     if "result" not in message:
         raise ProtocolError("invalid JSON-RPC response: neither result nor error")
     return message["result"]
