@@ -114,11 +114,11 @@ class TaskFollower:
 
     def forget(self, ref: str, waiter: _TaskWaiter) -> None:
         for index, key in ((self._by_ref, ref), (self._by_id, waiter.object_id)):
-            waiters = index.get(key) if key is not None else None  # type: ignore[arg-type]
+            waiters = index.get(key) if key is not None else None
             if waiters is not None and waiter in waiters:
                 waiters.remove(waiter)
                 if not waiters:
-                    del index[key]  # type: ignore[arg-type]
+                    del index[key]  # type: ignore[arg-type]  # not None: its waiters were found
 
     def _feed(self, waiter: _TaskWaiter, obj: dict[str, Any]) -> None:
         if waiter.object_id is None:
@@ -135,7 +135,7 @@ class TaskFollower:
         by_ref = self._by_ref
         for obj in batch.enter.values():
             if obj.get("type") == "task":
-                waiters = by_ref.get(obj.get("_xapiRef"))  # type: ignore[arg-type]
+                waiters = by_ref.get(obj.get("_xapiRef"))  # type: ignore[arg-type]  # None finds none
                 if waiters:
                     for waiter in list(waiters):
                         self._feed(waiter, obj)
@@ -216,7 +216,7 @@ class Commands:
         excess = len(finished) - FINISHED_JOBS_LIMIT
         for task_id in finished:
             job = self._jobs[task_id]
-            if excess > 0 or now - job.finished_at > FINISHED_JOBS_TTL:  # type: ignore[operator]
+            if excess > 0 or now - job.finished_at > FINISHED_JOBS_TTL:  # type: ignore[operator]  # set, as `finished` says
                 del self._jobs[task_id]
                 excess -= 1
 
@@ -303,7 +303,8 @@ class Command:
         return self.sync.id_of(ref)
 
     def ref_of(self, object_id: str, types: tuple[str, ...] | str) -> str:
-        return self.resolve(object_id, types)["_xapiRef"]
+        ref: str = self.resolve(object_id, types)["_xapiRef"]
+        return ref
 
     # -- calls ---------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class SignedIn(Protocol):
 
     def expire(self) -> None: ...
 
+    def sign_out(self) -> None: ...
+
 
 class SignInGate:
     """One password check at a time per client address and per identity.

@@ -25,7 +25,7 @@ async def migrate(command: Command, params: dict[str, Any]) -> None:
     vdi_map = _vdi_map(command, vm, host, params)
     network = _management_network(command, host)
     token = await command.send("host.migrate_receive", host["_xapiRef"], network, {})
-    args = (vm["_xapiRef"], token, True, vdi_map, {}, options)
+    args: tuple[Any, ...] = (vm["_xapiRef"], token, True, vdi_map, {}, options)
     if not params.get("bypassAssert"):
         await command.run("VM.assert_can_migrate", *args)
     await command.run("VM.migrate_send", *args)
@@ -58,7 +58,7 @@ def _vdi_map(
         if target is None:
             sr = store.get(vdi["$SR"]) or {}
             target = (
-                sr.get("_xapiRef") if _reaches(command, host, sr) else _pool_default_sr(command, vm)
+                sr["_xapiRef"] if _reaches(command, host, sr) else _pool_default_sr(command, vm)
             )
         vdi_map[vdi["_xapiRef"]] = target
     if explicit:
@@ -83,7 +83,8 @@ def _pool_default_sr(command: Command, vm: dict[str, Any]) -> str:
         raise errors.invalid_parameter(
             "/sr", "required", "a disk must move and the pool has no default SR: pass sr"
         )
-    return sr["_xapiRef"]
+    ref: str = sr["_xapiRef"]
+    return ref
 
 
 def _management_network(command: Command, host: dict[str, Any]) -> str:
@@ -92,5 +93,6 @@ def _management_network(command: Command, host: dict[str, Any]) -> str:
         pif = command.store.get(pif_id) or {}
         network = command.store.get(pif.get("$network") or "") if pif.get("management") else None
         if network is not None:
-            return network["_xapiRef"]
+            ref: str = network["_xapiRef"]
+            return ref
     raise errors.forbidden_operation("vm.migrate", "the target host has no management network")
