@@ -85,7 +85,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def _record_type(cls: str, fields: tuple[str, ...]) -> Any:
-    return TypedDict(  # type: ignore[operator]
+    return TypedDict(  # type: ignore[operator]  # a record type built at run time from its fields
         f"{cls}Record", dict.fromkeys((*_COMMON, *fields), Any), total=False
     )
 
