@@ -144,7 +144,7 @@ async def test_watchdog_survives_a_failing_pass(tmp_path: Path) -> None:
                 raise RuntimeError("one bad pass")
             real_bookmarks(now)
 
-        fanout._bookmarks = failing_once  # type: ignore[method-assign]
+        fanout._bookmarks = failing_once  # type: ignore[method-assign]  # a fault injected for the test
         subscription = (await client.call("xod.subscribe", {"filter": {"type": "pool"}}))[
             "subscription"
         ]

@@ -199,7 +199,7 @@ async def test_watch_falls_back_to_all_notifications(capfdbinary) -> None:
         all_("enter", {"v1": vm}),
         all_("exit", {"v1": 0}),
     ]
-    await watcher._stream_all(_XoServerLike(messages))  # type: ignore[arg-type]
+    await watcher._stream_all(_XoServerLike(messages))  # type: ignore[arg-type]  # a stand-in for the client
     lines = [orjson.loads(line) for line in capfdbinary.readouterr().out.splitlines()]
     assert [(r["event"], r["id"]) for r in lines] == [
         ("enter", "v1"),
