@@ -307,7 +307,7 @@ def make_api_handler(
     send_buffer: int | None = None,
     close_grace: float = 5.0,
     cookie_sign_in: Callable[[web.Request, ApiConnection], Awaitable[None]] | None = None,
-):
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def api_websocket(request: web.Request) -> web.StreamResponse:
         # xo-server upgrades only this exact URL: not /api, not /api/?x=1.
         if request.raw_path != "/api/":
@@ -336,7 +336,7 @@ def make_api_handler(
             _remote_address(transport),
             max_concurrent_calls=max_concurrent_calls,
             fanout=fanout,
-            transport=transport,  # type: ignore[arg-type]
+            transport=transport,
             protocol=request.protocol,
             close_grace=close_grace,
         )
