@@ -67,7 +67,7 @@ function writeRoute({ view, filter }) {
 
 // -- the live state -----------------------------------------------------------------------------
 
-function useLive(onSignedOut) {
+function useLive(session, onSignedOut) {
   const [status, setStatus] = useState("connecting");
   const [, setTick] = useState(0);
   const live = useMemo(() => {
@@ -104,7 +104,7 @@ function useLive(onSignedOut) {
   useEffect(() => {
     const listener = () => setTick((t) => t + 1);
     live.listeners.add(listener);
-    live.start();
+    live.start(session);
     return () => {
       live.listeners.delete(listener);
       live.stop();
@@ -136,7 +136,7 @@ function SignIn({ onSignedIn }) {
       });
       const answer = await response.json();
       if (!response.ok) throw new Error(answer.error || `sign-in failed (${response.status})`);
-      onSignedIn(answer.user);
+      onSignedIn(answer);
     } catch (failure) {
       setError(failure.message);
     } finally {
@@ -362,14 +362,14 @@ function Notices({ notices, live, dismiss }) {
 
 // -- the application ----------------------------------------------------------------------------
 
-function Dashboard({ user: signedInUser, onSignedOut }) {
-  const [live, status] = useLive(onSignedOut);
+function Dashboard({ session, onSignedOut }) {
+  const [live, status] = useLive(session, onSignedOut);
   const [route, setRoute] = useState(readRoute);
   const [selected, setSelected] = useState(null);
   const [notices, setNotices] = useState([]);
   const sampler = useMemo(() => new Sampler(live), [live]);
   const nextKey = useRef(1);
-  const user = live.user || signedInUser;
+  const user = live.user || session.user;
   const mayAct = MAY_ACT.has(user.permission);
 
   useEffect(() => {
@@ -454,16 +454,17 @@ function Dashboard({ user: signedInUser, onSignedOut }) {
 }
 
 function App() {
-  const [user, setUser] = useState(undefined);
+  // /session's answer: who the cookie signs in, and xod's instance id.
+  const [session, setSession] = useState(undefined);
   useEffect(() => {
     fetch("/session", { cache: "no-store" })
       .then((r) => r.json())
-      .then((info) => setUser(info.user))
-      .catch(() => setUser(null));
+      .then(setSession)
+      .catch(() => setSession({ user: null }));
   }, []);
-  if (user === undefined) return html`<p class="loading">Loading…</p>`;
-  if (user === null) return html`<${SignIn} onSignedIn=${setUser} />`;
-  return html`<${Dashboard} user=${user} onSignedOut=${() => setUser(null)} />`;
+  if (session === undefined) return html`<p class="loading">Loading…</p>`;
+  if (!session.user) return html`<${SignIn} onSignedIn=${setSession} />`;
+  return html`<${Dashboard} session=${session} onSignedOut=${() => setSession({ user: null })} />`;
 }
 
 // Marks this document: a test tells a reconnect from a page reload by it.

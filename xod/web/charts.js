@@ -5,7 +5,6 @@
 import { h } from "./vendor/preact.module.js";
 import { useEffect, useRef } from "./vendor/preact-hooks.module.js";
 import htm from "./vendor/htm.module.js";
-import uPlot from "./vendor/uPlot.esm.js";
 
 const html = htm.bind(h);
 const SAMPLE_MS = 2000;
@@ -83,30 +82,37 @@ function LiveChart({ sampler, title, series }) {
   const box = useRef(null);
   useEffect(() => {
     const element = box.current;
-    const plot = new uPlot(
-      {
-        title,
-        width: Math.max(260, element.clientWidth),
-        height: 200,
-        series: [
-          {},
-          ...series.names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2 })),
-        ],
-        axes: [{ stroke: "currentColor" }, { stroke: "currentColor" }],
-      },
-      series.data,
-      element,
-    );
-    const redraw = () => plot.setData(series.data);
+    let plot = null;
+    let resize = null;
+    const redraw = () => plot?.setData(series.data);
     sampler.listeners.add(redraw);
-    const resize = new ResizeObserver(() =>
-      plot.setSize({ width: Math.max(260, element.clientWidth), height: 200 }),
-    );
-    resize.observe(element);
+    // Loaded when a chart is first shown: the page's first paint does not wait for it.
+    import("./vendor/uPlot.esm.js").then(({ default: uPlot }) => {
+      if (!element.isConnected) return;
+      plot = new uPlot(
+        {
+          title,
+          width: Math.max(260, element.clientWidth),
+          height: 200,
+          series: [
+            {},
+            ...series.names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2 })),
+          ],
+          axes: [{ stroke: "currentColor" }, { stroke: "currentColor" }],
+        },
+        series.data,
+        element,
+      );
+      resize = new ResizeObserver(() =>
+        plot.setSize({ width: Math.max(260, element.clientWidth), height: 200 }),
+      );
+      resize.observe(element);
+    });
     return () => {
       sampler.listeners.delete(redraw);
-      resize.disconnect();
-      plot.destroy();
+      resize?.disconnect();
+      plot?.destroy();
+      plot = null;
     };
   }, [sampler, series]);
   return html`<figure class="chart" ref=${box} aria-label=${title}></figure>`;

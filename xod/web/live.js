@@ -7,6 +7,23 @@
 const FRAME_OBJECTS = 500; // a frame with fewer objects is the last of its revision
 const GONE = 410;
 
+const nextFrame = new Set();
+let frameRequest = 0;
+
+/** Run `callback` at the next animation frame, with every other callback queued for it: the
+ * state changes they make end in one render (Preact batches them), so the DOM is updated at
+ * most once per frame, whatever the change and scroll rates. */
+export function onNextFrame(callback) {
+  nextFrame.add(callback);
+  if (frameRequest) return;
+  frameRequest = requestAnimationFrame(() => {
+    frameRequest = 0;
+    const callbacks = [...nextFrame];
+    nextFrame.clear();
+    for (const queued of callbacks) queued();
+  });
+}
+
 export class RpcError extends Error {
   constructor(error) {
     super(error.message);
@@ -111,8 +128,10 @@ export class Live {
     this.user = null;
     this.attempt = 0;
     this.stopped = true;
-    this.frame = 0;
     this.timer = 0;
+    this.notify = () => {
+      for (const listener of this.listeners) listener();
+    };
   }
 
   collection(name, options) {
@@ -123,11 +142,7 @@ export class Live {
 
   /** Call every listener at most once per animation frame, whatever the change rate. */
   changed() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      for (const listener of this.listeners) listener();
-    });
+    onNextFrame(this.notify);
   }
 
   setStatus(status) {
@@ -135,9 +150,10 @@ export class Live {
     this.onStatus(status);
   }
 
-  start() {
+  /** Connect; `session` is /session's answer when the page already has it. */
+  start(session = null) {
     this.stopped = false;
-    this.connect();
+    this.connect(session);
   }
 
   stop() {
@@ -147,13 +163,12 @@ export class Live {
     this.ws = null;
   }
 
-  async connect() {
+  async connect(session = null) {
     if (this.stopped) return;
     this.setStatus(this.instance === null ? "connecting" : "reconnecting");
-    let info;
+    let info = session;
     try {
-      const response = await fetch("/session", { cache: "no-store" });
-      info = await response.json();
+      info ??= await (await fetch("/session", { cache: "no-store" })).json();
     } catch {
       return this.retry();
     }
@@ -175,12 +190,16 @@ export class Live {
   }
 
   async opened() {
+    // Everything at once (answers come in order): the VM snapshot is not held up by round trips.
+    this.bySubscription.clear();
+    this.setStatus("live");
+    const quiet = this.call("xod.setAllNotifications", { enabled: false });
+    const user = this.call("session.getUser");
+    const opened = Promise.all(this.collections.map((c) => c.open()));
     try {
-      this.user = await this.call("session.getUser");
-      await this.call("xod.setAllNotifications", { enabled: false });
-      this.bySubscription.clear();
-      this.setStatus("live");
-      await Promise.all(this.collections.map((c) => c.open()));
+      await quiet;
+      this.user = await user;
+      await opened;
       this.attempt = 0;
     } catch (error) {
       if (error.code === 2) {
