@@ -6,7 +6,7 @@ import { h, render } from "./vendor/preact.module.js";
 import { useEffect, useMemo, useRef, useState } from "./vendor/preact-hooks.module.js";
 import htm from "./vendor/htm.module.js";
 import { Live } from "./live.js";
-import { PoolCharts, Sampler } from "./charts.js";
+import { Charts, Sampler } from "./charts.js";
 import { VmTable } from "./table.js";
 
 const html = htm.bind(h);
@@ -202,15 +202,15 @@ function Tree({ live, select }) {
   return html`<section aria-label="Pools, hosts and VMs" class="tree">
     ${[...live.pools.items].map(([poolId, pool]) => {
       const hosts = byPool.get(poolId) || [];
-      const halted = vmsOf.get(poolId) || [];
+      const halted = vmsOf.get(poolId) || []; // a halted VM without affinity: in its pool
       return html`<details open key=${poolId}>
         <summary><strong>${pool.name_label}</strong> · ${hosts.length} hosts</summary>
         ${hosts.map(([hostId, host]) => {
           const vms = vmsOf.get(hostId) || [];
           return html`<details key=${hostId}>
-            <summary>${host.name_label} · ${vms.length} running VMs</summary>${vmList(vms)}</details>`;
+            <summary>${host.name_label} · ${vms.length} VMs</summary>${vmList(vms)}</details>`;
         })}
-        <details><summary>not running · ${halted.length} VMs</summary>${vmList(halted)}</details>
+        <details><summary>on no host · ${halted.length} VMs</summary>${vmList(halted)}</details>
       </details>`;
     })}
   </section>`;
@@ -280,11 +280,23 @@ function VmDetails({ live, id, notify, mayAct, close, sampler }) {
     <p><${PowerBadge} state=${vm.power_state} />${` on ${host ? host.name_label : "no host"} · ${
       vm.CPUs?.number} CPUs · ${bytes(vm.memory?.size)}`}</p>
     <${Actions} live=${live} kind="vm" id=${id} object=${vm} notify=${notify} mayAct=${mayAct} />
-    <${PoolCharts} sampler=${sampler} series="vm" id=${id} />
+    <${Charts} sampler=${sampler} kind="vm" id=${id} />
   </aside>`;
 }
 
-function Hosts({ live, notify, mayAct }) {
+function HostDetails({ live, id, notify, mayAct, close, sampler }) {
+  const host = live.hosts.items.get(id);
+  if (!host) return null;
+  return html`<aside class="details" aria-label=${`Host ${host.name_label}`}>
+    <header><h2>${host.name_label}</h2>
+      <button class="close" aria-label="Close the details" onClick=${close}>×</button></header>
+    <p>${host.address} · ${host.enabled ? "enabled" : "disabled"}</p>
+    <${Actions} live=${live} kind="host" id=${id} object=${host} notify=${notify} mayAct=${mayAct} />
+    <${Charts} sampler=${sampler} kind="host" id=${id} />
+  </aside>`;
+}
+
+function Hosts({ live, notify, mayAct, select }) {
   const hosts = [...live.hosts.items].sort((a, b) => (a[1].name_label < b[1].name_label ? -1 : 1));
   return html`<table class="grid"><caption>Hosts</caption>
     <thead><tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">Memory</th>
@@ -292,7 +304,8 @@ function Hosts({ live, notify, mayAct }) {
     <tbody>${hosts.map(([id, host]) => {
       const maintenance = host.otherConfig?.MAINTENANCE_MODE === "true";
       const state = maintenance ? "maintenance" : host.enabled ? "enabled" : "disabled";
-      return html`<tr key=${id} data-id=${id}><th scope="row">${host.name_label}</th>
+      return html`<tr key=${id} data-id=${id}><th scope="row"><button class="link"
+          onClick=${() => select({ kind: "host", id })}>${host.name_label}</button></th>
         <td><span class=${`badge host-${state}`}>${state}</span>
           <${PowerBadge} state=${host.power_state} /></td>
         <td><${UsageBar} used=${host.memory?.usage} total=${host.memory?.size}
@@ -436,19 +449,23 @@ function Dashboard({ session, onSignedOut }) {
         ? html`<${Search} value=${route.filter} error=${filterError}
             onChange=${(filter) => setRoute({ ...route, filter })} />`
         : null}
-      ${view === "tree" ? html`<${Tree} live=${live} select=${setSelected} />` : null}
+      ${view === "tree"
+        ? html`<${Tree} live=${live} select=${(id) => setSelected({ kind: "vm", id })} />`
+        : null}
       ${view === "vms"
         ? html`<${VmTable} vms=${live.vms} hosts=${live.hosts}
-            selected=${selected} select=${setSelected} />`
+            selected=${selected?.id} select=${(id) => setSelected({ kind: "vm", id })} />`
         : null}
-      ${view === "hosts" ? html`<${Hosts} live=${live} notify=${notify} mayAct=${mayAct} />` : null}
+      ${view === "hosts"
+        ? html`<${Hosts} live=${live} notify=${notify} mayAct=${mayAct} select=${setSelected} />`
+        : null}
       ${view === "srs" ? html`<${Srs} live=${live} />` : null}
       ${view === "tasks" ? html`<${Tasks} live=${live} />` : null}
       ${view === "messages" ? html`<${Messages} live=${live} />` : null}
-      ${view === "charts" ? html`<${PoolCharts} sampler=${sampler} series="pool" />` : null}
+      ${view === "charts" ? html`<${Charts} sampler=${sampler} />` : null}
       ${selected
-        ? html`<${VmDetails} live=${live} id=${selected} notify=${notify} mayAct=${mayAct}
-            sampler=${sampler} close=${() => setSelected(null)} />`
+        ? html`<${selected.kind === "vm" ? VmDetails : HostDetails} live=${live} id=${selected.id}
+            notify=${notify} mayAct=${mayAct} sampler=${sampler} close=${() => setSelected(null)} />`
         : null}
     </main>`;
 }

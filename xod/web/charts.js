@@ -1,5 +1,6 @@
 // Charts of the last minutes, drawn with uPlot from what the live collections hold: pool totals
-// (running VMs, memory of the hosts, vCPUs of running VMs) and, for a VM, its vCPUs and memory.
+// (running VMs, memory of the hosts, vCPUs of running VMs), a VM's vCPUs and memory, a host's
+// memory used and total.
 // Sampled every SAMPLE_MS from the cache's figures; nothing is polled from xod.
 
 import { h } from "./vendor/preact.module.js";
@@ -28,7 +29,7 @@ export class Sampler {
   constructor(live) {
     this.live = live;
     this.pool = new Series(["running VMs", "vCPUs running", "host memory used (GiB)"]);
-    this.vms = new Map();
+    this.tracked = new Map(); // "vm:<id>" / "host:<id>" → Series
     this.listeners = new Set();
   }
 
@@ -38,15 +39,30 @@ export class Sampler {
     return () => clearInterval(timer);
   }
 
-  vm(id) {
-    if (!this.vms.has(id)) {
-      this.vms.set(id, new Series(["vCPUs", "memory (GiB)"]));
+  /** The series of one VM or host, sampled from now on. */
+  track(kind, id) {
+    const key = `${kind}:${id}`;
+    if (!this.tracked.has(key)) {
+      const names = kind === "vm" ? ["vCPUs", "memory (GiB)"] : ["memory used (GiB)", "memory (GiB)"];
+      this.tracked.set(key, new Series(names));
       this.sample();
     }
-    return this.vms.get(id);
+    return this.tracked.get(key);
+  }
+
+  figures(key) {
+    const [kind, id] = key.split(":");
+    if (kind === "host") {
+      const host = this.live.hosts.items.get(id);
+      return [(host?.memory?.usage || 0) / GIB, (host?.memory?.size || 0) / GIB];
+    }
+    const vm = this.live.vms.items.get(id);
+    const on = vm?.power_state === "Running";
+    return [on ? vm.CPUs?.number || 0 : 0, on ? (vm.memory?.size || 0) / GIB : 0];
   }
 
   sample() {
+    if (!this.live.vms.loaded || !this.live.hosts.loaded) return; // no zeros before the data
     const now = Date.now() / 1000;
     let running = 0;
     let cpus = 0;
@@ -59,22 +75,19 @@ export class Sampler {
     let used = 0;
     for (const host of this.live.hosts.items.values()) used += host.memory?.usage || 0;
     this.pool.push(now, [running, cpus, used / GIB]);
-    for (const [id, series] of this.vms) {
-      const vm = this.live.vms.items.get(id);
-      const on = vm?.power_state === "Running";
-      series.push(now, [on ? vm.CPUs?.number || 0 : 0, on ? (vm.memory?.size || 0) / GIB : 0]);
-    }
+    for (const [key, series] of this.tracked) series.push(now, this.figures(key));
     for (const listener of this.listeners) listener();
   }
 }
 
 const COLORS = ["#2b7bd6", "#d6822b", "#3aa657", "#a64bc9"];
 
-export function PoolCharts({ sampler, series: which, id }) {
-  const series = which === "vm" ? sampler.vm(id) : sampler.pool;
+/** Pool totals (no `kind`), or one VM's or host's figures. */
+export function Charts({ sampler, kind, id }) {
+  const series = kind ? sampler.track(kind, id) : sampler.pool;
+  const title = kind ? `This ${kind === "vm" ? "VM" : "host"}` : "Pool totals";
   return html`<section class="charts" aria-label="Charts">
-    <${LiveChart} sampler=${sampler} title=${which === "vm" ? "This VM" : "Pool totals"}
-      series=${series} />
+    <${LiveChart} sampler=${sampler} title=${title} series=${series} />
   </section>`;
 }
 
@@ -99,6 +112,8 @@ function LiveChart({ sampler, title, series }) {
             ...series.names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2 })),
           ],
           axes: [{ stroke: "currentColor" }, { stroke: "currentColor" }],
+          // At least the last minute on the time axis, even with one sample so far.
+          scales: { x: { time: true, range: (_plot, min, max) => [Math.min(min, max - 60), max] } },
         },
         series.data,
         element,
