@@ -35,6 +35,24 @@ async def test_sign_in_shows_the_user_and_the_live_vm_table(
     await wait_text(page, "#vm-count", f"{vms} VMs", "the VM table to hold every user VM")
     await shot(page, "03-signed-in-vm-table")
 
+    # Keyboard: a focused row opens its details with Enter.
+    await page.focus("[role=row][data-id]")
+    await page.keyboard.press("Enter")
+    await page.locator("aside.details").wait_for(timeout=5000)
+    await page.get_by_role("button", name="Close the details").click()
+
+    # A phone's width, dark: nothing wider than the screen.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.emulate_media(color_scheme="dark")
+    await page.locator("[role=row][data-id]").first.wait_for(timeout=5000)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+    background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(20, 23, 28)", background
+    await shot(page, "03b-phone-dark")
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.emulate_media(color_scheme="light")
+
     cookies = {c["name"]: c for c in await page.context.cookies()}
     cookie = cookies["authenticationToken"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
