@@ -3,6 +3,7 @@ signed in by the cookie, the origin rule, CORS for allowed origins, the page's h
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import aiohttp
@@ -11,10 +12,21 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, Client, RpcError, connect, running_xod
+from tests.api.harness import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    Client,
+    RpcError,
+    cheap_hasher,
+    connect,
+    running_xod,
+)
+from tests.daemon.test_tls import make_certificate
 from xod import config
 from xod.config import ConfigError
-from xod.server.app import XodApp
+from xod.server.app import ServerConfig, XodApp
+from xod.server.listen import listen
+from xod.store import Store
 
 ALLOWED = "https://ops.example.net"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -200,6 +212,39 @@ async def test_session_says_who_and_which_instance(tmp_path: Path) -> None:
             url_of(app) + "/session", headers={"Cookie": f"authenticationToken={token}"}
         ) as response:
             assert (await response.json())["user"]["permission"] == "admin"
+
+
+async def test_the_cookie_is_secure_under_tls(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path, "xod")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    state_dir = tmp_path / "state"
+    app = XodApp(
+        ServerConfig(
+            state_dir=state_dir,
+            admin_email=ADMIN_EMAIL,
+            admin_password=ADMIN_PASSWORD,
+            store=Store.open(state_dir, cheap_hasher()),
+        )
+    )
+    app.first_start(print_to=None)
+    app.startup()
+    listener = await listen(app.app, "127.0.0.1", 0, ssl_context=server_tls)
+    try:
+        client_tls = ssl.create_default_context(cafile=str(cert))
+        credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as http,
+            http.post(
+                f"https://127.0.0.1:{listener.port}/signin", json=credentials, ssl=client_tls
+            ) as response,
+        ):
+            assert response.status == 200
+            attributes = [a.strip() for a in response.headers["Set-Cookie"].split(";")]
+        assert "Secure" in attributes and "HttpOnly" in attributes
+    finally:
+        await listener.close()
+        await app.stop()
 
 
 def test_allowed_origins_must_be_origins() -> None:
