@@ -29,8 +29,8 @@ async def test_host_actions_and_the_other_views(dashboard: Dashboard, page: Page
     await shot(page, "20-host-details-chart")
 
     await page.get_by_role("link", name="Charts").click()
-    await page.locator("main .charts .uplot canvas").wait_for(timeout=5000)
-    await wait_text(page, "main .charts", "running VMs", "the pool totals' legend")
+    await page.locator("main > .charts .uplot canvas").wait_for(timeout=5000)
+    await wait_text(page, "main > .charts", "running VMs", "the pool totals' legend")
     await shot(page, "21-pool-charts")
 
     await page.get_by_role("link", name="Storage").click()
