@@ -32,6 +32,7 @@ from xod.config import ConfigError, Settings
 from xod.notify import Notifier
 from xod.server.admission import ClientLimit
 from xod.server.health import Observability
+from xod.settings import RELOADABLE, parse_listen
 
 if TYPE_CHECKING:
     from xod.server.app import XodApp
@@ -215,7 +216,7 @@ class Daemon:
         log_deprecated(settings)
         state_dir = self._state_dir()
         store = Store.open(state_dir)
-        host, port = config.parse_listen(settings.http.listen)
+        host, port = parse_listen(settings.http.listen)
         limits, pools = settings.limits, settings.pools
         server_config = ServerConfig(
             state_dir=state_dir,
@@ -461,7 +462,7 @@ class Daemon:
         changed = self.settings.changed(new)
         if "log.level" in changed or "log.format" in changed:
             logs.setup(new.log.level, new.log.format)
-        restart_needed = [n for n in changed if n not in config.RELOADABLE]
+        restart_needed = [n for n in changed if n not in RELOADABLE]
         if (new.tls_enabled) != (self.ssl_context is not None):
             restart_needed.append("tls")
         self._client_limit.max_clients = new.limits.max_clients  # enforced by this daemon

@@ -2,9 +2,9 @@
 master (HOST_IS_SLAVE), failover over the pool's known hosts when the master stops answering,
 JSON-RPC with XML-RPC fallback per host, calls, Async calls and event.from.
 
-Failover follows the XenAPI guide's algorithm (shared/reference/seeds/000_*.txt): keep the
-pool's host list current; when the master does not answer, try every host until one answers;
-a slave answers HOST_IS_SLAVE naming the new master; connect there."""
+Failover follows the algorithm of XenServer's SDK guide: keep the pool's host list current;
+when the master does not answer, try every host until one answers; a slave answers
+HOST_IS_SLAVE naming the new master; connect there."""
 
 # A `timeout` argument here is a per-request deadline handed down to the HTTP layer (the
 # module contract), not a replacement for asyncio.timeout.
