@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode, web
 
 from xod import __version__, config, logs, metrics, runtime
-from xod.cache.instrumented import InstrumentedPoolConnection
 from xod.config import ConfigError, Settings
 from xod.notify import Notifier
 from xod.server.admission import ClientLimit
@@ -228,7 +227,7 @@ class Daemon:
             connect_timeout=pools.connect_timeout,
             disconnect_grace=pools.disconnect_grace,
             event_timeout=pools.event_timeout,
-            connection_factory=InstrumentedPoolConnection,
+            connection_factory=metrics.InstrumentedPoolConnection,
             bulk_load=runtime.bulk_load,  # GC off during a pool's load, heap frozen after it
             version=__version__,
             store=store,
