@@ -34,6 +34,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "notify": frozenset(),
     "backoff": frozenset(),
     "xod": frozenset(),
+    "lifecycle": EVERYTHING,
     "daemon": EVERYTHING,
     "__main__": frozenset({"daemon"}),
 }
