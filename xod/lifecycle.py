@@ -30,6 +30,7 @@ from xod.config import ConfigError, Settings
 from xod.notify import Notifier
 from xod.server.admission import ClientLimit
 from xod.server.health import Observability
+from xod.server.instrumented import InstrumentedPoolConnection
 from xod.settings import RELOADABLE, parse_listen
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class Daemon:
             connect_timeout=pools.connect_timeout,
             disconnect_grace=pools.disconnect_grace,
             event_timeout=pools.event_timeout,
-            connection_factory=metrics.InstrumentedPoolConnection,
+            connection_factory=InstrumentedPoolConnection,
             bulk_load=runtime.bulk_load,  # GC off during a pool's load, heap frozen after it
             version=__version__,
             store=store,

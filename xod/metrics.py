@@ -1,7 +1,7 @@
 """Prometheus metrics (prometheus_client): the metric definitions, the collectors read at scrape
-time, the functions that observe events, and the pool connection the daemon makes
-(`InstrumentedPoolConnection`, counting event batches). The HTTP endpoints serving them are in
-xod/server/health.py.
+time, and the functions that observe events. The HTTP endpoints serving them are in
+xod/server/health.py; the pool connection that counts event batches is
+xod/server/instrumented.py.
 
 The metric objects below are module-level so any module can update them
 (`metrics.SLOW_CLIENTS_CLOSED.inc()`); they live in xod's own `REGISTRY`, not prometheus_client's
@@ -14,10 +14,9 @@ too much for one frame written to each of 10k clients.
 
 from __future__ import annotations
 
-import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -26,9 +25,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from xod.xapi.connection import PoolConnection
-
-if TYPE_CHECKING:  # types only: the cache's state is read at scrape time, never imported
+if TYPE_CHECKING:  # read only: metrics import nothing of xod at run time
     from xod.cache.pools import PoolManager
     from xod.cache.store import ChangeBatch, ObjectStore
 
@@ -86,7 +83,7 @@ RPC_DURATION = Histogram(
     registry=REGISTRY,
 )
 
-# -- updated by the event stream (InstrumentedPoolConnection) and the cache listener ----------
+# -- updated by the event stream (xod/server/instrumented.py) and the cache listener ----------
 EVENT_BATCHES = Counter(
     "xod_event_batches", "event.from replies received", ["server"], registry=REGISTRY
 )
@@ -177,26 +174,3 @@ class StateCollector(Collector):
         clients = GaugeMetricFamily("xod_clients_connected", "WebSocket clients connected")
         clients.add_metric([], self.clients() if self.clients else 0)
         yield clients
-
-
-# -- the daemon's pool connection -------------------------------------------------------------
-
-
-class InstrumentedPoolConnection(PoolConnection):
-    """Counts event.from replies and measures how long each one takes to be applied (the
-    PoolSync loop asks for the next batch right after applying one)."""
-
-    def __init__(self, url: str, *args: Any, **kwargs: Any) -> None:
-        super().__init__(url, *args, **kwargs)
-        self._server_label = url
-        self._reply_at: float | None = None
-
-    async def event_from(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        server = self._server_label
-        if self._reply_at is not None:
-            observe_event_lag(server, time.monotonic() - self._reply_at)
-            self._reply_at = None
-        reply = await super().event_from(*args, **kwargs)
-        self._reply_at = time.monotonic()
-        observe_event_batch(server, len(reply.get("events") or ()))
-        return reply
