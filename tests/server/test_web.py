@@ -26,6 +26,7 @@ from xod import config
 from xod.config import ConfigError
 from xod.server.app import ServerConfig, XodApp
 from xod.server.listen import listen
+from xod.settings import parse_origins
 from xod.store import Store
 
 ALLOWED = "https://ops.example.net"
@@ -251,6 +252,6 @@ def test_allowed_origins_must_be_origins() -> None:
     loaded = config.load(
         path=None, environ={}, overrides={"http.allowed_origins": f"{ALLOWED}, http://a:8080"}
     )
-    assert config.parse_origins(loaded.http.allowed_origins) == (ALLOWED, "http://a:8080")
+    assert parse_origins(loaded.http.allowed_origins) == (ALLOWED, "http://a:8080")
     with pytest.raises(ConfigError, match=r"is not an origin"):
         config.load(path=None, environ={}, overrides={"http.allowed_origins": ALLOWED + "/path"})
