@@ -7,6 +7,8 @@ from playwright.async_api import Page
 
 from tests.api.live_support import user_vms
 from tests.web.conftest import Dashboard, shot, sign_in, wait_text
+from xod.sim.schema import new_record
+from xod.sim.values import new_uuid, now
 
 
 async def test_host_actions_and_the_other_views(dashboard: Dashboard, page: Page) -> None:
@@ -46,3 +48,15 @@ async def test_host_actions_and_the_other_views(dashboard: Dashboard, page: Page
     counted = sum(int(s.split("·")[1].split()[0]) for s in summaries)
     assert counted == len(user_vms(dashboard.sim)), summaries
     await shot(page, "23-tree")
+
+    # A message the pool raises shows in the recent messages at once.
+    vm_uuid = next(iter(user_vms(dashboard.sim).values()))["uuid"]
+    message = new_record(
+        "message", uuid=new_uuid(), name="HA_POOL_OVERCOMMITTED", priority=2, cls="VM",
+        obj_uuid=vm_uuid, timestamp=now(), body="the pool cannot tolerate a host failure",
+    )  # fmt: skip
+    dashboard.sim.pool.db.insert("message", message)
+    await page.get_by_role("link", name="Messages").click()
+    await wait_text(page, ".messages", "HA_POOL_OVERCOMMITTED", "the pool's new message")
+    await wait_text(page, ".messages", "cannot tolerate a host failure", "its body")
+    await shot(page, "24-messages")

@@ -80,6 +80,12 @@ export class Sampler {
   }
 }
 
+/** The time axis: the samples, and at least the last minute (uPlot spans a day for one). */
+function lastMinute(times) {
+  const last = times.length ? times[times.length - 1] : Date.now() / 1000;
+  return [Math.min(times.length ? times[0] : last, last - 60), last];
+}
+
 const COLORS = ["#2b7bd6", "#d6822b", "#3aa657", "#a64bc9"];
 
 /** Pool totals (no `kind`), or one VM's or host's figures. */
@@ -113,7 +119,7 @@ function LiveChart({ sampler, title, series }) {
           ],
           axes: [{ stroke: "currentColor" }, { stroke: "currentColor" }],
           // At least the last minute on the time axis, even with one sample so far.
-          scales: { x: { time: true, range: (_plot, min, max) => [Math.min(min, max - 60), max] } },
+          scales: { x: { time: true, range: () => lastMinute(series.data[0]) } },
         },
         series.data,
         element,
