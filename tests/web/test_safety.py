@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 from playwright.async_api import Page
 
+from tests.api.harness import connect
 from tests.api.live_support import user_vms
 from tests.web.conftest import Dashboard, admin_client, dashboard_on, shot, sign_in, wait_text
 from xod.sim.pool import SimConfig
@@ -25,7 +26,16 @@ async def test_a_read_only_user_sees_no_action_buttons(dashboard: Dashboard, pag
             "user.create",
             {"email": READER_EMAIL, "password": READER_PASSWORD, "permission": "read"},
         )
-    await sign_in(page, dashboard.url, READER_EMAIL, READER_PASSWORD)
+    # The reader signs in with an API token of theirs (the form's other way).
+    async with connect(dashboard.app) as reader:
+        await reader.sign_in(READER_EMAIL, READER_PASSWORD)
+        token = await reader.call("token.create", {"description": "dashboard test"})
+    await page.goto(dashboard.url + "/")
+    await page.get_by_label("API token").check()
+    await page.get_by_label("Token", exact=True).fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await wait_text(page, "#status", "live", "the reader signed in by token")
+    await wait_text(page, ".top .user", READER_EMAIL, "the reader's email")
     await wait_text(page, "#permission", "read", "the reader's permission")
     vm_id = next(r["uuid"] for r in user_vms(dashboard.sim).values())
     await page.click(f"[role=row][data-id='{vm_id}']")
