@@ -87,6 +87,13 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # A CSP violation (a blocked inline script or style) is an error of the page, though the
+    # browser only logs it. (Other console errors are expected: a refused WebSocket while xod
+    # restarts, the foreign pages' refusals.)
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and errors.append(message.text),
+    )
     try:
         yield page
     finally:
