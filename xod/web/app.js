@@ -73,32 +73,27 @@ function useLive(session, onSignedOut) {
   const live = useMemo(() => {
     const live = new Live({ onStatus: setStatus, onSignedOut });
     live.vms = live.collection("vms", { filter: VM_TYPE, fields: VM_FIELDS });
-    live.hosts = live.collection("hosts", {
-      filter: "type:host",
+    // Everything else from one subscription, split by type.
+    const infra = live.collection("infra", {
+      filter: "type:/^(pool|host|SR|task|message)$/",
+      // prettier-ignore
       fields: [
-        "name_label",
-        "enabled",
-        "power_state",
-        "$pool",
-        "memory.size",
-        "memory.usage",
+        "type", "name_label", "$pool",
+        // hosts
+        "enabled", "power_state", "memory.size", "memory.usage", "address",
         "otherConfig.MAINTENANCE_MODE",
-        "address",
+        // pools, SRs
+        "master", "SR_type", "size", "physical_usage",
+        // tasks, messages
+        "progress", "status", "created", "finished", "name", "body", "time", "$object",
       ],
+      types: ["pool", "host", "SR", "task", "message"],
     });
-    live.pools = live.collection("pools", { filter: "type:pool", fields: ["name_label", "master"] });
-    live.srs = live.collection("srs", {
-      filter: "type:SR",
-      fields: ["name_label", "SR_type", "size", "physical_usage", "$pool"],
-    });
-    live.tasks = live.collection("tasks", {
-      filter: "type:task",
-      fields: ["name_label", "progress", "status", "created", "finished"],
-    });
-    live.messages = live.collection("messages", {
-      filter: "type:message",
-      fields: ["name", "body", "time", "$object"],
-    });
+    live.pools = infra.view("pool");
+    live.hosts = infra.view("host");
+    live.srs = infra.view("SR");
+    live.tasks = infra.view("task");
+    live.messages = infra.view("message");
     return live;
   }, []);
   useEffect(() => {

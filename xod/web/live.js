@@ -33,8 +33,11 @@ export class RpcError extends Error {
 }
 
 export class Collection {
-  constructor(live, name, { filter = "", fields }) {
+  constructor(live, name, { filter = "", fields, types = null }) {
     this.live = live;
+    // With `types`, the objects are also kept in one map per type (`fields` must include
+    // "type"): several kinds from one subscription, so xod scans its cache once for them.
+    this.views = types && Object.fromEntries(types.map((type) => [type, new Map()]));
     this.name = name;
     this.filter = filter;
     this.fields = fields;
@@ -72,22 +75,43 @@ export class Collection {
     }
   }
 
+  /** The objects of one type (a collection made with `types`), as a collection's view. */
+  view(type) {
+    const collection = this;
+    return {
+      items: this.views[type],
+      get loaded() {
+        return collection.loaded;
+      },
+    };
+  }
+
   forget() {
     this.order++;
     this.items.clear();
+    for (const items of Object.values(this.views || {})) items.clear();
     this.since = null;
     this.loaded = false;
   }
 
   apply(params) {
     const items = this.items;
-    for (const id of params.exit || []) if (items.delete(id)) this.order++;
+    const views = this.views;
+    for (const id of params.exit || []) {
+      const old = items.get(id);
+      if (items.delete(id)) this.order++;
+      if (views && old) views[old.type]?.delete(id);
+    }
     let count = 0;
     for (const id in params.enter) {
       const object = params.enter[id];
       const old = items.get(id);
       if (old === undefined || old.name_label !== object.name_label) this.order++;
       items.set(id, object);
+      if (views) {
+        if (old && old.type !== object.type) views[old.type]?.delete(id);
+        views[object.type]?.set(id, object);
+      }
       count++;
     }
     if (count < FRAME_OBJECTS) {
@@ -195,7 +219,10 @@ export class Live {
     this.setStatus("live");
     const quiet = this.call("xod.setAllNotifications", { enabled: false });
     const user = this.call("session.getUser");
-    const opened = Promise.all(this.collections.map((c) => c.open()));
+    // The first collection (the big one) first: its snapshot is queued before xod works on
+    // the others.
+    const [first, ...others] = this.collections;
+    const opened = first.open().then(() => Promise.all(others.map((c) => c.open())));
     try {
       await quiet;
       this.user = await user;
