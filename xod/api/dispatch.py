@@ -84,6 +84,15 @@ def normalize_params(method: Method, params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def check_permission(permission: str, user: User | None) -> None:
+    """Raise `unauthorized` unless `user` may call a method that requires `permission`."""
+    if permission != ANONYMOUS:
+        if user is None:
+            raise errors.unauthorized(None if permission == SIGNED_IN else permission)
+        if permission != SIGNED_IN and not permission_allows(user.permission, permission):
+            raise errors.unauthorized(permission)
+
+
 class Dispatcher:
     def __init__(self, registry: Registry, services: Services) -> None:
         self.registry = registry
@@ -189,12 +198,7 @@ class Dispatcher:
         """Run one method call for `user` (the caller, read once per call). Raises on failure."""
         method_name = method.name
         is_admin = user is not None and user.permission == "admin"
-        permission = method.permission
-        if permission != ANONYMOUS:
-            if user is None:
-                raise errors.unauthorized(None if permission == SIGNED_IN else permission)
-            if permission != SIGNED_IN and not permission_allows(user.permission, permission):
-                raise errors.unauthorized(permission)
+        check_permission(method.permission, user)
         if params is None:
             params = {}
         elif isinstance(params, list):

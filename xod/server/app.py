@@ -20,6 +20,7 @@ from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
 from xod.server.fanout import DEFAULT_MAX_FRAME_BYTES as DEFAULT_NOTIFICATION_FRAME_BYTES
 from xod.server.fanout import Fanout, FanoutConfig
+from xod.server.rest.routes import install as install_rest
 from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api_handler
 from xod.store import FirstStartAdmin, SignInThrottle, Store, ensure_admin
 from xod.store.first_start import DEFAULT_ADMIN_EMAIL
@@ -112,6 +113,7 @@ class XodApp:
             ),
         )
         self.app.router.add_get("/api/{token}", self._one_shot)
+        install_rest(self.app, self.dispatcher, self.fanout.config)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 

@@ -1,0 +1,102 @@
+"""`/rest/v0` on the daemon's aiohttp app: a sub-application with its routes and its error
+middleware (every error is XO's JSON body, an unknown path included)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from aiohttp import web
+
+from xod.api.dispatch import Dispatcher
+from xod.server.fanout import FanoutConfig
+from xod.server.rest import actions, docs, objects, openapi, tokens
+from xod.server.rest.auth import authenticated
+from xod.server.rest.collections import collection, items
+from xod.server.rest.context import BASE, Caller, RestContext
+from xod.server.rest.errors import RestError, error_response, from_exception, json_response
+from xod.server.rest.listing import respond
+from xod.server.rest.params import listing_query
+from xod.server.rest.tasks import RestTasks
+from xod.server.rest.watch import watch
+
+log = logging.getLogger("xod.server.rest")
+
+RestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def rest_errors(request: web.Request, handler: RestHandler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRedirection:
+        raise
+    except web.HTTPException as error:  # unknown path, wrong method
+        return error_response(RestError(error.status, error.reason))
+    except Exception as error:
+        rest_error = from_exception(error)
+        if rest_error.status == 500 and not isinstance(error, RestError):
+            log.warning(
+                "%s %s failed: %s: %s", request.method, request.path, type(error).__name__, error
+            )
+        return error_response(rest_error)
+
+
+async def get_collection(
+    rest: RestContext, request: web.Request, caller: Caller
+) -> web.StreamResponse:
+    coll = collection(request.match_info["collection"])
+    query = listing_query(request.query)
+    if query.watch:
+        return await watch(rest, request, coll, query)
+    return await respond(request, await items(rest, caller, coll), query)
+
+
+async def ping(request: web.Request) -> web.Response:
+    return json_response({"result": "pong", "timestamp": int(time.time() * 1000)})
+
+
+async def root(request: web.Request) -> web.Response:
+    raise web.HTTPFound(f"{BASE}/docs")
+
+
+def rest_application(dispatcher: Dispatcher, live: FanoutConfig) -> web.Application:
+    """The `/rest/v0` sub-application, over the same services and methods as `/api/`."""
+    rest = RestContext(dispatcher.services, dispatcher, RestTasks(), live)
+    app = web.Application(middlewares=[rest_errors])
+    auth = partial(authenticated, rest)
+    document = openapi.document(dispatcher.services.version)
+    add = app.router.add_route
+    add("GET", "", root)
+    add("GET", "/", root)
+    add("GET", "/ping", ping)
+    add("GET", "/docs", docs.handler(document))
+    add("GET", "/docs/openapi.json", openapi.handler(document))
+    add("GET", "/docs/swagger.json", openapi.handler(document))
+    add("POST", "/users/authentication_tokens", auth(tokens.create_token))
+    add("POST", "/users/{id}/authentication_tokens", auth(tokens.create_token))
+    add("GET", "/users/{id}/authentication_tokens", auth(tokens.list_tokens))
+    add("GET", "/tasks/{id}", auth(actions.get_task))
+    add("GET", "/{collection}", auth(get_collection))
+    add("GET", "/{collection}/{id}", auth(objects.get_object))
+    add("PATCH", "/{collection}/{id}", auth(objects.patch_object))
+    add("DELETE", "/{collection}/{id}", auth(objects.delete_object))
+    add("PUT", "/{collection}/{id}/tags/{tag}", auth(objects.change_tag))
+    add("DELETE", "/{collection}/{id}/tags/{tag}", auth(objects.change_tag))
+    add("GET", "/{collection}/{id}/actions", auth(actions.list_actions))
+    add("GET", "/{collection}/{id}/actions/{action}", auth(actions.get_action))
+    add("POST", "/{collection}/{id}/actions/{action}", auth(actions.post_action))
+    add("GET", "/{collection}/{id}/{sub}", auth(objects.get_sub_collection))
+
+    async def end_watches(_: web.Application) -> None:
+        for stream in list(rest.watches):
+            stream.stop()
+
+    app.on_shutdown.append(end_watches)
+    return app
+
+
+def install(app: web.Application, dispatcher: Dispatcher, live: FanoutConfig) -> None:
+    app.add_subapp(BASE, rest_application(dispatcher, live))
