@@ -26,6 +26,8 @@ STATUS_OF_CODE = {
     410: 410,  # xod: a `since` revision outside the history
     429: 429,  # xod: too many subscriptions
 }
+# The XO errors that stand for a XAPI refusal (xod/api/errors.py's table): XO adds `info`.
+XAPI_CODES = frozenset({7, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21})
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="xo"'}
 _UNSET: Any = object()
 XAPI_ERROR_INFO = "This is a XenServer/XCP-ng error, not an XO error"
@@ -83,7 +85,7 @@ def from_exception(error: BaseException) -> RestError:
         status = STATUS_OF_CODE.get(error.code, 500)
         if error.code == 3:
             return invalid_credentials()
-        info = XAPI_ERROR_INFO if error.code == 21 else None
+        info = XAPI_ERROR_INFO if error.code in XAPI_CODES else None
         return RestError(status, error.message, error.to_json().get("data", _UNSET), info=info)
     return RestError(500, "internal error")
 
