@@ -5,8 +5,8 @@
 
 The producer process runs the simulator and, in a tight loop, modifies VM records round-robin,
 yielding to its event loop between bursts so event.from replies go out. `--mix rename` (default)
-renames VMs: every event is a full VM snapshot and every one changes a cached VM (perf.md S2's
-"VM-snapshot events"). `--mix rename+metrics` alternates renames with VM_metrics.memory_actual
+renames VMs: every event is a full VM snapshot and every one changes a cached VM (the heaviest
+kind of event). `--mix rename+metrics` alternates renames with VM_metrics.memory_actual
 updates (small events; most of them change nothing visible, the VM's memory coming from its
 guest metrics). The xod process runs one PoolSync and counts the events it applies and the
 changes the store emits. Printed as JSON: events and changes per second of wall time and per
@@ -66,16 +66,18 @@ def process_cpu_seconds(pid: int) -> float:
 async def consume(
     master_url: str, seconds: float, gen0: int | None, producer_pid: int
 ) -> dict[str, Any]:
+    from xod import runtime
     from xod.cache.store import ChangeBatch, ObjectStore
     from xod.cache.sync import PoolSync
     from xod.xapi.connection import PoolConnection
 
     if gen0:
-        # What perf.md §5.5 suggests for the daemon: fewer young-generation passes.
+        # Fewer young-generation passes (xod/runtime.py's tune_process sets the daemon's).
         gc.set_threshold(gen0, *gc.get_threshold()[1:])
     store = ObjectStore()
     connection = PoolConnection(master_url, "root", "password", call_timeout=120)
-    sync = PoolSync(connection, store, event_timeout=5.0)
+    # The load as in the daemon: the cache frozen out of the GC's view once loaded.
+    sync = PoolSync(connection, store, event_timeout=5.0, bulk_load=runtime.bulk_load)
     counted = {"changes": 0, "batches": 0, "max_batch": 0, "events": 0}
     apply_reply = sync.apply_reply
 

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import gc
 import shutil
 import signal
 import ssl
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
 
-from xod import __version__, config, logs, metrics
+from xod import __version__, config, logs, metrics, runtime
 from xod.config import ConfigError, Settings
 from xod.notify import Notifier
 
@@ -215,6 +214,7 @@ class Daemon:
             disconnect_grace=pools.disconnect_grace,
             event_timeout=pools.event_timeout,
             connection_factory=metrics.InstrumentedPoolConnection,
+            bulk_load=runtime.bulk_load,  # GC off during a pool's load, heap frozen after it
             version=__version__,
             store=store,
             client_budget_bytes=limits.client_buffer_bytes,
@@ -467,10 +467,7 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"xod: invalid configuration: {error}", file=sys.stderr)
         return EXIT_CONFIG
     logs.setup(settings.log.level, settings.log.format)
-    # The cache holds millions of long-lived small objects (a pool's records): with the default
-    # thresholds, a full sync triggers many collections that walk them all for nothing.
-    # Rarer young-generation collections make the ingest ~20 % faster (bench/cache_ingest.py).
-    gc.set_threshold(50_000, 50, 100)
+    runtime.tune_process()  # the daemon owns the process: xod/runtime.py
 
     def reload_settings() -> Settings:
         return load_settings(args, environ)

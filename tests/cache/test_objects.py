@@ -1,4 +1,4 @@
-"""XAPI record → XO object: the object model of xo-jsonrpc.md §4."""
+"""XAPI record → XO object: the shapes xod serves (those of xo-server's XAPI-to-XO transform)."""
 
 from __future__ import annotations
 

@@ -41,9 +41,7 @@ def _user_vm(sim: Simulator) -> str:
 async def test_two_pools_sync_side_by_side_and_fail_independently(two_sims):
     first, second = two_sims
     store = ObjectStore()
-    manager = PoolManager(
-        store, event_timeout=1.0, sync_options={"retry_delay": 0.05, "freeze_after_load": False}
-    )
+    manager = PoolManager(store, event_timeout=1.0, sync_options={"retry_delay": 0.05})
     try:
         manager.add("a", first.master_url, "root", "password", **FAST_CONNECTION)
         manager.add("b", second.master_url, "root", "password", **FAST_CONNECTION)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -36,8 +36,7 @@ async def running_sync(
     sim: Simulator, store: ObjectStore, event_timeout: float = 1.0
 ) -> AsyncIterator[PoolSync]:
     connection = PoolConnection(sim.master_url, "root", "password", **FAST_CONNECTION)
-    sync = PoolSync(connection, store, event_timeout=event_timeout, retry_delay=0.05,
-                    freeze_after_load=False)  # fmt: skip
+    sync = PoolSync(connection, store, event_timeout=event_timeout, retry_delay=0.05)
     sync.start()
     try:
         async with asyncio.timeout(10):
@@ -79,11 +78,12 @@ async def test_initial_sync_equals_the_simulators_state(sim):
         assert set(sync.connection.known_hosts) >= {"127.0.0.1", "127.0.0.2", "127.0.0.3"}
 
 
-async def test_cyclic_gc_stays_on_while_the_full_sync_waits_for_the_pool(sim):
-    """Other coroutines (clients, other pools) run while the records are fetched: the cyclic GC
-    must be on for them; it is off only inside the synchronous load."""
+async def test_the_runtime_hook_wraps_only_the_synchronous_load(sim):
+    """The daemon's `bulk_load` (GC off) must wrap the load and nothing else: other coroutines
+    (clients, other pools) run while the records are fetched and need the cyclic GC."""
     assert gc.isenabled()
     seen: list[tuple[str, bool]] = []
+    hook_calls: list[tuple[str, int]] = []
     synced = asyncio.Event()
 
     async def sample() -> None:
@@ -91,9 +91,20 @@ async def test_cyclic_gc_stays_on_while_the_full_sync_waits_for_the_pool(sim):
             seen.append((sync.state, gc.isenabled()))
             await asyncio.sleep(0)
 
+    @contextlib.contextmanager
+    def gc_off_load() -> Iterator[None]:
+        # runtime.bulk_load's GC switch, without its process-wide freeze.
+        hook_calls.append(("enter", len(store)))
+        gc.disable()
+        try:
+            yield
+        finally:
+            gc.enable()
+        hook_calls.append(("exit", len(store)))
+
     store = ObjectStore()
     connection = PoolConnection(sim.master_url, "root", "password", **FAST_CONNECTION)
-    sync = PoolSync(connection, store, event_timeout=1.0, freeze_after_load=False)
+    sync = PoolSync(connection, store, event_timeout=1.0, bulk_load=gc_off_load)
     sampler = asyncio.create_task(sample())
     sync.start()
     try:
@@ -105,8 +116,23 @@ async def test_cyclic_gc_stays_on_while_the_full_sync_waits_for_the_pool(sim):
         await sync.stop()
         await connection.close()
     assert len(store.by_type("VM")) == 30
+    # Entered once with an empty store, left with the whole pool in it.
+    assert hook_calls == [("enter", 0), ("exit", len(store))]
     during_sync = [enabled for state, enabled in seen if state == "syncing"]
     assert during_sync and all(during_sync)
+    assert gc.isenabled()
+
+
+async def test_the_cache_and_the_simulator_leave_the_process_gc_alone():
+    """Tests, the simulator and the demo build pools and sync them: neither may freeze the heap
+    or leave the GC off (the daemon alone does that, through xod/runtime.py)."""
+    gc.unfreeze()  # whatever an earlier test of the runtime itself left
+    async with Simulator(SimConfig(hosts=2, vms=20, templates=5, seed=3)) as simulator:
+        assert gc.get_freeze_count() == 0 and gc.isenabled()
+        store = ObjectStore()
+        async with running_sync(simulator, store):
+            assert len(store.by_type("VM")) == 20
+    assert gc.get_freeze_count() == 0
     assert gc.isenabled()
 
 
@@ -215,7 +241,7 @@ async def test_host_that_never_answers_times_out_and_reconnects(sim):
 
 async def test_pool_disconnected_past_the_limit_leaves_and_comes_back(sim):
     store = ObjectStore()
-    options = {"retry_delay": 0.05, "freeze_after_load": False}
+    options = {"retry_delay": 0.05}
     manager = PoolManager(store, disconnect_grace=0.5, event_timeout=0.5, sync_options=options)
     sync = manager.add("server-1", sim.master_url, "root", "password", **FAST_CONNECTION)
     try:

@@ -36,6 +36,7 @@ from typing import Any
 from xod.api import errors
 from xod.api.context import CallContext, Services
 from xod.api.registry import Registry
+from xod.backoff import Backoff
 from xod.cache.store import ChangeBatch, ObjectStore
 from xod.cache.sync import PoolSync
 from xod.xapi.codec import decode_xmlrpc_fragment
@@ -297,20 +298,20 @@ class Command:
         """One call to the master, under the failover policy (never sent twice)."""
         connection = self.connection
         deadline = time.monotonic() + self.commands.failover_timeout
-        delay = 0.05
+        backoff = Backoff(0.05, 1.0)
         while True:
             try:
                 return await connection.call(method, *args)
             except TransportError as error:
                 if error.sent:  # it may have reached the host: never send it again
                     raise outcome_unknown(method, self.object_id, error) from None
+                delay = backoff.next()
                 if time.monotonic() + delay > deadline:
                     raise master_unreachable(
                         self.object_id, self.commands.failover_timeout, error
                     ) from None
                 log.info("%s: no master answers (%s); waiting for one", method, error)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
 
     async def call(self, method: str, *args: Any) -> Any:
         """A plain (synchronous) XAPI call; its effect is awaited in the cache at the end."""

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xod import __version__
 from xod.cache.pools import PoolManager
 from xod.cache.store import ObjectStore
 from xod.store import SignInThrottle, Store, User
@@ -167,7 +168,7 @@ class Services:
     oneshot: OneShotUrls = field(default_factory=OneShotUrls)
     sign_in_gate: SignInGate = field(default_factory=SignInGate)
     sessions: SessionIndex = field(default_factory=SessionIndex)
-    version: str = "0.1.0"
+    version: str = __version__
     connect_timeout: float = 20.0
     connection_options: dict[str, Any] = field(default_factory=dict)
     # How long an action waits for a pool's (new) master before failing.

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from xod.api.matcher import compile_filter
 from xod.cache.store import ChangeBatch
+from xod.filters import compile_filter
 
 Predicate = Callable[[Any], bool]
 Projection = Callable[[Mapping[str, Any]], dict[str, Any]]

@@ -11,8 +11,6 @@ version, which is the net effect it needs, and old object versions are not kept 
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
 import time
 from collections import deque
@@ -20,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xod.cache.objects import Changes, XoObject
+from xod.cache.objects.values import Changes, XoObject
 
 log = logging.getLogger(__name__)
 
@@ -248,28 +246,3 @@ def replay(batches: Iterable[ChangeBatch]) -> dict[str, XoObject]:
         for object_id in batch.exit:
             state.pop(object_id, None)
     return state
-
-
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc only
-    except (OSError, AttributeError):
-        return None
-
-
-_malloc_trim = _find_malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Give the C heap's free pages back to the system (glibc's `malloc_trim`; elsewhere a
-    no-op). After a cold sync, the freed answer buffers and decode tables leave several MiB free
-    in the middle of the heap, which glibc does not return by itself."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
-
-
-def freeze_heap() -> None:
-    """Move everything alive into the permanent generation (after a big initial load) so the
-    cyclic GC stops rescanning the cache on every collection. No collection first: the load
-    makes no cyclic garbage, and a full collection of a big heap costs ~0.3 s."""
-    gc.freeze()

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal
 
-from xod.cache.objects import SYNCED_CLASSES, PoolObjects
+from xod.backoff import Backoff
+from xod.cache.objects.classes import SYNCED_CLASSES
+from xod.cache.objects.pool import PoolObjects
 from xod.cache.records import RAW_RECORDS_TYPE, RECORD_TYPES, SNAPSHOT_TYPES
-from xod.cache.store import ObjectStore, freeze_heap, release_free_memory
+from xod.cache.store import ObjectStore
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError, XapiError
 
@@ -32,6 +34,12 @@ _MISSING_CLASS_CODES = frozenset({"MESSAGE_METHOD_UNKNOWN", "MESSAGE_REMOVED"})
 # Replies in a row with a non-task count mismatch before that class is refetched: one reply can
 # see a row created after its events were collected, the next one carries its event.
 _MISMATCH_TOLERANCE = 2
+
+
+# Wraps the synchronous part of a full sync (transform + store). The default does nothing; the
+# daemon passes `xod.runtime.bulk_load` (GC off during the load, heap frozen and free memory
+# given back after it): process-wide choices that are not the cache's to make.
+BulkLoad = Callable[[], AbstractContextManager[object]]
 
 
 class ResyncNeeded(Exception):
@@ -57,7 +65,7 @@ class PoolSync:
         classes: Sequence[str] = SYNCED_CLASSES,
         retry_delay: float = 1.0,
         retry_delay_max: float = 30.0,
-        freeze_after_load: bool = True,
+        bulk_load: BulkLoad = contextlib.nullcontext,
     ) -> None:
         self.connection = connection
         self.store = store
@@ -65,7 +73,7 @@ class PoolSync:
         self.classes = list(classes)
         self.retry_delay = retry_delay
         self.retry_delay_max = retry_delay_max
-        self.freeze_after_load = freeze_after_load
+        self.bulk_load = bulk_load
         self.state: SyncState = "stopped"
         self.synced = False
         self.last_error: str | None = None
@@ -78,7 +86,6 @@ class PoolSync:
         self._reconnected = False
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
-        self._frozen = False
         # Called with this PoolSync when its connection's status changes.
         self.on_status: list[Callable[[PoolSync], None]] = []
         connection.on_status.append(self._on_connection_status)
@@ -114,13 +121,13 @@ class PoolSync:
 
     async def run(self) -> None:
         """Connect, sync and follow events forever; every failure ends in a full resync."""
-        delay = self.retry_delay
+        backoff = Backoff(self.retry_delay, self.retry_delay_max)
         while True:
             try:
                 self.state = "connecting"
                 await self.connection.connect()
                 await self.full_sync()
-                delay = self.retry_delay
+                backoff.reset()
                 await self._follow()
             except asyncio.CancelledError:
                 raise
@@ -128,14 +135,15 @@ class PoolSync:
                 log.info("pool %s: resync (%s)", self.pool_id, reason)
                 continue
             except (TransportError, XapiError) as error:
+                delay = backoff.next()
                 self.last_error = str(error)
                 log.warning("pool %s: %s; retrying in %.1f s", self.pool_id, error, delay)
             except Exception as error:  # a bug or a malformed reply: never stop following
+                delay = backoff.next()
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("pool %s: sync failed; retrying in %.1f s", self.pool_id, delay)
             self.state = "waiting"
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
 
     # -- the two phases ------------------------------------------------------------------------
 
@@ -150,14 +158,10 @@ class PoolSync:
         token = await connection.call("event.inject", "pool", pool_ref)
         objects = PoolObjects()
         # `records` only holds the dict that `load` empties: the raw records must die before the
-        # heap is frozen, and each class's as soon as it is transformed (peak memory).
+        # load ends (the hook may freeze the heap), each class's as soon as it is transformed.
         records = await self._fetch_all()
-        # Cyclic GC passes over a fast-growing heap (decoding the records, building the objects)
-        # cost more than the work itself; nothing made here is cyclic garbage. Only around this
-        # synchronous section: across an await the whole daemon would run without cyclic GC.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        # Synchronous: the hook's process-wide settings (GC off) never span an await.
+        with self.bulk_load():
             loaded = objects.load(records, consume=True)
             previous = self.pool_id
             if previous is not None and previous != objects.pool_id:
@@ -166,13 +170,6 @@ class PoolSync:
             self._objects = objects
             self.store.replace_pool(objects.pool_id, loaded)  # type: ignore[arg-type]
             del loaded
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-        if self.freeze_after_load and not self._frozen:
-            self._frozen = True
-            freeze_heap()
-        release_free_memory()
         connection.set_known_hosts(objects.host_addresses())
         self._mismatches.clear()
         self.full_syncs += 1

@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 
-from xod.api.matcher import partial_match
 from xod.cli.config import Config, load_registered
 from xod.cli.output import JsonArrayWriter, pick
 from xod.cli.session import registered_connection
 from xod.cli.transfer import get_from, ndjson_lines
+from xod.filters import partial_match
 
 
 async def list_objects(

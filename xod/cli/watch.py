@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from xod.backoff import Backoff
 from xod.cli import output
 from xod.cli.config import Config, load_registered
 from xod.cli.errors import CliError, RpcError, Unreachable
@@ -121,19 +122,18 @@ class Watcher:
         return list(dict.fromkeys([*self.fields, "type", "name_label"]))
 
     async def run(self) -> int:
-        delay = RECONNECT_INITIAL
+        backoff = Backoff(RECONNECT_INITIAL, RECONNECT_MAX)
         while True:
             try:
                 async with registered_connection(self.config) as connection:
                     self.connected_once = True
-                    delay = RECONNECT_INITIAL
+                    backoff.reset()
                     await self._stream(connection)
             except Unreachable as error:
                 if not self.connected_once:
                     raise
                 print(f"xod-cli: {error.message}; reconnecting…", file=sys.stderr, flush=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX)
+                await asyncio.sleep(backoff.next())
 
     async def _stream(self, connection: RpcConnection) -> None:
         connection.listen()
@@ -195,7 +195,7 @@ class Watcher:
     async def _stream_all(self, connection: RpcConnection) -> None:
         """xo-server's way: every signed-in connection gets every change as `all`."""
         if self._predicate is None:
-            from xod.api.matcher import compile_filter
+            from xod.filters import compile_filter
 
             self._predicate = compile_filter(self.expression)
         predicate = self._predicate

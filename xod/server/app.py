@@ -3,6 +3,7 @@ downloads, around one `Services`. `XodApp` is what the daemon starts and stops."
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -12,12 +13,14 @@ from typing import Any, TextIO
 
 from aiohttp import WSCloseCode, web
 
+from xod import __version__
 from xod.api.context import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.api.dispatch import Dispatcher
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
 from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
+from xod.cache.sync import BulkLoad
 from xod.server.fanout import DEFAULT_MAX_FRAME_BYTES as DEFAULT_NOTIFICATION_FRAME_BYTES
 from xod.server.fanout import Fanout, FanoutConfig
 from xod.server.rest.routes import install as install_rest
@@ -45,11 +48,13 @@ class ServerConfig:
     event_timeout: float = 60.0  # event.from's timeout (XAPI answers at the latest then)
     # How a pool connection is made (the daemon's counts its event batches for /metrics).
     connection_factory: ConnectionFactory = PoolConnection
+    # Wraps each pool's full-sync load; the daemon passes xod.runtime.bulk_load (xod/cache/sync.py).
+    bulk_load: BulkLoad = contextlib.nullcontext
     # Passed to every PoolConnection (timeouts, backoff); tests shorten them.
     connection_options: dict[str, Any] = field(default_factory=dict)
     # How long an action waits for a pool's (new) master before failing (xod/api/commands.py).
     failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT
-    version: str = "0.1.0"
+    version: str = __version__
     store: Store | None = None  # an already-open store (tests pass a fast password hasher)
     # Live changes (xod/server/fanout.py): per-connection bound, lag before 4008, bookmarks.
     client_budget_bytes: int = 4 * 1024 * 1024
@@ -76,6 +81,7 @@ class XodApp:
             disconnect_grace=config.disconnect_grace,
             event_timeout=config.event_timeout,
             connection_factory=config.connection_factory,
+            sync_options={"bulk_load": config.bulk_load},
         )
         self.services = Services(
             store=self.store,

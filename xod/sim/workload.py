@@ -3,7 +3,6 @@ defaults, no per-field validation, reverse references computed once at the end).
 
 from __future__ import annotations
 
-import gc
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -552,15 +551,8 @@ class Builder:
 
 
 def build_pool(db: Database, config: SimConfig) -> Builder:
-    # Tens of thousands of long-lived dicts: the cyclic GC would rescan them on every
-    # collection (seconds on a 10k-VM pool). Build without it, then freeze them out of its view.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        builder = Builder(db, config)
-        builder.build()
-    finally:
-        if was_enabled:
-            gc.enable()
-    gc.freeze()
+    # No GC tuning here: the builder runs inside tests and the demo daemon, where a process-wide
+    # change (disabled GC, a frozen heap) is not its to make. xod/runtime.py owns those.
+    builder = Builder(db, config)
+    builder.build()
     return builder

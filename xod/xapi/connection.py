@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 from yarl import URL
 
+from xod.backoff import Backoff
 from xod.xapi.codec import (
     JSON_CONTENT_TYPE,
     XML_CONTENT_TYPE,
@@ -363,7 +363,7 @@ class PoolConnection:
         if self.status == "connected" and self.session_ref is not None:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = self._backoff_initial
+        backoff = Backoff(self._backoff_initial, self._backoff_max)
         while True:
             try:
                 await self._renewed(self._generation)
@@ -371,11 +371,10 @@ class PoolConnection:
             except TlsError:
                 raise  # a configuration problem: retrying would not change the certificate
             except TransportError:
-                pause = min(delay, self._backoff_max) * random.uniform(0.75, 1.25)
+                pause = backoff.next()
                 if deadline is not None and time.monotonic() + pause > deadline:
                     raise
                 await asyncio.sleep(pause)
-                delay = min(delay * 2, self._backoff_max)
 
     async def close(self) -> None:
         """Log out and release the HTTP connections."""

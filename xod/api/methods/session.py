@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from typing import Any
 
 from xod.api import errors
 from xod.api.context import CallContext
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Registry
-from xod.store import User
+from xod.store import ThrottleDecision, User
+
+
+def _too_fast(decision: ThrottleDecision) -> errors.ApiError:
+    """XO's throttling error, plus how long to wait (whole seconds, in the message and data)."""
+    seconds = max(1, math.ceil(decision.retry_after))
+    return errors.unknown_error(
+        f"too fast authentication tries: retry in {seconds} s", {"retryAfter": seconds}
+    )
 
 
 async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, Any]:
@@ -19,7 +28,7 @@ async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, An
     if isinstance(token, str) and token:
         decision = services.throttle.check(None, connection.remote)
         if not decision.allowed:
-            raise errors.unknown_error("too fast authentication tries")
+            raise _too_fast(decision)
         record = services.store.tokens.lookup(token)
         user = None if record is None else services.store.users.get(record.user_id)
         if record is None or user is None:
@@ -41,7 +50,7 @@ async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, An
         # Checked under the gate: an attempt that waited sees the failures before it.
         decision = services.throttle.check(email, connection.remote)
         if not decision.allowed:
-            raise errors.unknown_error("too fast authentication tries")
+            raise _too_fast(decision)
         # argon2 costs ~0.1 s of CPU: keep it off the event loop.
         user: User | None = await asyncio.to_thread(
             services.store.users.verify_password, email, password

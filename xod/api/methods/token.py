@@ -7,8 +7,8 @@ from typing import Any
 
 from xod.api import errors
 from xod.api.context import CallContext
-from xod.api.matcher import partial_match
 from xod.api.registry import SIGNED_IN, Registry
+from xod.filters import partial_match
 from xod.store import TokenError
 
 _UNITS_MS = {

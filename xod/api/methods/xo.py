@@ -9,8 +9,8 @@ import orjson
 
 from xod.api import errors
 from xod.api.context import CallContext, TooManyDownloads
-from xod.api.matcher import MatcherSyntaxError, compile_filter
 from xod.api.registry import SIGNED_IN, Registry
+from xod.filters import MatcherSyntaxError, compile_filter
 
 # Objects per chunk written to an NDJSON stream: big enough to amortise the write, small
 # enough that the first bytes leave at once.

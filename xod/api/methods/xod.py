@@ -10,10 +10,10 @@ from typing import Any
 
 from xod.api import errors
 from xod.api.context import CallContext
-from xod.api.matcher import MatcherSyntaxError
 from xod.api.methods.xo import filter_syntax_error
 from xod.api.registry import SIGNED_IN, Registry
 from xod.cache.store import Gone
+from xod.filters import MatcherSyntaxError
 
 GONE_CODE = 410
 
