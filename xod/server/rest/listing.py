@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from xod.api.matcher import MatcherSyntaxError, compile_filter
+from xod.filters import MatcherSyntaxError, compile_filter
 from xod.api.subscriptions import compile_projection
 from xod.server.rest.collections import Items
 from xod.server.rest.errors import RestError
