@@ -20,22 +20,32 @@ async def test_credentials_accepted_and_refused(tmp_path: Path) -> None:
         hrefs = await lab.get_json("/vms")
         assert hrefs and all(h.startswith("/rest/v0/vms/") for h in hrefs)
         # The `token` cookie is accepted too.
-        response = await lab.request("GET", "/vms", token="", headers={"Cookie": f"token={lab.token}"})
+        response = await lab.request(
+            "GET", "/vms", token="", headers={"Cookie": f"token={lab.token}"}
+        )
         assert response.status == 200 and await response.json() == hrefs
         response = await lab.request(
             "GET", "/vms", token="", headers=basic(ADMIN_EMAIL, ADMIN_PASSWORD)
         )
         assert response.status == 200 and await response.json() == hrefs
 
-        for headers in ({}, {"Cookie": "authenticationToken=not-a-token"},
-                        basic(ADMIN_EMAIL, "wrong"), {"Authorization": "Basic !!!"}):
+        for headers in (
+            {},
+            {"Cookie": "authenticationToken=not-a-token"},
+            basic(ADMIN_EMAIL, "wrong"),
+            {"Authorization": "Basic !!!"},
+        ):
             response = await lab.request("GET", "/vms", token="", headers=headers)
             assert response.status == 401, headers
             assert response.headers["WWW-Authenticate"] == 'Basic realm="xo"'
             assert await response.json() == {"error": "invalid credentials"}
 
-        response = await lab.request("GET", "/vms", headers=basic(ADMIN_EMAIL, ADMIN_PASSWORD) | {
-            "Cookie": f"authenticationToken={lab.token}"})
+        response = await lab.request(
+            "GET",
+            "/vms",
+            headers=basic(ADMIN_EMAIL, ADMIN_PASSWORD)
+            | {"Cookie": f"authenticationToken={lab.token}"},
+        )
         assert response.status == 400
         assert "multiple authentication methods" in (await response.json())["error"]
         response = await lab.request("GET", "/vms", token="", headers={"Authorization": "Basic"})
@@ -62,12 +72,14 @@ async def test_permission_levels_as_in_json_rpc(tmp_path: Path) -> None:
         response = await lab.request("GET", f"/vms/{vm_id}", token="", headers=reader)
         assert response.status == 200
         before = await response.json()
-        response = await lab.request("POST", f"/vms/{vm_id}/actions/pause?sync=true",
-                                     token="", headers=reader)
+        response = await lab.request(
+            "POST", f"/vms/{vm_id}/actions/pause?sync=true", token="", headers=reader
+        )
         assert response.status == 403
         assert (await response.json())["error"] == "not enough permissions"
-        response = await lab.request("PATCH", f"/vms/{vm_id}", token="", headers=reader,
-                                     json={"name_label": "nope"})
+        response = await lab.request(
+            "PATCH", f"/vms/{vm_id}", token="", headers=reader, json={"name_label": "nope"}
+        )
         assert response.status == 403
         assert (await lab.get_json(f"/vms/{vm_id}"))["name_label"] == before["name_label"]
         # Users and servers are admin-only, as user.getAll and server.getAll are.
@@ -100,8 +112,9 @@ async def test_token_creation(tmp_path: Path) -> None:
         # Another user's tokens: 403.
         response = await lab.request("POST", "/users/someone-else/authentication_tokens")
         assert response.status == 403
-        response = await lab.request("POST", "/users/me/authentication_tokens",
-                                     json={"expiresIn": "1 ms"})
+        response = await lab.request(
+            "POST", "/users/me/authentication_tokens", json={"expiresIn": "1 ms"}
+        )
         assert response.status == 422
         response = await lab.request("POST", "/users/me/authentication_tokens", data=b"[1]")
         assert response.status == 422

@@ -33,7 +33,10 @@ async def curl(command: str) -> bytes:
 async def test_documented_curl_listings(tmp_path: Path) -> None:
     async with rest_lab(tmp_path) as lab:
         created = await run_cli(
-            "create-token", lab.app.url, ADMIN_EMAIL, ADMIN_PASSWORD,
+            "create-token",
+            lab.app.url,
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
             env={"XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": "/usr/bin:/bin"},
         )
         assert created.code == 0, created

@@ -113,12 +113,6 @@ async def find(rest: RestContext, caller: Caller, coll: Collection, object_id: s
 SUB_COLLECTIONS = ("messages", "tasks", "vdis")
 
 
-def sub_collection_allowed(coll: Collection, sub: str) -> bool:
-    if coll.xo_type is None or sub not in SUB_COLLECTIONS:
-        return False
-    return sub != "vdis" or coll.xo_type in VM_TYPES
-
-
 def sub_items(rest: RestContext, obj: dict[str, Any], sub: str) -> Items:
     store = rest.services.objects
     object_id = obj["id"]

@@ -20,6 +20,9 @@ STATUS_OF_CODE = {
     5: 403,  # forbidden operation
     9: 503,  # server unreachable
     10: 422,  # invalid parameters
+    # xod's choice where XO answers 500: the object is not in a state that allows the
+    # operation (a VM already halted…), a conflict the client can resolve.
+    13: 409,  # VM bad power state
     16: 409,  # object already exists
     21: 500,  # operation failed (a XAPI error)
     25: 409,  # incorrect state

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from xod.filters import MatcherSyntaxError, compile_filter
 from xod.api.subscriptions import compile_projection
+from xod.filters import MatcherSyntaxError, compile_filter
 from xod.server.rest.collections import Items
 from xod.server.rest.errors import RestError
 from xod.server.rest.params import ListingQuery

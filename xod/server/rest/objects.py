@@ -10,14 +10,13 @@ from aiohttp import web
 
 from xod.api.schema import ParamsValidator
 from xod.server.rest import listing
-from xod.server.rest.collections import collection, find, sub_collection_allowed, sub_items
+from xod.server.rest.collections import collection, find, sub_items
 from xod.server.rest.context import Caller, RestContext
 from xod.server.rest.declarations import (
     CAMEL_CASE,
     DELETE_METHODS,
     PATCH_BODY,
     PATCH_METHODS,
-    TAGGABLE_TYPES,
 )
 from xod.server.rest.errors import RestError, json_response
 from xod.server.rest.params import json_body_object, listing_query
@@ -54,9 +53,7 @@ async def get_object(rest: RestContext, request: web.Request, caller: Caller) ->
 
 async def patch_object(rest: RestContext, request: web.Request, caller: Caller) -> web.Response:
     obj = await _target(rest, request, caller)
-    method = PATCH_METHODS.get(obj.get("type", ""))
-    if method is None:
-        raise RestError(405, f"{request.match_info['collection']} cannot be changed here")
+    method = PATCH_METHODS[obj["type"]]  # routed only where declared
     body = await read_json(request)
     validate(_PATCH_VALIDATOR, body)
     params: dict[str, Any] = {"id": obj["id"]}
@@ -76,8 +73,6 @@ async def patch_object(rest: RestContext, request: web.Request, caller: Caller) 
 
 async def change_tag(rest: RestContext, request: web.Request, caller: Caller) -> web.Response:
     obj = await _target(rest, request, caller)
-    if obj.get("type") not in TAGGABLE_TYPES:
-        raise RestError(405, f"{request.match_info['collection']} have no tags")
     method = "tag.add" if request.method == "PUT" else "tag.remove"
     await rest.call(caller, method, {"id": obj["id"], "tag": request.match_info["tag"]})
     return web.Response(status=NO_CONTENT)
@@ -85,9 +80,7 @@ async def change_tag(rest: RestContext, request: web.Request, caller: Caller) ->
 
 async def delete_object(rest: RestContext, request: web.Request, caller: Caller) -> web.Response:
     obj = await _target(rest, request, caller)
-    method = DELETE_METHODS.get(obj.get("type", ""))
-    if method is None:
-        raise RestError(405, f"{request.match_info['collection']} cannot be deleted here")
+    method = DELETE_METHODS[obj["type"]]  # routed only where declared
     await rest.call(caller, method, {"id": obj["id"]})
     return web.Response(status=NO_CONTENT)
 
@@ -97,8 +90,6 @@ async def get_sub_collection(
 ) -> web.StreamResponse:
     coll = collection(request.match_info["collection"])
     sub = request.match_info["sub"]
-    if not sub_collection_allowed(coll, sub):
-        raise RestError(404, f"no such collection {coll.name}/{{id}}/{sub}")
     query = listing_query(request.query)
     if query.watch:
         raise RestError(400, "watch=true is available on collections, not sub-collections")

@@ -11,20 +11,9 @@ import orjson
 from aiohttp import web
 
 from xod.api.schema import ParamsValidator
-from xod.server.rest.collections import (
-    COLLECTION_NAMES,
-    SUB_COLLECTIONS,
-    TYPE_OF_COLLECTION,
-    VM_TYPES,
-)
 from xod.server.rest.context import BASE
-from xod.server.rest.declarations import (
-    ACTIONS,
-    DELETE_METHODS,
-    PATCH_BODY,
-    PATCH_METHODS,
-    TAGGABLE_TYPES,
-)
+from xod.server.rest.declarations import PATCH_BODY
+from xod.server.rest.endpoints import ENDPOINTS, Endpoint
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 JSON_ANY = {"application/json": {"schema": {}}}
@@ -108,103 +97,96 @@ def _body(params: dict[str, Any]) -> dict[str, Any]:
     return {"required": False, "content": {"application/json": {"schema": schema}}}
 
 
-def _collection_paths(name: str, xo_type: str | None) -> dict[str, dict[str, Any]]:
-    label = xo_type or name[:-1]
-    one = f"/{name}/{{id}}"
-    id_param = _path("id", f"the {label}'s id")
-    params = LISTING_PARAMS + (WATCH_PARAMS if xo_type else [])
-    paths: dict[str, dict[str, Any]] = {
-        f"/{name}": {
-            "get": _operation(
-                f"list the {name}",
-                {"200": LISTED, **LISTING_ERRORS},
-                parameters=params,
-                tags=[name],
-            )
-        },
-        one: {
-            "parameters": [id_param],
-            "get": _operation(
-                f"one {label}",
-                {
-                    "200": {"description": label, "content": JSON_ANY},
-                    "404": _error(f"no such {label}"),
-                },
-                tags=[name],
-            ),
+def _listing(summary: str, params: list[dict[str, Any]], label: str | None) -> dict[str, Any]:
+    errors = {**LISTING_ERRORS, **({"404": _error(f"no such {label}")} if label else {})}
+    return {"summary": summary, "parameters": params, "responses": {"200": LISTED, **errors}}
+
+
+def _operation_of(endpoint: Endpoint) -> dict[str, Any]:
+    """The OpenAPI operation of one endpoint (without the errors every route has)."""
+    label = endpoint.xo_type or endpoint.collection[:-1]
+    kind = endpoint.kind
+    if kind == "list":
+        params = LISTING_PARAMS + (WATCH_PARAMS if endpoint.xo_type else [])
+        return _listing(f"list the {endpoint.collection}", params, None)
+    if kind == "sub":
+        return _listing(f"the {label}'s {endpoint.sub}", LISTING_PARAMS, label)
+    if kind in ("get", "task"):
+        operation = {
+            "summary": f"one {label}",
+            "responses": {
+                "200": {"description": label, "content": JSON_ANY},
+                "404": _error(f"no such {label}"),
+            },
+        }
+        if kind == "task":
+            operation["parameters"] = [
+                _query(
+                    "wait",
+                    {"type": "string", "enum": ["true", "false", "result"]},
+                    "wait until the task has finished",
+                )
+            ]
+        return operation
+    if kind == "actions":
+        return {
+            "summary": f"the actions of a {label}",
+            "responses": {
+                "200": {"description": "hrefs", "content": JSON_ANY},
+                "404": _error("no such object"),
+            },
+        }
+    done = {"204": {"description": "done"}, **ACTION_ERRORS}
+    if kind == "patch":
+        return {
+            "summary": f"rename the {label}, replace its tags",
+            "responses": done,
+            "requestBody": _body(PATCH_BODY),
+        }
+    if kind == "delete":
+        return {"summary": f"delete the {label}", "responses": done}
+    if kind == "tag":
+        verb = "tag" if endpoint.method == "PUT" else "untag"
+        return {"summary": f"{verb} the {label}", "responses": done}
+    action = endpoint.action
+    assert action is not None
+    if endpoint.method == "GET":
+        return {
+            "summary": f"what {action.name} takes",
+            "responses": {
+                "200": {"description": "its body's JSON Schema", "content": JSON_ANY},
+                "404": _error("no such object"),
+            },
+        }
+    return {
+        "summary": action.description,
+        "parameters": [_query("sync", FLAG, "wait for the outcome")],
+        "requestBody": _body(action.body),
+        "responses": {
+            "202": {
+                "description": "started: the task",
+                "content": JSON_ANY,
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+            "201": {"description": "sync: the new object", "content": JSON_ANY},
+            **done,
         },
     }
-    if name == "tasks":
-        paths[one]["get"]["parameters"] = [
-            _query(
-                "wait",
-                {"type": "string", "enum": ["true", "false", "result"]},
-                "wait until the task has finished",
-            )
-        ]
-    if xo_type in PATCH_METHODS:
-        paths[one]["patch"] = _operation(
-            f"rename the {label}, replace its tags",
-            {"204": {"description": "changed"}, **ACTION_ERRORS},
-            requestBody=_body(PATCH_BODY),
-            tags=[name],
-        )
-    if xo_type in DELETE_METHODS:
-        paths[one]["delete"] = _operation(
-            f"delete the {label}", {"204": {"description": "deleted"}, **ACTION_ERRORS}, tags=[name]
-        )
-    if xo_type in TAGGABLE_TYPES:
-        tag = _operation("", {"204": {"description": "done"}, **ACTION_ERRORS}, tags=[name])
-        paths[f"{one}/tags/{{tag}}"] = {
-            "parameters": [id_param, _path("tag", "the tag")],
-            "put": {**tag, "summary": f"tag the {label}"},
-            "delete": {**tag, "summary": f"untag the {label}"},
-        }
-    declared = ACTIONS.get(xo_type or "", {})
-    if declared:
-        paths[f"{one}/actions"] = {
-            "parameters": [id_param],
-            "get": _operation(
-                f"the actions of a {label}",
-                {
-                    "200": {"description": "hrefs", "content": JSON_ANY},
-                    "404": _error("no such object"),
-                },
-                tags=[name],
-            ),
-        }
-    for action in declared.values():
-        paths[f"{one}/actions/{action.name}"] = {
-            "parameters": [id_param],
-            "post": _operation(
-                action.description,
-                {
-                    "202": {
-                        "description": "started: the task",
-                        "content": JSON_ANY,
-                        "headers": {"Location": {"schema": {"type": "string"}}},
-                    },
-                    "201": {"description": "sync: the new object", "content": JSON_ANY},
-                    "204": {"description": "sync: done"},
-                    **ACTION_ERRORS,
-                },
-                parameters=[_query("sync", FLAG, "wait for the outcome")],
-                requestBody=_body(action.body),
-                tags=[name],
-            ),
-        }
-    if xo_type is not None:
-        for sub in SUB_COLLECTIONS:
-            if sub != "vdis" or xo_type in VM_TYPES:
-                paths[f"{one}/{sub}"] = {
-                    "parameters": [id_param],
-                    "get": _operation(
-                        f"the {label}'s {sub}",
-                        {"200": LISTED, **LISTING_ERRORS, "404": _error(f"no such {label}")},
-                        parameters=LISTING_PARAMS,
-                        tags=[name],
-                    ),
-                }
+
+
+def _paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        item = paths.setdefault(endpoint.path, {})
+        params = [_path("id", "the object's id")] if "{id}" in endpoint.path else []
+        if endpoint.kind == "tag":
+            params.append(_path("tag", "the tag"))
+        if params:
+            item["parameters"] = params
+        operation = _operation_of(endpoint)
+        operation["responses"].update(AUTH_ERRORS)
+        operation["tags"] = [endpoint.collection]
+        item[endpoint.method.lower()] = operation
     return paths
 
 
@@ -240,8 +222,7 @@ def document(version: str) -> dict[str, Any]:
             tags=["users"],
         ),
     }
-    for name in COLLECTION_NAMES:
-        paths.update(_collection_paths(name, TYPE_OF_COLLECTION.get(name)))
+    paths.update(_paths())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -83,8 +83,6 @@ def listing_query(query: Mapping[str, str]) -> ListingQuery:
 
 
 def json_body_object(body: Any) -> dict[str, Any]:
-    if body is None:
-        return {}
     if not isinstance(body, dict):
         raise RestError(422, "the request body must be a JSON object")
     return body

@@ -16,6 +16,7 @@ from xod.server.rest import actions, docs, objects, openapi, tokens
 from xod.server.rest.auth import authenticated
 from xod.server.rest.collections import collection, items
 from xod.server.rest.context import BASE, Caller, RestContext
+from xod.server.rest.endpoints import ENDPOINTS
 from xod.server.rest.errors import RestError, error_response, from_exception, json_response
 from xod.server.rest.listing import respond
 from xod.server.rest.params import listing_query
@@ -33,8 +34,10 @@ async def rest_errors(request: web.Request, handler: RestHandler) -> web.StreamR
         return await handler(request)
     except web.HTTPRedirection:
         raise
-    except web.HTTPException as error:  # unknown path, wrong method
-        return error_response(RestError(error.status, error.reason))
+    except web.HTTPException as error:  # unknown path, wrong method (with its `Allow`)
+        allow = error.headers.get("Allow")
+        headers = None if allow is None else {"Allow": allow}
+        return error_response(RestError(error.status, error.reason, headers=headers))
     except Exception as error:
         rest_error = from_exception(error)
         if rest_error.status == 500 and not isinstance(error, RestError):
@@ -78,17 +81,22 @@ def rest_application(dispatcher: Dispatcher, live: FanoutConfig) -> web.Applicat
     add("POST", "/users/authentication_tokens", auth(tokens.create_token))
     add("POST", "/users/{id}/authentication_tokens", auth(tokens.create_token))
     add("GET", "/users/{id}/authentication_tokens", auth(tokens.list_tokens))
-    add("GET", "/tasks/{id}", auth(actions.get_task))
-    add("GET", "/{collection}", auth(get_collection))
-    add("GET", "/{collection}/{id}", auth(objects.get_object))
-    add("PATCH", "/{collection}/{id}", auth(objects.patch_object))
-    add("DELETE", "/{collection}/{id}", auth(objects.delete_object))
-    add("PUT", "/{collection}/{id}/tags/{tag}", auth(objects.change_tag))
-    add("DELETE", "/{collection}/{id}/tags/{tag}", auth(objects.change_tag))
-    add("GET", "/{collection}/{id}/actions", auth(actions.list_actions))
-    add("GET", "/{collection}/{id}/actions/{action}", auth(actions.get_action))
-    add("POST", "/{collection}/{id}/actions/{action}", auth(actions.post_action))
-    add("GET", "/{collection}/{id}/{sub}", auth(objects.get_sub_collection))
+    handlers = {
+        "list": get_collection,
+        "get": objects.get_object,
+        "task": actions.get_task,
+        "patch": objects.patch_object,
+        "delete": objects.delete_object,
+        "tag": objects.change_tag,
+        "actions": actions.list_actions,
+        "sub": objects.get_sub_collection,
+    }
+    for endpoint in ENDPOINTS:
+        if endpoint.kind == "action":
+            handler = actions.post_action if endpoint.method == "POST" else actions.get_action
+        else:
+            handler = handlers[endpoint.kind]
+        add(endpoint.method, endpoint.route, auth(handler))
 
     async def end_watches(_: web.Application) -> None:
         for stream in list(rest.watches):
