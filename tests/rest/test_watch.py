@@ -27,6 +27,10 @@ async def lines_until(response: aiohttp.ClientResponse, predicate: Any, what: st
             return seen
 
 
+def is_a(event: str) -> Any:
+    return lambda line: line[0] == event
+
+
 async def open_watch(lab: RestLab, query: str) -> aiohttp.ClientResponse:
     response = await lab.http.get(
         lab.url(f"/vms?ndjson=true&watch=true&{query}"), cookies=lab.cookies
@@ -45,14 +49,12 @@ async def test_watch_resumed_with_since_after_a_cut(tmp_path: Path) -> None:
         assert await next_line(response, "the first bookmark") == ["revision", start]
 
         await lab.rpc.call("vm.set", {"id": first, "name_label": "renamed once"})
-        seen = await lines_until(response, lambda line: line[0] == "update", "the rename")
+        seen = await lines_until(response, is_a("update"), "the rename")
         assert seen[-1] == [
             "update",
             {"name_label": "renamed once", "href": f"/rest/v0/vms/{first}"},
         ]
-        revision_line = await lines_until(
-            response, lambda line: line[0] == "revision", "a bookmark"
-        )
+        revision_line = await lines_until(response, is_a("revision"), "a bookmark")
         resume_from = revision_line[-1][1]
         response.close()  # the connection is cut
 
@@ -60,9 +62,7 @@ async def test_watch_resumed_with_since_after_a_cut(tmp_path: Path) -> None:
         snapshot = await lab.rpc.call("vm.snapshot", {"id": second, "name": "snap"})
         await lab.rpc.call("vm.delete", {"id": snapshot})
         response = await open_watch(lab, f"fields=name_label&since={resume_from}")
-        missed = await lines_until(
-            response, lambda line: line[0] == "revision", "the missed changes"
-        )
+        missed = await lines_until(response, is_a("revision"), "the missed changes")
         assert [
             "update",
             {"name_label": "renamed while away", "href": f"/rest/v0/vms/{second}"},
@@ -71,7 +71,7 @@ async def test_watch_resumed_with_since_after_a_cut(tmp_path: Path) -> None:
         assert not any(line[0] == "update" and line[1]["href"].endswith(first) for line in missed)
         # Live again after the resume.
         await lab.rpc.call("vm.set", {"id": first, "name_label": "renamed twice"})
-        seen = await lines_until(response, lambda line: line[0] == "update", "the live rename")
+        seen = await lines_until(response, is_a("update"), "the live rename")
         assert seen[-1][1]["name_label"] == "renamed twice"
         response.close()
 
@@ -87,7 +87,7 @@ async def test_watch_removals_hrefs_and_errors(tmp_path: Path) -> None:
             response, lambda line: line == ["update", href], "the new snapshot"
         )
         await lab.rpc.call("vm.delete", {"id": snapshot})
-        seen = await lines_until(response, lambda line: line[0] == "remove", "the removal")
+        seen = await lines_until(response, is_a("remove"), "the removal")
         assert seen[-1] == ["remove", href]
         response.close()
 
