@@ -177,19 +177,48 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting(
-        "limits", "max_message_bytes", int, 1 * _MiB, "largest message a client may send", _positive
+        "limits",
+        "max_incoming_message_bytes",
+        int,
+        1 * _MiB,
+        "largest message (WebSocket frame) a client may send",
+        _positive,
     ),
     Setting(
         "limits",
         "client_buffer_bytes",
         int,
         4 * _MiB,
-        "output buffered for a slow client before it is disconnected",
+        "output held for a signed-in client before its requests wait (twice that: disconnected)",
         _positive,
     ),
     Setting(
         "limits",
-        "max_frame_bytes",
+        "anonymous_buffer_bytes",
+        int,
+        256 * 1024,
+        "output held for a client not signed in before its requests wait",
+        _positive,
+    ),
+    Setting(
+        "limits",
+        "output_buffer_bytes",
+        int,
+        256 * _MiB,
+        "output held for all clients together before lagging and anonymous ones stop being read",
+        _positive,
+    ),
+    Setting(
+        "limits",
+        "max_calls_in_flight",
+        int,
+        1024,
+        "calls running at once for all clients (anonymous ones: half of them)",
+        _positive,
+    ),
+    Setting(
+        "limits",
+        "notification_frame_bytes",
         int,
         1 * _MiB,
         "largest `all` notification frame sent to a client (a bigger change batch is split)",
@@ -257,6 +286,15 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 SETTINGS_BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
+
+# Old names still accepted, for one release, with a warning in the log: old → current.
+# (limits.max_frame_bytes used to mean the notification frame, not an incoming one.)
+RENAMED: dict[str, str] = {
+    "limits.max_message_bytes": "limits.max_incoming_message_bytes",
+    "limits.max_frame_bytes": "limits.notification_frame_bytes",
+}
+# XOD_LIMITS_MAX_MESSAGE_BYTES → limits.max_message_bytes, …
+RENAMED_ENV: dict[str, str] = {ENV_PREFIX + old.replace(".", "_").upper(): old for old in RENAMED}
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
 
 # Settings a running daemon applies on SIGHUP; the others need a restart.
@@ -298,12 +336,19 @@ class Settings:
     """Every setting's final value, plus where the file came from."""
 
     def __init__(
-        self, values: Mapping[str, Any], path: Path | None, explicit: Iterable[str] = ()
+        self,
+        values: Mapping[str, Any],
+        path: Path | None,
+        explicit: Iterable[str] = (),
+        deprecated: Iterable[str] = (),
     ) -> None:
         self.values: dict[str, Any] = dict(values)  # "section.key" → value
         self.path = path
         # Names set by the file, the environment or a flag (not left at their default).
         self.explicit = frozenset(explicit)
+        # One line per old setting name used (RENAMED), for the daemon to log once logging
+        # is set up.
+        self.deprecated: tuple[str, ...] = tuple(deprecated)
         for section in SECTIONS:
             prefix = section + "."
             object.__setattr__(
@@ -369,8 +414,23 @@ def _checked(setting: Setting, value: Any, source: str) -> Any:
 # -- the loader --------------------------------------------------------------------------------
 
 
-def read_file(path: Path) -> dict[str, Any]:
-    """The TOML file as {"section.key": value}; unknown sections/keys and bad types raise."""
+def _current_name(name: str, source: str, deprecated: list[str], given: Iterable[str]) -> str:
+    """`name`, or the current name of a renamed setting (noted in `deprecated`); both names
+    in one source is an error (which one was meant?)."""
+    new = RENAMED.get(name)
+    if new is None:
+        return name
+    if new in given:
+        raise ConfigError(name, f"is the old name of {new}, which is also set: keep only {new}",
+                          source)  # fmt: skip
+    deprecated.append(f"{name} (from {source}) is deprecated: rename it {new}")
+    return new
+
+
+def read_file(path: Path, deprecated: list[str] | None = None) -> dict[str, Any]:
+    """The TOML file as {"section.key": value}; unknown sections/keys and bad types raise.
+    Old names (RENAMED) are read as the current ones and noted in `deprecated`."""
+    deprecated = [] if deprecated is None else deprecated
     try:
         with path.open("rb") as file:
             document = tomllib.load(file)
@@ -388,8 +448,10 @@ def read_file(path: Path) -> dict[str, Any]:
             raise ConfigError(section, f"unknown section [{section}]", str(path))
         if not isinstance(table, dict):
             raise ConfigError(section, f"must be a table [{section}]", str(path))
+        given = {f"{section}.{key}" for key in table}
         for key, value in table.items():
-            setting = SETTINGS_BY_NAME.get(f"{section}.{key}")
+            name = _current_name(f"{section}.{key}", str(path), deprecated, given)
+            setting = SETTINGS_BY_NAME.get(name)
             if setting is None:
                 raise ConfigError(f"{section}.{key}", "unknown setting", str(path))
             try:
@@ -400,14 +462,20 @@ def read_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+def read_environment(
+    environ: Mapping[str, str], deprecated: list[str] | None = None
+) -> dict[str, Any]:
     """`XOD_<SECTION>_<KEY>` variables; a known section with an unknown key is an error (a typo),
     a variable outside the known sections is someone else's and ignored."""
+    deprecated = [] if deprecated is None else deprecated
     values: dict[str, Any] = {}
+    given = {SETTINGS_BY_ENV[n].name for n in environ if n in SETTINGS_BY_ENV}
     for name, text in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
         setting = SETTINGS_BY_ENV.get(name)
+        if name in RENAMED_ENV:
+            setting = SETTINGS_BY_NAME[_current_name(RENAMED_ENV[name], name, deprecated, given)]
         if setting is None:
             section = name[len(ENV_PREFIX) :].split("_", 1)[0].lower()
             if section in SECTIONS:
@@ -421,10 +489,16 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def read_overrides(overrides: Mapping[str, str], source: str = "command line") -> dict[str, Any]:
+def read_overrides(
+    overrides: Mapping[str, str],
+    source: str = "command line",
+    deprecated: list[str] | None = None,
+) -> dict[str, Any]:
     """Command-line values ("section.key" → text)."""
+    deprecated = [] if deprecated is None else deprecated
     values: dict[str, Any] = {}
-    for name, text in overrides.items():
+    for given_name, text in overrides.items():
+        name = _current_name(given_name, source, deprecated, overrides)
         setting = SETTINGS_BY_NAME.get(name)
         if setting is None:
             raise ConfigError(name, "unknown setting", source)
@@ -462,14 +536,15 @@ def load(
     values.update(defaults or {})
     used_path: Path | None = None
     explicit: dict[str, Any] = {}
+    deprecated: list[str] = []
     if path is not None and (required or path.exists()):
-        explicit.update(read_file(path))
+        explicit.update(read_file(path, deprecated))
         used_path = path
-    explicit.update(read_environment(environ))
-    explicit.update(read_overrides(overrides or {}))
+    explicit.update(read_environment(environ, deprecated))
+    explicit.update(read_overrides(overrides or {}, deprecated=deprecated))
     values.update(explicit)
     _cross_check(values)
-    return Settings(values, used_path, explicit)
+    return Settings(values, used_path, explicit, deprecated)
 
 
 def _cross_check(values: Mapping[str, Any]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import shutil
 import signal
 import ssl
@@ -28,11 +27,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode, web
 
 from xod import __version__, config, logs, metrics, runtime
+from xod.cache.instrumented import InstrumentedPoolConnection
 from xod.config import ConfigError, Settings
 from xod.notify import Notifier
+from xod.server.admission import ClientLimit
+from xod.server.health import Observability
 
 if TYPE_CHECKING:
     from xod.server.app import XodApp
+    from xod.server.listen import Listener
     from xod.store import FirstStartAdmin
 
 log = logs.get_logger("xod.daemon")
@@ -44,9 +47,12 @@ DEMO_SERVER_LABEL = "xod demo pool"
 # Reloadable settings the application applies live: setting → `XodApp.apply_limits` keyword.
 # (limits.max_clients is this daemon's own; the log and TLS settings too.)
 LIVE_LIMITS = {
-    "limits.max_message_bytes": "max_frame_bytes",
-    "limits.max_frame_bytes": "notification_frame_bytes",
+    "limits.max_incoming_message_bytes": "max_incoming_message_bytes",
+    "limits.notification_frame_bytes": "notification_frame_bytes",
     "limits.client_buffer_bytes": "client_budget_bytes",
+    "limits.anonymous_buffer_bytes": "anonymous_budget_bytes",
+    "limits.output_buffer_bytes": "output_buffer_bytes",
+    "limits.max_calls_in_flight": "max_calls_in_flight",
     "pools.connect_timeout": "connect_timeout",
     "pools.disconnect_grace": "disconnect_grace",
     "pools.event_timeout": "event_timeout",
@@ -136,6 +142,12 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     return settings
 
 
+def log_deprecated(settings: Settings) -> None:
+    """Old setting names still work for one release: say so where operators look."""
+    for message in settings.deprecated:
+        log.warning("deprecated setting", detail=message)
+
+
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.tls_enabled:
         return None
@@ -180,9 +192,10 @@ class Daemon:
         self._temp_state_dir: str | None = None
         self._simulator: Any = None
         self._app: XodApp | None = None
-        self._runner: web.AppRunner | None = None
-        self._observability: metrics.Observability | None = None
-        self._client_limit = metrics.ClientLimit(lambda: 0)
+        self._listener: Listener | None = None
+        self._stop_step = "nothing"
+        self._observability: Observability | None = None
+        self._client_limit = ClientLimit(lambda: 0)
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -199,6 +212,7 @@ class Daemon:
         from xod.store import Store
 
         settings = self.settings
+        log_deprecated(settings)
         state_dir = self._state_dir()
         store = Store.open(state_dir)
         host, port = config.parse_listen(settings.http.listen)
@@ -207,18 +221,21 @@ class Daemon:
             state_dir=state_dir,
             host=host,
             port=port,
-            max_frame_bytes=limits.max_message_bytes,
+            max_incoming_message_bytes=limits.max_incoming_message_bytes,
             admin_email=settings.admin.email,
             admin_password=settings.admin.password or None,
             connect_timeout=pools.connect_timeout,
             disconnect_grace=pools.disconnect_grace,
             event_timeout=pools.event_timeout,
-            connection_factory=metrics.InstrumentedPoolConnection,
+            connection_factory=InstrumentedPoolConnection,
             bulk_load=runtime.bulk_load,  # GC off during a pool's load, heap frozen after it
             version=__version__,
             store=store,
             client_budget_bytes=limits.client_buffer_bytes,
-            notification_frame_bytes=limits.max_frame_bytes,
+            anonymous_budget_bytes=limits.anonymous_buffer_bytes,
+            output_buffer_bytes=limits.output_buffer_bytes,
+            max_calls_in_flight=limits.max_calls_in_flight,
+            notification_frame_bytes=limits.notification_frame_bytes,
         )
         app = XodApp(server_config)
         self._app = app
@@ -235,10 +252,10 @@ class Daemon:
         def connected_clients() -> int:
             return len(fanout.peers)
 
-        self._client_limit = metrics.ClientLimit(connected_clients, limits.max_clients)
+        self._client_limit = ClientLimit(connected_clients, limits.max_clients)
         self._client_limit.attach(app.app)
         app.app.on_shutdown.append(self._close_clients)
-        self._observability = metrics.Observability(
+        self._observability = Observability(
             app.objects,
             app.pools,
             enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],
@@ -247,7 +264,7 @@ class Daemon:
         self._observability.register()
         app.app.router.add_routes(self._observability.routes())
         app.startup()  # the daemon listens itself: TLS, the redacting access log, port fallback
-        listening = await self._listen(app.app, host, port)
+        listening = await self._listen(app, host, port)
         log.debug("effective settings", settings=settings.values)  # secrets redacted by name
         log.info(
             "listening",
@@ -283,36 +300,25 @@ class Daemon:
             store.servers.add(sim.master_url, username, password, label=DEMO_SERVER_LABEL)
         log.info("demo pool started", master=sim.master_url, hosts=demo.hosts, vms=demo.vms)
 
-    async def _listen(self, app: web.Application, host: str, port: int) -> Listening:
-        self._runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            access_log_class=logs.RedactingAccessLogger,
+    async def _listen(self, app: XodApp, host: str, port: int) -> Listening:
+        from xod.server.listen import listen
+
+        self._listener = await listen(
+            app.app,
+            host,
+            port,
+            ssl_context=self.ssl_context,
+            backlog=app.config.listen_backlog,
             # In-flight requests' grace once WebSockets are closed; the whole stop is bounded
             # by http.shutdown_timeout.
-            shutdown_timeout=min(3.0, self.settings.http.shutdown_timeout / 2),
+            shutdown_grace=min(3.0, self.settings.http.shutdown_timeout / 5),
+            # The demo's 8080 may be taken: then any free port.
+            any_port_if_taken=self.demo and "http.listen" not in self.settings.explicit,
+            access_log_class=logs.RedactingAccessLogger,
         )
-        await self._runner.setup()
-        try:
-            site = await self._start_site(host, port)
-        except OSError as error:
-            fallback = (
-                self.demo and "http.listen" not in self.settings.explicit and port != 0
-            ) and error.errno == errno.EADDRINUSE
-            if not fallback:
-                raise
-            site = await self._start_site(host, 0)  # the demo's 8080 is taken: any free port
-        sockets = getattr(site._server, "sockets", None) or []
-        bound_port = sockets[0].getsockname()[1] if sockets else port
         scheme = "https" if self.ssl_context else "http"
         shown = f"[{host}]" if ":" in host else host
-        return Listening(f"{scheme}://{shown}:{bound_port}", host, bound_port)
-
-    async def _start_site(self, host: str, port: int) -> web.TCPSite:
-        assert self._runner is not None
-        site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context)
-        await site.start()
-        return site
+        return Listening(f"{scheme}://{shown}:{self._listener.port}", host, self._listener.port)
 
     def _announce_first_admin(self, admin: FirstStartAdmin | None, state_dir: Path) -> None:
         """A generated password goes to a 0600 file, never to stdout or the logs: under systemd
@@ -396,7 +402,11 @@ class Daemon:
             async with asyncio.timeout(self.settings.http.shutdown_timeout):
                 await self._graceful_stop()
         except TimeoutError:
-            log.warning("graceful stop timed out", timeout=self.settings.http.shutdown_timeout)
+            log.warning(
+                "graceful stop timed out",
+                timeout=self.settings.http.shutdown_timeout,
+                waiting_for=self._stop_step,
+            )
         finally:
             if self._app is not None:
                 with contextlib.suppress(Exception):
@@ -409,17 +419,26 @@ class Daemon:
             log.info("stopped", seconds=round(time.monotonic() - started, 3))
 
     async def _graceful_stop(self) -> None:
+        """Each step bounded by its share of http.shutdown_timeout (`_stop_step` says which
+        one runs, for the log if the whole stop runs out anyway)."""
+        timeout = self.settings.http.shutdown_timeout
         if self._reloading is not None:
             self._reloading.cancel()
-        if self._runner is not None:
-            # Stops listening, then on_shutdown closes every WebSocket with 1001.
-            await self._runner.cleanup()
-            self._runner = None
+        if self._listener is not None:
+            # Stops listening, then on_shutdown closes every WebSocket with 1001; handlers get
+            # the listener's grace (twice: to end, then once cancelled).
+            self._stop_step = "clients to disconnect"
+            await self._listener.close()
+            self._listener = None
         if self._app is not None:
-            await self._app.stop()  # logs out of every XAPI session, closes the store
+            self._stop_step = "actions to end and pools to log out"
+            # Logs out of every XAPI session, closes the store.
+            await self._app.stop(actions_grace=timeout / 5, pools_grace=timeout / 5)
         if self._simulator is not None:
+            self._stop_step = "the demo pool to stop"
             await self._simulator.stop()
             self._simulator = None
+        self._stop_step = "nothing"
 
     # -- reload --------------------------------------------------------------------------------
 
@@ -438,6 +457,7 @@ class Daemon:
             log.error("reload failed, configuration unchanged", error=str(error))
             self.notifier.ready(status="reload failed: configuration invalid")
             return
+        log_deprecated(new)
         changed = self.settings.changed(new)
         if "log.level" in changed or "log.format" in changed:
             logs.setup(new.log.level, new.log.format)

@@ -23,11 +23,15 @@ class Notifier:
         return self.address is not None
 
     def send(self, *fields: str) -> bool:
-        """Send "A=1\\nB=2"; False if there is no socket or it refused (systemd gone)."""
+        """Send "A=1\\nB=2"; False if there is no socket, it refused (systemd gone) or its
+        queue is full. Never blocks: a blocking send to a manager that does not read (its
+        queue holds only net.unix.max_dgram_qlen datagrams, 10 by default) would freeze the
+        whole event loop, and every client with it."""
         if self.address is None:
             return False
+        kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            with socket.socket(socket.AF_UNIX, kind) as sock:
                 sock.sendto("\n".join(fields).encode(), self.address)
         except OSError:
             return False

@@ -90,3 +90,11 @@ def release_memory() -> None:
     a burst of client traffic), glibc keeps the freed pages in the middle of its heap."""
     if _malloc_trim is not None:
         _malloc_trim(0)
+
+
+def reclaim_memory() -> None:
+    """Free what died in reference cycles, then give the freed pages back (after a burst of
+    client traffic: a closed connection's objects are cyclic, and the daemon makes full
+    collections rare). Frozen objects (the cache after its load) are not rescanned."""
+    gc.collect()
+    release_memory()

@@ -21,6 +21,7 @@ from tests.api.live_support import (
     user_vms,
     wait_until,
 )
+from xod.server.aiohttp_edge import writing_paused
 
 
 async def test_a_big_all_batch_is_split_into_bounded_frames(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ async def test_a_response_bigger_than_the_limit_reaches_a_paused_client(tmp_path
         )
         refs = sorted(user_vms(sim))
         round_ = 0
-        while not peer.protocol._paused:  # changes fill the socket: the transport pauses
+        while not writing_paused(peer.protocol):  # changes fill the socket: the transport pauses
             round_ += 1
             for ref in refs:
                 set_vm(sim, ref, name_label=f"fill-{round_}-{ref[-6:]}")

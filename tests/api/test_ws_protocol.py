@@ -60,7 +60,7 @@ async def test_framing_ids_params_notifications_batches(tmp_path: Path) -> None:
 
 async def test_error_paths_while_another_client_is_served(tmp_path: Path) -> None:
     async with (
-        running_xod(tmp_path, max_frame_bytes=64 * 1024) as app,
+        running_xod(tmp_path, max_incoming_message_bytes=64 * 1024) as app,
         connect(app) as bystander,
         connect(app) as client,
     ):
@@ -180,8 +180,13 @@ async def test_calls_run_concurrently_and_answer_out_of_order(tmp_path: Path) ->
 
 
 async def test_limits_change_on_a_running_server(tmp_path: Path) -> None:
-    async with running_xod(tmp_path, max_frame_bytes=64 * 1024) as app, connect(app) as earlier:
-        app.apply_limits(max_frame_bytes=4096, client_budget_bytes=100_000, event_timeout=5.0)
+    async with (
+        running_xod(tmp_path, max_incoming_message_bytes=64 * 1024) as app,
+        connect(app) as earlier,
+    ):
+        app.apply_limits(
+            max_incoming_message_bytes=4096, client_budget_bytes=100_000, event_timeout=5.0
+        )
         big_call = '{"id":1,"jsonrpc":"2.0","method":"system.getVersion","params":{"x":"%s"}}'
         big_call %= "a" * 10_000
         # A connection opened before keeps the limit it was opened with…

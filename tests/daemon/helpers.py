@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class NotifyListener:
-    """A NOTIFY_SOCKET datagram socket, as systemd's manager has."""
+    """A NOTIFY_SOCKET datagram socket, read continuously as systemd's manager does (a socket
+    left unread fills after net.unix.max_dgram_qlen datagrams, and later ones are lost)."""
 
     def __init__(self) -> None:
         # AF_UNIX paths are limited to 108 bytes: pytest's tmp_path can be longer.
@@ -29,30 +31,44 @@ class NotifyListener:
         self.path = os.path.join(self.directory, "notify.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.settimeout(0.1)  # how soon the reader notices close()
         self.messages: list[dict[str, str]] = []
+        self._arrived = threading.Condition()
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name="notify-listener", daemon=True)
+        self._reader.start()
 
-    def _read(self, timeout: float) -> dict[str, str] | None:
-        self.sock.settimeout(max(timeout, 0.001))
-        try:
-            data = self.sock.recv(4096)
-        except TimeoutError:
-            return None
-        fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
-        self.messages.append(fields)
-        return fields
+    def _read(self) -> None:
+        while not self._closed:
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            lines = data.decode().splitlines()
+            fields = dict(line.split("=", 1) for line in lines if "=" in line)
+            with self._arrived:
+                self.messages.append(fields)
+                self._arrived.notify_all()
 
     def wait_for(self, key: str, value: str = "1", timeout: float = 20.0) -> dict[str, str]:
-        for message in self.messages:
-            if message.get(key) == value:
-                return message
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = self._read(deadline - time.monotonic())
-            if message is not None and message.get(key) == value:
-                return message
-        raise AssertionError(f"no {key}={value} within {timeout} s; got {self.messages}")
+        with self._arrived:
+            while True:
+                for message in self.messages:
+                    if message.get(key) == value:
+                        return message
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"no {key}={value} within {timeout} s; got {self.messages}"
+                    )
+                self._arrived.wait(left)
 
     def close(self) -> None:
+        self._closed = True
+        self._reader.join(5)
         self.sock.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -79,3 +79,50 @@ def test_listen_addresses() -> None:
     assert config.parse_listen("[::1]:8443") == ("::1", 8443)
     with pytest.raises(ValueError, match="HOST:PORT"):
         config.parse_listen("8080")
+
+
+def test_renamed_limits_still_read_under_their_old_names(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[limits]\nmax_message_bytes = 2048\nmax_frame_bytes = 4096\n")
+    settings = config.load(path=path, environ={})
+    assert settings.limits.max_incoming_message_bytes == 2048
+    assert settings.limits.notification_frame_bytes == 4096
+    assert settings.explicit == {
+        "limits.max_incoming_message_bytes",
+        "limits.notification_frame_bytes",
+    }
+    assert settings.deprecated == (
+        f"limits.max_message_bytes (from {path}) is deprecated: rename it"
+        " limits.max_incoming_message_bytes",
+        f"limits.max_frame_bytes (from {path}) is deprecated: rename it"
+        " limits.notification_frame_bytes",
+    )
+    # The environment and --set too.
+    settings = config.load(
+        path=None,
+        environ={"XOD_LIMITS_MAX_MESSAGE_BYTES": "3000"},
+        overrides={"limits.max_frame_bytes": "5000"},
+    )
+    assert settings.limits.max_incoming_message_bytes == 3000
+    assert settings.limits.notification_frame_bytes == 5000
+    assert [line.split(" (from ")[1].split(")")[0] for line in settings.deprecated] == [
+        "XOD_LIMITS_MAX_MESSAGE_BYTES",
+        "command line",
+    ]
+    # The current names carry no note.
+    assert config.load(path=None, environ={}).deprecated == ()
+
+
+def test_an_old_and_a_new_name_together_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[limits]\nmax_frame_bytes = 4096\nnotification_frame_bytes = 8192\n")
+    with pytest.raises(ConfigError, match=r"keep only limits\.notification_frame_bytes"):
+        config.load(path=path, environ={})
+    with pytest.raises(ConfigError, match=r"keep only limits\.max_incoming_message_bytes"):
+        config.load(
+            path=None,
+            environ={
+                "XOD_LIMITS_MAX_MESSAGE_BYTES": "1",
+                "XOD_LIMITS_MAX_INCOMING_MESSAGE_BYTES": "2",
+            },
+        )

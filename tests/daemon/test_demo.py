@@ -17,10 +17,15 @@ from tests.daemon.helpers import NotifyListener, XodProcess
 
 
 async def rpc(ws, method: str, params: dict, request_id: int = 1):
+    """Call `method`; its reply, skipping the `all` notifications that may come first."""
     await ws.send(
         orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
     )
-    reply = orjson.loads(await ws.recv())
+    async with asyncio.timeout(20):  # the reply to `method`
+        while True:
+            reply = orjson.loads(await ws.recv())
+            if reply.get("id") == request_id:
+                break
     assert "error" not in reply, reply
     return reply["result"]
 
@@ -64,7 +69,8 @@ async def test_demo_end_to_end(tmp_path: Path, notify_listener: NotifyListener) 
         assert await asyncio.to_thread(state_dir.is_dir)
         notify_listener.wait_for("WATCHDOG", timeout=5)
 
-        async with aiohttp.ClientSession() as http:
+        # Every request bounded: a frozen xod must fail the test, not hang it.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             async with http.get(f"{url}/healthz") as response:
                 assert response.status == 200
             readiness = await wait_ready(http, url)

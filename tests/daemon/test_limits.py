@@ -1,4 +1,4 @@
-"""The daemon's limits reach the running server: limits.max_frame_bytes bounds the `all`
+"""The daemon's limits reach the running server: limits.notification_frame_bytes bounds the `all`
 notification frames at start and after a reload. In-process (the Daemon object, real sockets),
 so that a reload is one call."""
 
@@ -23,7 +23,7 @@ ADMIN_PASSWORD = "admin-Secret-5b1e07"
 VERSION_CALL = orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "system.getVersion"})
 
 
-def settings_with(state_dir: Path, max_frame_bytes: int, **limits: str) -> config.Settings:
+def settings_with(state_dir: Path, notification_frame_bytes: int, **limits: str) -> config.Settings:
     return config.load(
         path=None,
         required=False,
@@ -33,7 +33,7 @@ def settings_with(state_dir: Path, max_frame_bytes: int, **limits: str) -> confi
             "state.dir": str(state_dir),
             "admin.email": "ops@example.org",
             "admin.password": ADMIN_PASSWORD,
-            "limits.max_frame_bytes": str(max_frame_bytes),
+            "limits.notification_frame_bytes": str(notification_frame_bytes),
             "http.shutdown_timeout": "5",
             **{f"limits.{name}": value for name, value in limits.items()},
         },
@@ -73,7 +73,7 @@ def assert_bounded(frames: list[tuple[int, dict]], limit: int) -> None:
         assert size <= limit or len(items) == 1
 
 
-async def test_max_frame_bytes_splits_all_notifications_and_reloads(tmp_path: Path) -> None:
+async def test_notification_frame_bytes_splits_all_frames_and_reloads(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     async with Simulator(SimConfig(hosts=2, vms=10), listen="127.0.0.7") as sim:
         store = Store.open(state_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 from tests.daemon.helpers import NotifyListener
 from xod.notify import Notifier
@@ -43,3 +44,19 @@ def test_watchdog_interval_is_for_this_process_only() -> None:
     assert Notifier(mine).watchdog_seconds == 2.0
     other = {"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}
     assert Notifier(other).watchdog_seconds is None
+
+
+def test_a_manager_that_does_not_read_never_blocks_the_sender() -> None:
+    """The daemon sends from its event loop: a full notify queue must drop a datagram, not
+    freeze every client (the demo test hung that way when its listener fell behind)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unread:
+        unread.bind("\0" + f"xod-test-unread-{os.getpid()}")
+        notifier = Notifier({"NOTIFY_SOCKET": f"@xod-test-unread-{os.getpid()}"})
+        results: list[bool] = []
+        sender = threading.Thread(
+            target=lambda: results.extend(notifier.watchdog() for _ in range(100)), daemon=True
+        )
+        sender.start()
+        sender.join(10)  # 100 sends, whose queue holds far fewer
+        assert not sender.is_alive(), "a send blocked on a full notify socket"
+        assert results[0] is True and results[-1] is False  # the overflow is dropped

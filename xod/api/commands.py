@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xod.api import errors
-from xod.api.context import CallContext, Services
+from xod.api.context import CallContext
 from xod.api.registry import Registry
+from xod.api.services import Services
 from xod.backoff import Backoff
 from xod.cache.store import ChangeBatch, ObjectStore
 from xod.cache.sync import PoolSync
@@ -181,6 +182,18 @@ class Commands:
         task.add_done_callback(self._background.discard)
         return task
 
+    async def cancel_all(self, grace: float) -> int:
+        """The daemon is stopping: cancel the actions still running (and their clean-ups,
+        which would otherwise retry a closed pool for `failover_timeout`), waiting at most
+        `grace` seconds for them to end. How many did not."""
+        running = list(self._background)
+        for task in running:
+            task.cancel()
+        if not running:
+            return 0
+        _done, pending = await asyncio.wait(running, timeout=grace)
+        return len(pending)
+
     # -- jobs ----------------------------------------------------------------------------------
 
     def add_job(self, task_id: str, task: asyncio.Task[Any]) -> None:
@@ -231,9 +244,7 @@ class Commands:
 
 def commands_of(services: Services) -> Commands:
     """The Commands of a daemon (created on first use, kept on its Services)."""
-    if services.commands is None:
-        services.commands = Commands(services, services.failover_timeout)
-    return services.commands
+    return services.state(Commands, lambda: Commands(services, services.failover_timeout))
 
 
 @dataclass(eq=False)

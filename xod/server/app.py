@@ -3,6 +3,7 @@ downloads, around one `Services`. `XodApp` is what the daemon starts and stops."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -14,15 +15,21 @@ from typing import Any, TextIO
 from aiohttp import WSCloseCode, web
 
 from xod import __version__
-from xod.api.context import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.api.dispatch import Dispatcher
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
+from xod.api.services import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
 from xod.cache.sync import BulkLoad
-from xod.server.fanout import DEFAULT_MAX_FRAME_BYTES as DEFAULT_NOTIFICATION_FRAME_BYTES
-from xod.server.fanout import Fanout, FanoutConfig
+from xod.server.fanout import DEFAULT_NOTIFICATION_FRAME_BYTES, Fanout, FanoutConfig
+from xod.server.limits import (
+    DEFAULT_ANONYMOUS_BUFFER_BYTES,
+    DEFAULT_MAX_CALLS_IN_FLIGHT,
+    DEFAULT_OUTPUT_BUFFER_BYTES,
+    DaemonLimits,
+)
+from xod.server.listen import DEFAULT_BACKLOG, Listener, listen
 from xod.server.rest.routes import install as install_rest
 from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api_handler
 from xod.store import FirstStartAdmin, SignInThrottle, Store, ensure_admin
@@ -31,7 +38,10 @@ from xod.xapi.connection import PoolConnection
 
 log = logging.getLogger("xod.server")
 
-DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+DEFAULT_MAX_INCOMING_MESSAGE_BYTES = 1024 * 1024
+# How long a stop waits for cancelled actions to end, and for the pools' logouts.
+ACTIONS_STOP_GRACE = 2.0
+POOLS_STOP_GRACE = 3.0
 
 
 @dataclass
@@ -39,7 +49,8 @@ class ServerConfig:
     state_dir: Path
     host: str = "127.0.0.1"
     port: int = 8080
-    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    # Largest message a client may send (limits.max_incoming_message_bytes).
+    max_incoming_message_bytes: int = DEFAULT_MAX_INCOMING_MESSAGE_BYTES
     max_concurrent_calls: int = 64
     admin_email: str | None = None  # default: $XOD_ADMIN_EMAIL or admin@admin.net
     admin_password: str | None = None  # default: $XOD_ADMIN_PASSWORD or a random one, printed
@@ -58,17 +69,21 @@ class ServerConfig:
     store: Store | None = None  # an already-open store (tests pass a fast password hasher)
     # Live changes (xod/server/fanout.py): per-connection bound, lag before 4008, bookmarks.
     client_budget_bytes: int = 4 * 1024 * 1024
+    # Daemon-wide bounds (xod/server/limits.py): an anonymous connection's output budget, all
+    # connections' output together, calls in flight.
+    anonymous_budget_bytes: int = DEFAULT_ANONYMOUS_BUFFER_BYTES
+    output_buffer_bytes: int = DEFAULT_OUTPUT_BUFFER_BYTES
+    max_calls_in_flight: int = DEFAULT_MAX_CALLS_IN_FLIGHT
     client_max_lag: float = 30.0
-    # Largest `all` notification frame (limits.max_frame_bytes): bigger batches are split.
+    # Largest `all` notification frame (limits.notification_frame_bytes): bigger batches are
+    # split.
     notification_frame_bytes: int = DEFAULT_NOTIFICATION_FRAME_BYTES
     bookmark_interval: float = 30.0
     close_grace: float = 5.0
     ws_heartbeat: float | None = DEFAULT_HEARTBEAT
     ws_write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH
     ws_send_buffer: int | None = None  # SO_SNDBUF of client sockets; None = the kernel's
-    # Pending TCP connections: a burst of clients reconnecting after a network blip must not
-    # overflow it (an overflow costs each dropped SYN a 1 s retransmit).
-    listen_backlog: int = 1024
+    listen_backlog: int = DEFAULT_BACKLOG
 
 
 class XodApp:
@@ -102,7 +117,12 @@ class XodApp:
                 max_lag=config.client_max_lag,
                 bookmark_interval=config.bookmark_interval,
                 ping_interval=config.ws_heartbeat,
-                max_frame_bytes=config.notification_frame_bytes,
+                notification_frame_bytes=config.notification_frame_bytes,
+            ),
+            DaemonLimits(
+                output_buffer_bytes=config.output_buffer_bytes,
+                anonymous_buffer_bytes=config.anonymous_budget_bytes,
+                max_calls=config.max_calls_in_flight,
             ),
         )
         self.app = web.Application()
@@ -110,7 +130,7 @@ class XodApp:
             "/api/",
             make_api_handler(
                 self.dispatcher,
-                lambda: self.config.max_frame_bytes,
+                lambda: self.config.max_incoming_message_bytes,
                 config.max_concurrent_calls,
                 fanout=self.fanout,
                 write_buffer_high=config.ws_write_buffer_high,
@@ -120,7 +140,7 @@ class XodApp:
         )
         self.app.router.add_get("/api/{token}", self._one_shot)
         install_rest(self.app, self.dispatcher, self.fanout.config)
-        self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
         self.port: int | None = None
 
     @property
@@ -153,8 +173,11 @@ class XodApp:
     def apply_limits(
         self,
         *,
-        max_frame_bytes: int | None = None,
+        max_incoming_message_bytes: int | None = None,
         client_budget_bytes: int | None = None,
+        anonymous_budget_bytes: int | None = None,
+        output_buffer_bytes: int | None = None,
+        max_calls_in_flight: int | None = None,
         client_max_lag: float | None = None,
         connect_timeout: float | None = None,
         disconnect_grace: float | None = None,
@@ -163,16 +186,26 @@ class XodApp:
     ) -> None:
         """Change limits on the running server (the daemon's SIGHUP), without dropping anyone.
 
-        `max_frame_bytes` (largest incoming frame) applies to new connections; the output budget
-        and lag to every connection; `connect_timeout` to the next server.add/enable;
+        `max_incoming_message_bytes` applies to new connections; the output budgets, the calls
+        in flight and the lag to every connection; `connect_timeout` to the next server.add/enable;
         `disconnect_grace` to pools disconnecting from now on; `event_timeout` to the next
         event.from of every pool; `notification_frame_bytes` to the next batch."""
         config = self.config
-        if max_frame_bytes is not None:
-            config.max_frame_bytes = max_frame_bytes
+        if max_incoming_message_bytes is not None:
+            config.max_incoming_message_bytes = max_incoming_message_bytes
         if client_budget_bytes is not None:
             config.client_budget_bytes = client_budget_bytes
             self.fanout.set_budget(client_budget_bytes)
+        limits = self.fanout.limits
+        if anonymous_budget_bytes is not None:
+            config.anonymous_budget_bytes = anonymous_budget_bytes
+            limits.anonymous_buffer_bytes = anonymous_budget_bytes
+        if output_buffer_bytes is not None:
+            config.output_buffer_bytes = limits.output_buffer_bytes = output_buffer_bytes
+        if max_calls_in_flight is not None:
+            config.max_calls_in_flight = limits.max_calls = max_calls_in_flight
+        if limits.waiters:
+            limits.wake()  # raised limits let waiting readers go on
         if client_max_lag is not None:
             config.client_max_lag = self.fanout.config.max_lag = client_max_lag
         if connect_timeout is not None:
@@ -181,7 +214,7 @@ class XodApp:
             config.disconnect_grace = self.pools.disconnect_grace = disconnect_grace
         if notification_frame_bytes is not None:
             config.notification_frame_bytes = notification_frame_bytes
-            self.fanout.config.max_frame_bytes = notification_frame_bytes
+            self.fanout.config.notification_frame_bytes = notification_frame_bytes
         if event_timeout is not None:
             config.event_timeout = self.pools.event_timeout = event_timeout
             for server_id in self.pools.server_ids():
@@ -190,24 +223,42 @@ class XodApp:
     async def start(self) -> None:
         self.first_start()
         self.startup()
-        self._runner = web.AppRunner(self.app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.config.host, self.config.port, backlog=self.config.listen_backlog
+        self._listener = await listen(
+            self.app, self.config.host, self.config.port, backlog=self.config.listen_backlog
         )
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self.port = self._listener.port
 
-    async def stop(self) -> None:
+    async def stop(
+        self, *, actions_grace: float = ACTIONS_STOP_GRACE, pools_grace: float = POOLS_STOP_GRACE
+    ) -> None:
+        """Close every client, cancel the actions still running, log out of every pool, close
+        the store. Each wait is bounded (a pool that does not answer its logout, an action
+        that does not end), and one that runs out says so in the log."""
         await self.fanout.stop()
         # WebSocket handlers only end when their connection does: close them all first.
         self.fanout.close_all(WSCloseCode.GOING_AWAY, "xod is shutting down")
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        await self.pools.close()
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        # Detached actions outlive their caller, not the daemon: left running, they would keep
+        # calling (and retrying) the pools being closed.
+        commands = self.services.commands
+        if commands is not None:
+            left = await commands.cancel_all(actions_grace)
+            if left:
+                log.warning("stop: %d action(s) still running after %g s", left, actions_grace)
+        # Every pool at once, each logging out of its session; a master that does not answer
+        # holds only itself, and only for the grace.
+        server_ids = self.pools.server_ids()
+        closing = [asyncio.ensure_future(self.pools.remove(s)) for s in server_ids]
+        if closing:
+            _done, pending = await asyncio.wait(closing, timeout=pools_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning(
+                    "stop: %d pool(s) not logged out within %g s", len(pending), pools_grace
+                )
         self.store.close()
 
     async def __aenter__(self) -> XodApp:

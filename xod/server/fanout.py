@@ -36,6 +36,7 @@ from xod.server.frames import (
     all_frames,
     changes_message,
 )
+from xod.server.limits import DaemonLimits
 from xod.server.peer import SLOW_CLIENT_CLOSE_CODE, Peer
 
 log = logging.getLogger("xod.server")
@@ -44,7 +45,7 @@ NO_PONG_CLOSE_CODE = 4009
 SUBSCRIPTION_ID_LENGTH = 16
 # Objects per snapshot/resume/coalesced frame: a big snapshot never becomes one giant frame.
 CHUNK_OBJECTS = 500
-DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+DEFAULT_NOTIFICATION_FRAME_BYTES = 1024 * 1024
 # A subscription costs a scope (a projected copy of what it selects, its filter run on every
 # batch): a connection may hold only so many, and the daemon only so many distinct scopes.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 32
@@ -65,7 +66,7 @@ class FanoutConfig:
     # it is dropped. None disables.
     ping_interval: float | None = 30.0
     # Largest `all` frame (one object bigger than this still goes, alone in its frame).
-    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    notification_frame_bytes: int = DEFAULT_NOTIFICATION_FRAME_BYTES
     max_subscriptions_per_connection: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_scopes: int = MAX_SCOPES
 
@@ -98,7 +99,7 @@ class AllStream:
             enter,
             exit_ids,
             max_objects=CHUNK_OBJECTS,
-            max_bytes=self.config.max_frame_bytes,
+            max_bytes=self.config.notification_frame_bytes,
         )
 
     def coalesced_frames(
@@ -168,9 +169,15 @@ class StartFrames:
 
 
 class Fanout:
-    def __init__(self, store: ObjectStore, config: FanoutConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        config: FanoutConfig | None = None,
+        limits: DaemonLimits | None = None,
+    ) -> None:
         self.store = store
         self.config = config or FanoutConfig()
+        self.limits = limits or DaemonLimits()
         self.all_stream = AllStream(self.config)
         self.peers: set[Peer] = set()
         self.lagging: set[Peer] = set()
@@ -202,9 +209,10 @@ class Fanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
             self._watchdog = None
+        self.limits.close()
 
     def set_budget(self, budget_bytes: int) -> None:
-        """A new output budget, for every connection (a reload changes it)."""
+        """A new output budget, for every signed-in connection (a reload changes it)."""
         self.config.budget_bytes = budget_bytes
         for peer in self.peers:
             peer.budget = budget_bytes
@@ -228,6 +236,7 @@ class Fanout:
             protocol,
             fmt,
             budget=self.config.budget_bytes,
+            limits=self.limits,
             lagging=self.lagging,
             on_close=on_close,
         )

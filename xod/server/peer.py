@@ -11,6 +11,9 @@ net state is encoded for this connection alone once the queue has drained. Memor
 the budget plus the transport's high-water mark; the coalesced map only references objects the
 store shares. A connection behind (something queued) for longer than `max_lag` is closed by the
 fan-out's watchdog.
+
+Every byte queued is also counted daemon-wide (xod/server/limits.py); the connection's reader
+waits in `room_waiter` while its output is over its limit, and is woken as the queue drains.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from xod.metrics import SLOW_CLIENTS_CLOSED, WS_OUTPUT
+from xod.server.aiohttp_edge import wait_writable, writing_paused
 from xod.server.frames import WireFormat
+from xod.server.limits import DaemonLimits
 
 log = logging.getLogger("xod.server")
 
@@ -55,10 +60,13 @@ class Peer:
         "fmt",
         "last_ping",
         "last_seen",
+        "limits",
         "pending",
         "protocol",
         "queue",
         "queued_bytes",
+        "room_waiter",
+        "signed_in",
         "transport",
     )
 
@@ -69,13 +77,18 @@ class Peer:
         fmt: WireFormat,
         *,
         budget: int,
+        limits: DaemonLimits,
         lagging: set[Peer],
         on_close: Callable[[int, str], None],
     ) -> None:
         self.transport = transport
-        self.protocol = protocol  # aiohttp's BaseProtocol: `_paused`, `_drain_helper()`
+        self.protocol = protocol  # aiohttp's, read through xod/server/aiohttp_edge.py only
         self.fmt = fmt
-        self.budget = budget
+        self.budget = budget  # once signed in; before, the daemon's anonymous budget
+        self.limits = limits
+        self.signed_in = False
+        # The connection's reader, waiting for this output to fall under `output_limit`.
+        self.room_waiter: asyncio.Future[None] | None = None
         # Created when something must wait, dropped once drained: an idle connection holds
         # no queue (an empty deque is ~600 bytes; 10k idle connections are the common case).
         self.queue: deque[bytes | Iterator[bytes]] | None = None
@@ -97,22 +110,55 @@ class Peer:
         """Bytes this connection holds: its queue plus the transport's write buffer."""
         return self.queued_bytes + self.transport.get_write_buffer_size()
 
+    @property
+    def output_limit(self) -> int:
+        """Output held past which its requests are no longer read."""
+        return self.budget if self.signed_in else self.limits.anonymous_buffer_bytes
+
+    def has_room(self) -> bool:
+        """Whether the connection's next request may be read: its own output under its limit,
+        and, when the daemon's output buffer is full, nothing of its own waiting (the heavy
+        and the anonymous connections are the ones paused)."""
+        held = self.queued_bytes
+        if writing_paused(self.protocol):  # else the transport's buffer is on its way out
+            held += self.transport.get_write_buffer_size()
+        if held >= self.output_limit:
+            return False
+        return not self.limits.output_full or (self.signed_in and held == 0)
+
+    async def wait_for_room(self) -> None:
+        """Wait until `has_room()`, woken as this connection's output drains or, when the
+        daemon's output buffer is full, as anyone's does."""
+        loop = asyncio.get_running_loop()
+        while not self.closed and not self.has_room():
+            waiter = self.room_waiter = loop.create_future()
+            if self.limits.output_full:
+                self.limits.waiters.add(waiter)
+            if self._drainer is None and (self.queue or writing_paused(self.protocol)):
+                self._fell_behind()  # its own output is held: a drainer reports progress
+            try:
+                await waiter
+            finally:
+                self.room_waiter = None
+                self.limits.waiters.discard(waiter)
+
     # -- producers (synchronous, never block) ---------------------------------------------------
 
     def send(self, frame: bytes) -> None:
         """A frame that must arrive as is (a response)."""
         if self.closed:
             return
-        if not self.queue and self.pending is None and not self.protocol._paused:
+        if not self.queue and self.pending is None and not writing_paused(self.protocol):
             self._write(frame)
             return
         # Only what is already queued counts against the limit: one response bigger than
         # the limit on its own (getAllObjects of a big pool) is queued, not a slow client.
-        if self.queued_bytes > self.budget * HARD_LIMIT_FACTOR:
+        # (Reading stops at the limit: only the calls already running can take it past.)
+        if self.queued_bytes > self.output_limit * HARD_LIMIT_FACTOR:
             self.fail(SLOW_CLIENT_CLOSE_CODE, "client too slow: outbound queue over its limit")
             return
         self._queue().append(frame)
-        self.queued_bytes += len(frame)
+        self._count(len(frame))
         self._fell_behind()
 
     def send_stream(self, frames: Iterator[bytes]) -> None:
@@ -136,7 +182,7 @@ class Peer:
         if self.pending is not None:
             self._merge(stream, enter, exit_ids, revision)
             return
-        if not self.queue and not self.protocol._paused:
+        if not self.queue and not writing_paused(self.protocol):
             for frame in frames:
                 self._write(frame)
             return
@@ -148,7 +194,7 @@ class Peer:
             self._merge(stream, enter, exit_ids, revision)
         else:
             self._queue().extend(frames)
-            self.queued_bytes += size
+            self._count(size)
         self._fell_behind()
 
     def forget(self, stream: Stream) -> None:
@@ -173,13 +219,24 @@ class Peer:
         """The connection is gone: release everything."""
         self.closed = True
         self.queue = None
-        self.queued_bytes = 0
+        self._count(-self.queued_bytes)
         self.pending = None
         self._lagging.discard(self)
         if self._drainer is not None:
             self._drainer.cancel()
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _count(self, size: int) -> None:
+        """`size` more bytes queued (fewer when negative), here and daemon-wide."""
+        self.queued_bytes += size
+        if size > 0:
+            self.limits.queue(size)
+        elif size < 0:
+            self.limits.unqueue(-size)
+            waiter = self.room_waiter
+            if waiter is not None and not waiter.done() and self.has_room():
+                waiter.set_result(None)
 
     def _queue(self) -> deque[bytes | Iterator[bytes]]:
         if self.queue is None:
@@ -221,14 +278,14 @@ class Peer:
         written = 0
         try:
             while not self.closed:
-                if self.protocol._paused:
-                    await self.protocol._drain_helper()
+                if writing_paused(self.protocol):
+                    await wait_writable(self.protocol)
                     continue
                 if queue:
                     item = queue[0]
                     if isinstance(item, bytes):
                         queue.popleft()
-                        self.queued_bytes -= len(item)
+                        self._count(-len(item))
                         frame = item
                     else:
                         frame = next(item, None)  # type: ignore[call-overload]
@@ -244,7 +301,7 @@ class Peer:
                     for stream, (items, revision) in pending.items():
                         for frame in stream.coalesced_frames(self.fmt, items, revision):
                             queue.append(frame)
-                            self.queued_bytes += len(frame)
+                            self._count(len(frame))
                 else:
                     break
         except (ConnectionError, RuntimeError):
@@ -257,3 +314,6 @@ class Peer:
                 self.behind_since = None
                 self._lagging.discard(self)
                 self.queue = None
+            waiter = self.room_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)  # the reader checks again

@@ -2,10 +2,15 @@
 
 Each connection reads frames in order and runs the calls concurrently (at most
 `max_concurrent_calls` at once, each entry of a batch counting as one: reading pauses beyond
-that, so a flooding client slows itself down). Everything outgoing — responses, `all`
-notifications, subscription changes — goes through the connection's `Peer`
-(xod/server/peer.py): written at once when the transport is ready, else queued under a byte
-budget, coalesced, and finally the connection closed with 4008 when it stays behind.
+that, so a flooding client slows itself down; a connection not signed in gets at most
+`ANONYMOUS_CONCURRENT_CALLS`, and the daemon bounds the calls of all connections together).
+The next frame is read only once the connection's queued output is under its budget
+(xod/server/limits.py): a client that does not read its answers stops being read.
+
+Everything outgoing — responses, `all` notifications, subscription changes — goes through the
+connection's `Peer` (xod/server/peer.py): written at once when the transport is ready, else
+queued under a byte budget, coalesced, and finally the connection closed with 4008 when it
+stays behind.
 
 A client opening the socket with the subprotocol `xod.msgpack` gets every message as a msgpack
 binary frame, and may send msgpack binary frames (JSON text frames are still understood).
@@ -25,12 +30,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-import orjson
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from xod.api.context import ApiConnection
 from xod.api.dispatch import PARSE_ERROR, Dispatcher
+from xod.api.requests import UndecodableFrame, decode_json, decode_msgpack
+from xod.server.aiohttp_edge import max_message_size
 from xod.server.fanout import Fanout, after_reply
 from xod.server.frames import (
     JSON,
@@ -39,6 +44,7 @@ from xod.server.frames import (
     WireFormat,
     pong_frame,
 )
+from xod.server.limits import ANONYMOUS_CONCURRENT_CALLS
 from xod.store import User
 
 log = logging.getLogger("xod.server")
@@ -55,7 +61,7 @@ class _ApiWebSocket(web.WebSocketResponse):
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
         if code == WSCloseCode.MESSAGE_TOO_BIG and not message:
-            message = f"frame exceeds the {self._max_msg_size}-byte limit".encode()
+            message = f"frame exceeds the {max_message_size(self)}-byte limit".encode()
         return await super().close(code=code, message=message, drain=drain)
 
 
@@ -73,11 +79,13 @@ class LiveConnection(ApiConnection):
 
     def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:
         super().sign_in(user, expiration_ms, token_id)
+        self.live.peer.signed_in = True  # the larger output budget and call share
         if self.all_enabled:
             self.live.fanout.join_all(self.live.peer)
 
     def sign_out(self) -> None:
         super().sign_out()
+        self.live.peer.signed_in = False
         self.live.fanout.leave_all(self.live.peer)
         self.live.unsubscribe_all()
 
@@ -106,9 +114,9 @@ class WsSession:
         remote: str | None,
         *,
         max_concurrent_calls: int,
+        transport: asyncio.Transport,
+        protocol: Any,
         fanout: Fanout | None = None,
-        transport: asyncio.Transport | None = None,
-        protocol: Any = None,
         close_grace: float = 5.0,
     ) -> None:
         self.ws = ws
@@ -116,8 +124,6 @@ class WsSession:
         self.fanout = fanout or Fanout(dispatcher.services.objects)
         self.fmt: WireFormat = MSGPACK if ws.ws_protocol == MSGPACK_SUBPROTOCOL else JSON
         self.close_grace = close_grace
-        transport = transport or ws._payload_writer.transport  # type: ignore[union-attr]
-        protocol = protocol or ws._req.protocol  # type: ignore[union-attr]
         self.transport: asyncio.Transport = transport
         self.peer = self.fanout.new_peer(transport, protocol, self.fmt, self._on_peer_failed)
         self.connection = LiveConnection(remote, self._close, self)
@@ -176,9 +182,10 @@ class WsSession:
     # -- input ----------------------------------------------------------------------------------
 
     def _decode(self, data: str | bytes) -> Any:
+        """The frame as JSON-shaped values (malformed requests already answered)."""
         if isinstance(data, bytes) and self.fmt is MSGPACK:
-            return msgpack.unpackb(data)
-        return orjson.loads(data)
+            return decode_msgpack(data)
+        return decode_json(data)
 
     def _encode(self, message: Any) -> bytes:
         return self.fmt.frame(message)
@@ -198,6 +205,7 @@ class WsSession:
             log.exception("call handling failed")
         finally:
             self._free_slots += slots
+            self.fanout.limits.end_calls(slots)
             waiter = self._slot_freed
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -221,25 +229,44 @@ class WsSession:
             return False
         try:
             decoded = self._decode(message.data)
-        except Exception:  # orjson's and msgpack's errors alike: not a message
+        except UndecodableFrame:
             peer.send(self._encode(PARSE_ERROR))
             return True
-        # Only this loop takes slots: a batch gets its share before it starts, and the
-        # calls it waits on free theirs, so no two batches can wait on each other.
-        slots = min(self.dispatcher.call_count(decoded), self.max_concurrent_calls)
-        while self._free_slots < slots:
-            self._slot_freed = asyncio.get_running_loop().create_future()
-            try:
-                await self._slot_freed
-            finally:
-                self._slot_freed = None
-        self._free_slots -= slots
+        slots = await self._take_slots(self.dispatcher.call_count(decoded))
         task = asyncio.create_task(self._run_call(decoded, slots))
         if self._calls is None:
             self._calls = set()
         self._calls.add(task)
         task.add_done_callback(self._call_done)
         return True
+
+    async def _take_slots(self, calls: int) -> int:
+        """Wait for call slots for `calls` calls (a batch's entries each count), from this
+        connection's share and the daemon's (xod/server/limits.py); the slots taken.
+
+        Only this loop takes slots: a batch gets its share before it starts, and the calls it
+        waits on free theirs, so no two batches can wait on each other."""
+        signed_in = self.peer.signed_in
+        limit = self.max_concurrent_calls
+        if not signed_in:
+            limit = min(limit, ANONYMOUS_CONCURRENT_CALLS)
+        slots = min(calls, limit)
+        daemon = self.fanout.limits
+        while True:
+            own_free = self.max_concurrent_calls - self._free_slots + slots <= limit
+            if own_free and daemon.calls_available(slots, signed_in):
+                break
+            waiter = self._slot_freed = asyncio.get_running_loop().create_future()
+            if own_free:
+                daemon.waiters.add(waiter)
+            try:
+                await waiter
+            finally:
+                self._slot_freed = None
+                daemon.waiters.discard(waiter)
+        self._free_slots -= slots
+        daemon.take_calls(slots)
+        return slots
 
     def _call_done(self, task: asyncio.Task[None]) -> None:
         calls = self._calls
@@ -272,7 +299,7 @@ def _remote_address(transport: asyncio.BaseTransport) -> str | None:
 
 def make_api_handler(
     dispatcher: Dispatcher,
-    max_frame_bytes: Callable[[], int],
+    max_incoming_message_bytes: Callable[[], int],
     max_concurrent_calls: int,
     *,
     fanout: Fanout | None = None,
@@ -285,7 +312,7 @@ def make_api_handler(
         if request.raw_path != "/api/":
             raise web.HTTPNotFound()
         ws = _ApiWebSocket(
-            max_msg_size=max_frame_bytes(),  # read per connection: a reload changes it
+            max_msg_size=max_incoming_message_bytes(),  # read per connection: a reload changes it
             compress=False,
             # Keepalive pings come from the fan-out's watchdog (one pass for every connection,
             # no timer per connection); pongs must reach this session to count.
@@ -320,6 +347,9 @@ def make_api_handler(
                 del message  # an idle connection keeps nothing of its last frame and call
                 if not going_on:
                     break
+                # Back-pressure: the next request is read once this connection's output (and,
+                # when full, the daemon's) has room; until then it waits in the kernel.
+                await session.peer.wait_for_room()
         finally:
             await session.end()
         if not ws.closed:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xod.api.context import ApiConnection, Services
+from xod.api.context import ApiConnection
 from xod.api.dispatch import Dispatcher
+from xod.api.services import Services
 from xod.server.fanout import FanoutConfig
 from xod.server.rest.errors import RestError
 from xod.server.rest.tasks import RestTasks
