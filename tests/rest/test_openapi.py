@@ -78,6 +78,7 @@ async def test_schemathesis_against_the_document(tmp_path: Path) -> None:
             "--no-color",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,  # its cache directory goes there
             env={
                 "HOME": str(tmp_path),
                 "PATH": "/usr/bin:/bin",
