@@ -64,15 +64,17 @@ async def create_token(rpc: Client) -> str:
 
 async def wait_for(predicate: Any, what: str, timeout: float = 10.0) -> Any:
     """Poll `predicate()` (sync or async) until it returns something truthy."""
-    async with asyncio.timeout(timeout):
-        while True:
-            value = predicate()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = predicate()
+                if asyncio.iscoroutine(value):
+                    value = await value
+                if value:
+                    return value
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
 
 
 @contextlib.asynccontextmanager
