@@ -78,11 +78,13 @@ async def wait_for(predicate: Any, what: str, timeout: float = 10.0) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def rest_lab(tmp_path: Path, **sim_options: Any) -> AsyncIterator[RestLab]:
+async def rest_lab(
+    tmp_path: Path, xod_options: dict[str, Any] | None = None, **sim_options: Any
+) -> AsyncIterator[RestLab]:
     sim_config = SimConfig(**{"hosts": 2, "vms": 4, "templates": 2, "seed": 7, **sim_options})
     async with (
         Simulator(sim_config) as sim,
-        running_xod(tmp_path / "xod") as app,
+        running_xod(tmp_path / "xod", **(xod_options or {})) as app,
         connect(app) as rpc,
         aiohttp.ClientSession() as http,
     ):

@@ -4,6 +4,8 @@ bookmarks, and a watch resumed with `since` after its connection was cut."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +102,32 @@ async def test_watch_removals_hrefs_and_errors(tmp_path: Path) -> None:
         assert response.status == 400
         response = await lab.request("GET", "/vms?since=3")
         assert response.status == 400
+
+
+async def test_a_watcher_that_stops_reading_is_cut(tmp_path: Path) -> None:
+    """The WebSocket subscribers' bound: a stream whose writes stay blocked for longer than
+    `client_max_lag` is ended (the client resumes with `since`), nothing piles up for it."""
+    options = {"client_max_lag": 0.5, "ws_send_buffer": 4096}
+    async with rest_lab(tmp_path, options, vms=300) as lab:
+        reader, writer = await asyncio.open_connection(lab.app.config.host, lab.app.port)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Everything since revision 0 (the whole initial load), then never read.
+        writer.write(
+            (
+                "GET /rest/v0/vms?ndjson&watch&fields=*&since=0 HTTP/1.1\r\n"
+                f"Host: x\r\nCookie: authenticationToken={lab.token}\r\n\r\n"
+            ).encode()
+        )
+        await asyncio.sleep(2.0)  # well past client_max_lag: the stream must be ended by now
+        received = b""
+        async with asyncio.timeout(10):  # everything sent, up to the cut
+            with contextlib.suppress(ConnectionError):
+                while chunk := await reader.read(65536):
+                    received += chunk
+        writer.close()
+        assert received.startswith(b"HTTP/1.1 200")
+        # Cut before the end: a full resume holds every VM and ends with a revision line.
+        assert received.count(b'["update",') < 300
+        assert b'["revision",' not in received
+        assert await lab.get_json("/pools")  # xod serves on

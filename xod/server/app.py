@@ -140,7 +140,7 @@ class XodApp:
             ),
         )
         self.app.router.add_get("/api/{token}", self._one_shot)
-        install_rest(self.app, self.dispatcher, self.fanout.config)
+        install_rest(self.app, self.dispatcher, self.fanout.config, config.ws_send_buffer)
         self._listener: Listener | None = None
         self.port: int | None = None
 

@@ -32,6 +32,8 @@ class RestContext:
     tasks: RestTasks
     # The bounds of WebSocket subscribers, shared by REST watches (xod/server/fanout.py).
     live: FanoutConfig
+    # SO_SNDBUF of watch streams, as of WebSocket clients (None: the kernel's).
+    send_buffer: int | None = None
     # The open watch streams (xod/server/rest/watch.py), ended at shutdown.
     watches: set[Any] = field(default_factory=set)
 

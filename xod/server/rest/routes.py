@@ -65,9 +65,11 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"{BASE}/docs")
 
 
-def rest_application(dispatcher: Dispatcher, live: FanoutConfig) -> web.Application:
+def rest_application(
+    dispatcher: Dispatcher, live: FanoutConfig, send_buffer: int | None = None
+) -> web.Application:
     """The `/rest/v0` sub-application, over the same services and methods as `/api/`."""
-    rest = RestContext(dispatcher.services, dispatcher, RestTasks(), live)
+    rest = RestContext(dispatcher.services, dispatcher, RestTasks(), live, send_buffer)
     app = web.Application(middlewares=[rest_errors])
     auth = partial(authenticated, rest)
     document = openapi.document(dispatcher.services.version)
@@ -106,5 +108,10 @@ def rest_application(dispatcher: Dispatcher, live: FanoutConfig) -> web.Applicat
     return app
 
 
-def install(app: web.Application, dispatcher: Dispatcher, live: FanoutConfig) -> None:
-    app.add_subapp(BASE, rest_application(dispatcher, live))
+def install(
+    app: web.Application,
+    dispatcher: Dispatcher,
+    live: FanoutConfig,
+    send_buffer: int | None = None,
+) -> None:
+    app.add_subapp(BASE, rest_application(dispatcher, live, send_buffer))

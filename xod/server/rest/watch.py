@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import socket
 from typing import Any
 
 import orjson
@@ -94,19 +96,23 @@ class Watch:
         for object_id in exit_ids:
             self.pending[object_id] = None
 
-    def lines(self) -> list[bytes]:
+    def take(self) -> tuple[dict[str, Any], int]:
+        """What changed since the last write, and the revision it brings the client to (taken
+        together: a change arriving later belongs to the next write and the next revision)."""
         pending, self.pending = self.pending, {}
-        base, mapper, dumps = self.base, self.mapper, orjson.dumps
+        return pending, self.revision
+
+    def encode(self, changes: list[tuple[str, Any]]) -> bytes:
+        base, mapper = self.base, self.mapper
         lines = []
-        for object_id, obj in pending.items():
+        for object_id, obj in changes:
             href = base + object_id
             if obj is None:
                 removed = href if mapper.fields is None else {"href": href}
-                lines.append(dumps(["remove", removed]))
+                lines.append(orjson.dumps(["remove", removed]))
             else:
                 lines.append(b'["update",' + mapper.encode(obj, href) + b"]")
-        lines.append(dumps(["revision", self.revision]))
-        return lines
+        return b"\n".join(lines) + b"\n"
 
     async def run(self, request: web.Request) -> web.StreamResponse:
         live = self.rest.live
@@ -116,24 +122,37 @@ class Watch:
         self.rest.watches.add(self)
         try:
             await response.prepare(request)
+            self._limit_send_buffer(request)
             while not self.stopped and request.transport and not request.transport.is_closing():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(live.bookmark_interval):
                         await self.wake.wait()
                 self.wake.clear()
-                lines = self.lines()
-                for start in range(0, len(lines), LINES_PER_WRITE):
-                    data = b"\n".join(lines[start : start + LINES_PER_WRITE]) + b"\n"
+                pending, revision = self.take()
+                changes = iter(pending.items())
+                # Encoded a chunk at a time: a big resume is never all in memory as bytes.
+                while chunk := list(itertools.islice(changes, LINES_PER_WRITE)):
                     async with asyncio.timeout(live.max_lag):
-                        await response.write(data)
+                        await response.write(self.encode(chunk))
+                async with asyncio.timeout(live.max_lag):
+                    await response.write(orjson.dumps(["revision", revision]) + b"\n")
         except TimeoutError:
             log.info("ending a REST watch behind for more than %g s", live.max_lag)
+            if request.transport is not None:
+                request.transport.abort()  # what it holds would never drain
         except ConnectionError:
             pass  # the client went away
         finally:
             self._unsubscribe()
             self.rest.watches.discard(self)
         return response
+
+    def _limit_send_buffer(self, request: web.Request) -> None:
+        """The socket send buffer WebSocket clients get (ServerConfig.ws_send_buffer)."""
+        size = self.rest.send_buffer
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if size is not None and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 async def watch(
