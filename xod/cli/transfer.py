@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import os
 import ssl
-from collections.abc import AsyncIterator
-from typing import BinaryIO
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 from xod.cli.errors import CliError, Unreachable
@@ -23,6 +23,7 @@ READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 300.0  # a stalled download fails instead of hanging forever
 MAX_HEADER_LINES = 100
+_Read = TypeVar("_Read")
 
 
 class HttpResponse:
@@ -32,7 +33,9 @@ class HttpResponse:
         self.headers = headers
 
 
-async def _open(url: str, allow_unauthorized: bool):
+async def _open(
+    url: str, allow_unauthorized: bool
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str, str]:
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     host = parts.hostname or ""
@@ -52,7 +55,7 @@ async def _open(url: str, allow_unauthorized: bool):
     return reader, writer, target, parts.netloc
 
 
-async def _read(coroutine):
+async def _read(coroutine: Awaitable[_Read]) -> _Read:
     try:
         return await asyncio.wait_for(coroutine, READ_TIMEOUT)
     except TimeoutError:
@@ -127,7 +130,7 @@ async def http_request(
     *,
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
-) -> AsyncIterator[tuple[HttpResponse, AsyncIterator[bytes]]]:
+) -> AsyncGenerator[tuple[HttpResponse, AsyncIterator[bytes]], None]:
     """One request to the server: its response head, and its body as chunks arrive."""
     url = http_url(server, path)
     reader, writer, target, netloc = await _open(url, allow_unauthorized)
@@ -142,7 +145,7 @@ async def http_request(
         await _close(writer)
 
 
-async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncIterator[bytes]:
+async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncGenerator[bytes, None]:
     """The body of a `$getFrom` URL, chunk by chunk as it arrives (close it with aclosing)."""
     async with http_request(server, "GET", path, allow_unauthorized) as (response, body):
         if response.status != 200:
@@ -152,7 +155,7 @@ async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncIte
             yield chunk
 
 
-async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """Split a byte stream into lines, whatever their length (one object may be large)."""
     rest = b""
     async for chunk in chunks:
