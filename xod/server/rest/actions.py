@@ -61,6 +61,7 @@ async def post_action(rest: RestContext, request: web.Request, caller: Caller) -
         return _outcome(rest, action, result)
     result = await rest.call(caller, action.method, {**params, "_async": True})
     job = commands_of(rest.services).job(result) if isinstance(result, str) else None
+    outcome: asyncio.Future[Any]
     if job is not None:
         task_id, outcome = result, job
     else:  # the action ended before it needed a task: its outcome is known already

@@ -86,7 +86,9 @@ def _tasks(rest: RestContext, cached: list[dict[str, Any]]) -> Items:
             yield obj, base + obj["id"]
 
 
-async def find(rest: RestContext, caller: Caller, coll: Collection, object_id: str) -> Any:
+async def find(
+    rest: RestContext, caller: Caller, coll: Collection, object_id: str
+) -> dict[str, Any]:
     """One object of a collection; 404 JSON for an unknown id or one of another type."""
     if coll.xo_type is None:
         for obj, _href in await items(rest, caller, coll):
@@ -98,9 +100,9 @@ async def find(rest: RestContext, caller: Caller, coll: Collection, object_id: s
             task = rest.tasks.get(object_id)
             if task is not None:
                 return task.view()
-        obj = rest.services.objects.get(object_id)
-        if obj is not None and obj["type"] == coll.xo_type:
-            return obj
+        cached = rest.services.objects.get(object_id)
+        if cached is not None and cached["type"] == coll.xo_type:
+            return cached
     raise RestError(
         404,
         f"no such {coll.xo_type or coll.name[:-1]} {object_id}",

@@ -16,7 +16,7 @@ from xod.server.rest.declarations import PATCH_BODY
 from xod.server.rest.endpoints import ENDPOINTS, Endpoint
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-JSON_ANY = {"application/json": {"schema": {}}}
+JSON_ANY: dict[str, Any] = {"application/json": {"schema": {}}}
 FLAG = {"type": "string", "enum": ["", "true", "false", "1", "0"]}
 
 
@@ -112,7 +112,7 @@ def _operation_of(endpoint: Endpoint) -> dict[str, Any]:
     if kind == "sub":
         return _listing(f"the {label}'s {endpoint.sub}", LISTING_PARAMS, label)
     if kind in ("get", "task"):
-        operation = {
+        operation: dict[str, Any] = {
             "summary": f"one {label}",
             "responses": {
                 "200": {"description": label, "content": JSON_ANY},

@@ -13,7 +13,7 @@ from aiohttp import web
 from xod.api.dispatch import Dispatcher
 from xod.server.fanout import FanoutConfig
 from xod.server.rest import actions, docs, objects, openapi, tokens
-from xod.server.rest.auth import authenticated
+from xod.server.rest.auth import Handler, authenticated
 from xod.server.rest.collections import collection, items
 from xod.server.rest.context import BASE, Caller, RestContext
 from xod.server.rest.endpoints import ENDPOINTS
@@ -83,7 +83,7 @@ def rest_application(
     add("POST", "/users/authentication_tokens", auth(tokens.create_token))
     add("POST", "/users/{id}/authentication_tokens", auth(tokens.create_token))
     add("GET", "/users/{id}/authentication_tokens", auth(tokens.list_tokens))
-    handlers = {
+    handlers: dict[str, Handler] = {
         "list": get_collection,
         "get": objects.get_object,
         "task": actions.get_task,
@@ -94,6 +94,7 @@ def rest_application(
         "sub": objects.get_sub_collection,
     }
     for endpoint in ENDPOINTS:
+        handler: Handler
         if endpoint.kind == "action":
             handler = actions.post_action if endpoint.method == "POST" else actions.get_action
         else:

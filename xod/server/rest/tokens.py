@@ -4,6 +4,8 @@ the same client id refreshes its token) and `GET` of one's own tokens — throug
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from xod.server.rest.context import Caller, RestContext
@@ -28,7 +30,9 @@ def _own(request: web.Request, caller: Caller) -> None:
 async def create_token(rest: RestContext, request: web.Request, caller: Caller) -> web.Response:
     _own(request, caller)
     body = await read_json(request)
-    params = {k: body[k] for k in ("description", "expiresIn", "client") if k in body}
+    params: dict[str, Any] = {
+        k: body[k] for k in ("description", "expiresIn", "client") if k in body
+    }
     token = await rest.call(caller, "token.create", params)
     record = rest.services.store.tokens.lookup(token)
     assert record is not None  # just created
