@@ -118,3 +118,21 @@ async def test_token_creation(tmp_path: Path) -> None:
         assert response.status == 422
         response = await lab.request("POST", "/users/me/authentication_tokens", data=b"[1]")
         assert response.status == 422
+        # The deprecated route, with Basic as its legacy clients send it.
+        response = await lab.request(
+            "POST",
+            "/users/authentication_tokens",
+            token="",
+            headers=basic(ADMIN_EMAIL, ADMIN_PASSWORD),
+        )
+        assert response.status == 201
+        assert await lab.get_json("/pools", token=(await response.json())["token"]["id"])
+
+
+async def test_basic_password_with_a_colon(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        await lab.rpc.call(
+            "user.create", {"email": "colon@x", "password": "a:b:c", "permission": "read"}
+        )
+        response = await lab.request("GET", "/pools", token="", headers=basic("colon@x", "a:b:c"))
+        assert response.status == 200
