@@ -84,7 +84,9 @@ def guest_metrics_fragment(record: Mapping[str, Any]) -> GuestMetrics:
     version = None
     if has_version:
         major, minor = intern(major), intern(minor)
-        version = intern(f"{major}.{minor}.{pv.get('micro')}-{pv.get('build')}")
+        # As xo-server's template string renders it: a missing part reads "undefined".
+        micro, build = pv.get("micro", "undefined"), pv.get("build", "undefined")
+        version = intern(f"{major}.{minor}.{micro}-{build}")
     detected = record.get("PV_drivers_detected")
     if detected is None:
         detected = has_version
@@ -124,8 +126,11 @@ def vm_metrics_fields(
     vcpus_at_startup: int,
     metrics: VmMetrics | None,
     guest: GuestMetrics | None,
+    windows: bool | None = None,
 ) -> dict[str, Any]:
-    """The VM fields that depend on VM_metrics / VM_guest_metrics, from the VM's own fields."""
+    """The VM fields that depend on VM_metrics / VM_guest_metrics, from the VM's own fields
+    (`windows`: whether a VM is a Windows guest; None for templates, snapshots and dom0, which
+    carry no `vulnerabilities`)."""
     running = vm["power_state"] in ("Running", "Paused")
     is_template = vm["type"] == "VM-template"
     dynamic = vm["memory"]["dynamic"]
@@ -161,21 +166,56 @@ def vm_metrics_fields(
     else:
         memory["size"] = dynamic_max
 
-    tools_known = running and metrics is not None and guest is not None
-    return {
+    fields: dict[str, Any] = {
         "addresses": guest[6] if guest is not None else EMPTY_MAP,
-        "mainIpAddress": guest[7] if guest is not None else None,
         "CPUs": shared_map({"max": vm["CPUs"]["max"], "number": cpus_number}),
         "memory": shared_map(memory),
-        "installTime": metrics[3] if metrics is not None else None,
-        "startTime": metrics[2] if metrics is not None else None,
         "os_version": guest[0] if guest is not None else None,
-        "xenTools": xen_tools,
-        "managementAgentDetected": bool(tools_known and (guest[2] is not None or guest[5])),  # type: ignore[index]
-        "pvDriversDetected": bool(tools_known and guest[4]),  # type: ignore[index]
-        "pvDriversVersion": guest[1] if tools_known else None,  # type: ignore[index]
-        "pvDriversUpToDate": guest[3] if tools_known and guest[4] else None,  # type: ignore[index]
     }
+    # What follows is left out when unknown, as xo-server does (`undefined`: no key).
+    if guest is not None and guest[7] is not None:
+        fields["mainIpAddress"] = guest[7]
+    if metrics is not None:
+        fields["installTime"] = metrics[3]
+        fields["startTime"] = metrics[2]
+    if xen_tools is not None:
+        fields["xenTools"] = xen_tools
+    if running and metrics is not None and guest is not None:
+        # xo-server's getVmGuestToolsProps: only for a running VM with both metrics records.
+        detected = guest[4]
+        fields["managementAgentDetected"] = guest[2] is not None or guest[5]
+        fields["pvDriversDetected"] = detected
+        if guest[1] is not None:
+            fields["pvDriversVersion"] = guest[1]
+        if detected:
+            fields["pvDriversUpToDate"] = guest[3]
+    if windows is not None:
+        fields["vulnerabilities"] = _vulnerabilities(windows, running, guest)
+    return fields
+
+
+# Keys vm_metrics_fields may leave out: a re-patch removes them before adding the new fields.
+OPTIONAL_VM_METRICS_KEYS = (
+    "mainIpAddress",
+    "installTime",
+    "startTime",
+    "xenTools",
+    "managementAgentDetected",
+    "pvDriversDetected",
+    "pvDriversVersion",
+    "pvDriversUpToDate",
+)
+_NOT_VULNERABLE: dict[str, Any] = {"xsa468": False}
+_NO_PV_DRIVERS: dict[str, Any] = {"xsa468": {"reason": "no-pv-drivers-detected"}}
+
+
+def _vulnerabilities(windows: bool, running: bool, guest: GuestMetrics | None) -> dict[str, Any]:
+    """XSA-468 concerns the PV drivers of Windows guests: a running Windows VM whose drivers
+    are not detected gets XO's `no-pv-drivers-detected`. Driver versions are not assessed (xod
+    has no table of the vulnerable builds): other VMs read `false`."""
+    if windows and running and (guest is None or not guest[4]):
+        return _NO_PV_DRIVERS
+    return _NOT_VULNERABLE
 
 
 def host_metrics_fields(metrics: HostMetrics | None) -> dict[str, Any]:
@@ -196,7 +236,7 @@ class MetricsLinks:
         self.fragments: dict[str, dict[str, tuple]] = {c: {} for c in METRICS_CLASSES}
         # metrics ref → parent ref, and parent ref → its inputs for re-patching
         self._parent: dict[str, str] = {}
-        self._vm_inputs: dict[str, tuple[str, str, int]] = {}
+        self._vm_inputs: dict[str, tuple[str, str, int, bool | None]] = {}
         self._host_inputs: dict[str, str] = {}
 
     def clear(self) -> None:
@@ -222,9 +262,16 @@ class MetricsLinks:
             if parent is not None:
                 touched_parents.add(parent)
 
-    def watch_vm(self, ref: str, metrics_ref: str, guest_ref: str, vcpus_at_startup: int) -> None:
+    def watch_vm(
+        self,
+        ref: str,
+        metrics_ref: str,
+        guest_ref: str,
+        vcpus_at_startup: int,
+        windows: bool | None = None,
+    ) -> None:
         """Remember a VM's metrics records (refs interned by the caller: each is kept once)."""
-        self._vm_inputs[ref] = (metrics_ref, guest_ref, vcpus_at_startup)
+        self._vm_inputs[ref] = (metrics_ref, guest_ref, vcpus_at_startup, windows)
         if metrics_ref != NULL_REF:
             self._parent[metrics_ref] = ref
         if guest_ref != NULL_REF:
@@ -237,12 +284,13 @@ class MetricsLinks:
 
     def vm_fields(self, ref: str, vm: Mapping[str, Any]) -> dict[str, Any]:
         """The metrics fields of a watched VM, given its other fields."""
-        metrics_ref, guest_ref, vcpus_at_startup = self._vm_inputs[ref]
+        metrics_ref, guest_ref, vcpus_at_startup, windows = self._vm_inputs[ref]
         return vm_metrics_fields(
             vm,
             vcpus_at_startup,
             self.fragments["vm_metrics"].get(metrics_ref),  # type: ignore[arg-type]
             self.fragments["vm_guest_metrics"].get(guest_ref),
+            windows,
         )
 
     def host_fields(self, ref: str) -> dict[str, Any]:
@@ -252,11 +300,13 @@ class MetricsLinks:
 
     def repatch(self, parent_ref: str, old: XoObject) -> XoObject:
         """A new version of a VM or host whose metrics changed."""
+        obj = dict(old)
         if parent_ref in self._vm_inputs:
             fields = self.vm_fields(parent_ref, old)
+            for key in OPTIONAL_VM_METRICS_KEYS:
+                obj.pop(key, None)
         else:
             fields = self.host_fields(parent_ref)
-        obj = dict(old)
         obj.update(fields)
         return obj
 
