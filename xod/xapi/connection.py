@@ -149,6 +149,15 @@ class PoolConnection:
     def known_hosts(self) -> list[str]:
         return list(self._known_hosts)
 
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def host_url(self, address: str | None = None) -> URL:
+        """The URL of one of the pool's hosts by address (the master's when None), with the
+        master's scheme and port."""
+        return self._url if address is None else with_host(self._url, address)
+
     def protocol_of(self, url: str | None = None) -> str | None:
         """The RPC dialect remembered for a host (the master by default), once it answered."""
         return self._protocols.get(self._host_key(URL(url) if url else self._url))
