@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 
 from tests.api.test_commands_support import commands_env
+from tests.cache.sample import build_sample_pool
+from xod.cache.objects.pool import PoolObjects
 
 FIXTURE = Path(__file__).parent / "fixtures" / "xo-server-5.207.2-objects-seed1.json"
 SEEDED_POOL = {"hosts": 3, "vms": 12, "templates": 100, "seed": 1}
@@ -74,3 +76,28 @@ async def test_objects_have_xo_server_keys_and_value_types(tmp_path: Path) -> No
         if actual[object_type] != expected[object_type]
     }
     assert mismatched == {}
+
+
+def test_host_certificates_come_from_their_records() -> None:
+    """XO shows a host's TLS certificates ({fingerprint, notAfter}); the simulator has none,
+    real XCP-ng 8.2+ hosts have one: read from the Certificate records, renewals followed."""
+    pool = build_sample_pool()
+    cert_ref = pool.ref("cert0")
+    pool.records["Certificate"] = {
+        cert_ref: {
+            "uuid": pool.uuid("cert0"),
+            "host": pool.ref("host0"),
+            "fingerprint": "AB:CD:EF",
+            "not_after": "20300101T00:00:00Z",
+        }
+    }
+    pool.record("host", "host0")["certificates"] = [cert_ref]
+    objects = PoolObjects()
+    loaded = objects.load(pool.records)
+    host = loaded[pool.uuid("host0")]
+    assert host["certificates"] == [{"fingerprint": "AB:CD:EF", "notAfter": 1893456000}]
+    assert loaded[pool.uuid("host1")]["certificates"] == []
+    renewed = {**pool.records["Certificate"][cert_ref], "fingerprint": "12:34"}
+    event = {"class": "certificate", "operation": "mod", "ref": cert_ref, "snapshot": renewed}
+    changes = objects.apply([event])
+    assert changes[pool.uuid("host0")]["certificates"][0]["fingerprint"] == "12:34"  # type: ignore[index]

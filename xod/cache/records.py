@@ -28,11 +28,11 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "host": (
         "PBDs", "PCIs", "PGPUs", "PIFs", "address", "bios_strings", "capabilities",
-        "chipset_info", "control_domain", "cpu_info", "current_operations", "enabled",
-        "hostname", "iscsi_iqn", "license_params", "license_server", "logging", "metrics",
-        "name_description",
-        "name_label", "other_config", "patches", "power_on_mode", "resident_VMs",
-        "software_version", "tags", "updates_requiring_reboot",
+        "certificates", "chipset_info", "control_domain", "cpu_info", "current_operations",
+        "enabled", "hostname", "iscsi_iqn", "license_params", "license_server", "logging",
+        "metrics", "name_description", "name_label", "other_config", "patches",
+        "power_on_mode", "resident_VMs", "software_version", "tags",
+        "updates_requiring_reboot",
     ),
     "host_metrics": ("live", "memory_free", "memory_total"),
     "VM": (
@@ -83,6 +83,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "name_label", "other_config", "progress", "resident_on", "result", "status",
     ),
     "message": ("body", "name", "obj_uuid", "timestamp"),
+    "Certificate": ("fingerprint", "not_after"),
 }  # fmt: skip
 
 

@@ -95,7 +95,9 @@ def host_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObjec
     other = as_map(r.get("other_config"))
     software = as_map(r.get("software_version"))
     license_params = as_map(r.get("license_params"))
-    pool.metrics.watch_host(ref, intern(r.get("metrics", NULL_REF)))
+    pool.metrics.watch_host(
+        ref, intern(r.get("metrics", NULL_REF)), tuple(map(intern, r.get("certificates") or ()))
+    )
     pool.host_platform[ref] = software.get("platform_version")
     boot_time = to_timestamp(other.get("boot_time"))
     if software.get("product_brand") == "XCP-ng":
@@ -142,8 +144,6 @@ def host_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObjec
         "productBrand": software.get("product_brand"),
         "hvmCapable": any(c.startswith("hvm") for c in r.get("capabilities", ())),
         "supplementalPacks": _supplemental_packs(software),
-        # The Certificate class is not synced yet: a host's certificates are not known.
-        "certificates": EMPTY_LIST,
         "PIFs": pifs,
         "$PIFs": pifs,
         "PCIs": pcis,

@@ -16,6 +16,7 @@ from typing import Any
 from xod.cache.objects.classes import METRICS_CLASSES
 from xod.cache.objects.sharing import shared_map
 from xod.cache.objects.values import (
+    EMPTY_LIST,
     EMPTY_MAP,
     ONE_GIB,
     XoObject,
@@ -34,6 +35,8 @@ VmMetrics = tuple[int, int, int | None, int | None]
 GuestMetrics = tuple[Any, ...]
 # host_metrics → (memory_total, memory_free, live)
 HostMetrics = tuple[int, int, bool]
+# Certificate → (fingerprint, not_after): a host's TLS certificates, shown on the host.
+Certificate = tuple[str, int | None]
 
 _NETWORK_KEY = re.compile(r"^(\d+)/(ip|ipv4|ipv6)(?:/(\d+))?$")
 
@@ -114,10 +117,15 @@ def host_metrics_fragment(record: Mapping[str, Any]) -> HostMetrics:
     )
 
 
+def certificate_fragment(record: Mapping[str, Any]) -> Certificate:
+    return (record.get("fingerprint", ""), to_timestamp(record.get("not_after")))
+
+
 _FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     "vm_metrics": vm_metrics_fragment,
     "vm_guest_metrics": guest_metrics_fragment,
     "host_metrics": host_metrics_fragment,
+    "certificate": certificate_fragment,
 }
 
 
@@ -218,14 +226,22 @@ def _vulnerabilities(windows: bool, running: bool, guest: GuestMetrics | None) -
     return _NOT_VULNERABLE
 
 
-def host_metrics_fields(metrics: HostMetrics | None) -> dict[str, Any]:
+def host_metrics_fields(
+    metrics: HostMetrics | None, certificates: Iterable[Certificate] = ()
+) -> dict[str, Any]:
+    shown = [{"fingerprint": f, "notAfter": not_after} for f, not_after in certificates]
     if metrics is None:
-        return {"memory": {"usage": 0, "size": 0, "total": 0}, "power_state": "Unknown"}
+        return {
+            "memory": {"usage": 0, "size": 0, "total": 0},
+            "power_state": "Unknown",
+            "certificates": shown or EMPTY_LIST,
+        }
     total, free, live = metrics
     total = -(-total // ONE_GIB) * ONE_GIB
     return {
         "memory": {"usage": total - free, "size": total},
         "power_state": "Running" if live else "Halted",
+        "certificates": shown or EMPTY_LIST,
     }
 
 
@@ -237,7 +253,8 @@ class MetricsLinks:
         # metrics ref → parent ref, and parent ref → its inputs for re-patching
         self._parent: dict[str, str] = {}
         self._vm_inputs: dict[str, tuple[str, str, int, bool | None]] = {}
-        self._host_inputs: dict[str, str] = {}
+        # host ref → (its host_metrics ref, its Certificate refs)
+        self._host_inputs: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def clear(self) -> None:
         for fragments in self.fragments.values():
@@ -277,10 +294,11 @@ class MetricsLinks:
         if guest_ref != NULL_REF:
             self._parent[guest_ref] = ref
 
-    def watch_host(self, ref: str, metrics_ref: str) -> None:
-        self._host_inputs[ref] = metrics_ref
-        if metrics_ref != NULL_REF:
-            self._parent[metrics_ref] = ref
+    def watch_host(self, ref: str, metrics_ref: str, certificates: tuple[str, ...] = ()) -> None:
+        self._host_inputs[ref] = (metrics_ref, certificates)
+        for child in (metrics_ref, *certificates):
+            if child != NULL_REF:
+                self._parent[child] = ref
 
     def vm_fields(self, ref: str, vm: Mapping[str, Any]) -> dict[str, Any]:
         """The metrics fields of a watched VM, given its other fields."""
@@ -295,8 +313,12 @@ class MetricsLinks:
 
     def host_fields(self, ref: str) -> dict[str, Any]:
         """The metrics fields of a watched host."""
-        metrics_ref = self._host_inputs[ref]
-        return host_metrics_fields(self.fragments["host_metrics"].get(metrics_ref))  # type: ignore[arg-type]
+        metrics_ref, certificate_refs = self._host_inputs[ref]
+        known = self.fragments["certificate"]
+        return host_metrics_fields(
+            self.fragments["host_metrics"].get(metrics_ref),
+            [known[c] for c in certificate_refs if c in known],
+        )
 
     def repatch(self, parent_ref: str, old: XoObject) -> XoObject:
         """A new version of a VM or host whose metrics changed."""
@@ -319,6 +341,8 @@ class MetricsLinks:
                     if self._parent.get(metrics_ref) == ref:
                         del self._parent[metrics_ref]
         elif cls == "host":
-            metrics_ref = self._host_inputs.pop(ref, None)
-            if metrics_ref is not None and self._parent.get(metrics_ref) == ref:
-                del self._parent[metrics_ref]
+            host_inputs = self._host_inputs.pop(ref, None)
+            if host_inputs is not None:
+                for child in (host_inputs[0], *host_inputs[1]):
+                    if self._parent.get(child) == ref:
+                        del self._parent[child]
