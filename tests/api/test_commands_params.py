@@ -147,7 +147,7 @@ async def test_vm_migrate_force_skips_the_cpu_check(tmp_path: Path) -> None:
         assert (await env.object(vm_id))["$container"] == target
 
 
-def _disks(env: Env, vm_id: str) -> list[dict]:
+def _disks(env: Env, vm_id: str) -> list[dict | None]:
     cached = env.app.objects.get
     vbds = [cached(vbd) for vbd in cached(vm_id)["$VBDs"]]
     return [cached(vbd["VDI"]) for vbd in vbds if not vbd["is_cd_drive"] and vbd["VDI"]]

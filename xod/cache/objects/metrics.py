@@ -85,7 +85,7 @@ def guest_metrics_fragment(record: Mapping[str, Any]) -> GuestMetrics:
     major, minor = pv.get("major"), pv.get("minor")
     has_version = major is not None and minor is not None
     version = None
-    if has_version:
+    if major is not None and minor is not None:  # has_version, spelled out for mypy
         major, minor = intern(major), intern(minor)
         # As xo-server's template string renders it: a missing part reads "undefined".
         micro, build = pv.get("micro", "undefined"), pv.get("build", "undefined")
@@ -121,7 +121,7 @@ def certificate_fragment(record: Mapping[str, Any]) -> Certificate:
     return (record.get("fingerprint", ""), to_timestamp(record.get("not_after")))
 
 
-_FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
+_FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {
     "vm_metrics": vm_metrics_fragment,
     "vm_guest_metrics": guest_metrics_fragment,
     "host_metrics": host_metrics_fragment,
@@ -161,7 +161,7 @@ def vm_metrics_fields(
     if is_template or not (running and metrics is not None and xen_tools):
         cpus_number = vcpus_at_startup
     else:
-        cpus_number = metrics[0]  # type: ignore[index]
+        cpus_number = metrics[0]
 
     memory = {"dynamic": dynamic, "static": vm["memory"]["static"]}
     if not running:
@@ -249,7 +249,7 @@ class MetricsLinks:
     """One pool's metrics fragments and which VM or host each metrics record belongs to."""
 
     def __init__(self) -> None:
-        self.fragments: dict[str, dict[str, tuple]] = {c: {} for c in METRICS_CLASSES}
+        self.fragments: dict[str, dict[str, tuple[Any, ...]]] = {c: {} for c in METRICS_CLASSES}
         # metrics ref → parent ref, and parent ref → its inputs for re-patching
         self._parent: dict[str, str] = {}
         self._vm_inputs: dict[str, tuple[str, str, int, bool | None]] = {}
@@ -306,7 +306,7 @@ class MetricsLinks:
         return vm_metrics_fields(
             vm,
             vcpus_at_startup,
-            self.fragments["vm_metrics"].get(metrics_ref),  # type: ignore[arg-type]
+            self.fragments["vm_metrics"].get(metrics_ref),
             self.fragments["vm_guest_metrics"].get(guest_ref),
             windows,
         )
