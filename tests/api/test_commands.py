@@ -218,6 +218,7 @@ async def test_vm_set(tmp_path: Path) -> None:
 
         await env.client.call("vm.set", {"id": vm_id, "auto_poweron": False, "affinityHost": None})
         vm = await env.object(vm_id)
+        assert vm is not None
         assert vm["auto_poweron"] is False and "affinityHost" not in vm
 
         # XAPI errors: a running VM's max vCPUs cannot change; a value xapi refuses is an

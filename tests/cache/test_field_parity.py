@@ -100,4 +100,6 @@ def test_host_certificates_come_from_their_records() -> None:
     renewed = {**pool.records["Certificate"][cert_ref], "fingerprint": "12:34"}
     event = {"class": "certificate", "operation": "mod", "ref": cert_ref, "snapshot": renewed}
     changes = objects.apply([event])
-    assert changes[pool.uuid("host0")]["certificates"][0]["fingerprint"] == "12:34"  # type: ignore[index]
+    renewed_host = changes[pool.uuid("host0")]
+    assert renewed_host is not None
+    assert renewed_host["certificates"][0]["fingerprint"] == "12:34"

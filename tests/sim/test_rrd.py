@@ -21,9 +21,7 @@ from xod.sim.values import NULL_REF
 
 
 async def login(sim: Simulator) -> str:
-    session: str = await asyncio.to_thread(
-        lambda: xenapi_login(sim.master_url, sim)._session  # type: ignore[attr-defined]
-    )
+    session: str = await asyncio.to_thread(lambda: xenapi_login(sim.master_url, sim)._session)
     return session
 
 
