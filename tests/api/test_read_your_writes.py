@@ -96,3 +96,18 @@ async def test_wait_for_cache_option_is_for_actions_only(tmp_path: Path) -> None
                 await env.client.call(method, params)
             assert raised.value.code == 10
             assert "_waitForCache" in raised.value.data["errors"][0]["message"]
+
+
+async def test_a_burst_of_barriers_shares_its_injects(tmp_path: Path) -> None:
+    """Every write leaves a barrier (one event.inject each, alone): a burst of them shares
+    the inject in flight's successor, so the pool sees two, not one per write."""
+    async with two_clients(tmp_path) as (env, _other):
+        sync = env.app.pools.sync_of(env.server_id)
+        log = env.sim.pool.call_log
+        before = list(log).count("event.inject")
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(sync.barrier() for _ in range(50)))
+        assert list(log).count("event.inject") - before <= 2
+        # Sequential barriers still each see the pool as it is when they start.
+        await sync.barrier()
+        assert list(log).count("event.inject") - before <= 3
