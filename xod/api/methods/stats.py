@@ -56,9 +56,10 @@ class RrdCache:
             if self.entries.get(key) is entry:
                 del self.entries[key]
             raise
-        # Kept until the host's next row is due (at least a second: a clock skew must not
-        # turn every poll into a fetch).
-        entry.expires = time.monotonic() + max(1.0, updates.end + step - time.time())
+        # Kept until the host's next row is due: between a second and a step whatever the
+        # skew between the host's clock and ours.
+        due = updates.end + step - time.time()
+        entry.expires = time.monotonic() + min(float(step), max(1.0, due))
         return updates
 
     def _trim(self, now: float) -> None:
