@@ -1,5 +1,5 @@
-"""JSON-RPC 2.0 dispatch as xo-server does it (xo-jsonrpc §1.3-§1.5), done right where xo-server
-is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
+"""JSON-RPC 2.0 dispatch as xo-server does it (message shapes, call pipeline), done right where
+xo-server is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
 
 Transport-free: the edge decodes a frame in its wire format with xod/api/requests.py (JSON or
 msgpack, into JSON-shaped values nested at most `MAX_NESTING` deep, malformed requests already
@@ -229,10 +229,11 @@ class Dispatcher:
             if problems:
                 raise errors.invalid_parameters(problems)
         context = CallContext(self.services, connection, user, method_name)
-        # Reserved param `_async` (xod's own): the action answers its task id at once.
         if method_name not in ACTIONS:
             # Read-your-writes: a read waits until the cache shows this connection's writes.
             await caught_up(connection)
+        # Reserved params (xod's own): `_async`, the action answers its task id at once;
+        # `_waitForCache`, its answer waits until the cache shows its effects.
         reset = ASYNC_REQUESTED.set(asynchronous)
         reset_wait = WAIT_FOR_CACHE.set(wait_for_cache)
         try:
