@@ -119,7 +119,8 @@ class PoolConnection:
 
     @property
     def transport(self) -> Transport:
-        return self._transport
+        """The pool's HTTP transport, also for XAPI's HTTP handlers (xod/xapi/http.py)."""
+        return self._wire.transport
 
     def host_url(self, address: str | None = None) -> URL:
         """The URL of one of the pool's hosts by address (the master's when None), with the
