@@ -4,7 +4,9 @@ another origin cannot use the user's cookie (no WebSocket, no write), unless tha
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -50,8 +52,9 @@ async def test_a_read_only_user_sees_no_action_buttons(dashboard: Dashboard, pag
         assert await page.get_by_role("button", name=name).count() == 0, name
 
 
-# A page of another site: it tries the WebSocket and (with `write`) a cookie-authenticated write
-# (signing the user out), and writes what happened into its title.
+# A page of another site: it tries the WebSocket and, with `write`, a cookie-authenticated write
+# (signing the user out), with `start`, a REST write (starting a VM); its title says whether
+# the WebSocket opened.
 FOREIGN_PAGE = """<!doctype html><title>waiting</title><script>
 const query = new URLSearchParams(location.search);
 const xod = query.get("xod");
@@ -60,6 +63,9 @@ ws.onopen = () => { document.title = "ws open"; };
 ws.onerror = () => { document.title = "ws refused"; };
 if (query.has("write"))
   fetch(xod + "/signout", {method: "POST", mode: "no-cors", credentials: "include"});
+if (query.has("start"))  // a REST write: start a VM
+  fetch(`${xod}/rest/v0/vms/${query.get("start")}/actions/start?sync=true`,
+        {method: "POST", mode: "no-cors", credentials: "include"});
 </script>"""
 
 
@@ -85,22 +91,32 @@ async def foreign_site() -> AsyncIterator[str]:
 
 
 async def test_another_origin_cannot_use_the_cookie(tmp_path: Path, page: Page) -> None:
-    sim_config = SimConfig(hosts=1, vms=3, templates=1, seed=3)
+    sim_config = SimConfig(hosts=1, vms=8, templates=1, seed=3)
     async with (
         foreign_site() as elsewhere,
         foreign_site() as allowed,
         dashboard_on(tmp_path, sim_config, allowed_origins=(allowed,)) as dashboard,
     ):
+        halted = [
+            r["uuid"] for r in user_vms(dashboard.sim).values() if r["power_state"] == "Halted"
+        ]
+        assert len(halted) >= 2, "the pool needs two halted VMs"
         await sign_in(page, dashboard.url)
-        await page.goto(f"{elsewhere}/?xod={dashboard.url}&write")
+        await page.goto(f"{elsewhere}/?xod={dashboard.url}&write&start={halted[0]}")
         await page.wait_for_function("document.title !== 'waiting'", timeout=5000)
         assert await page.title() == "ws refused"
         await shot(page, "18-foreign-origin-refused")
-        # The write did not happen: the cookie still signs the user in.
-        await page.goto(dashboard.url + "/")
-        await wait_text(page, "#status", "live", "the dashboard, still signed in")
 
-        # An origin of [http] allowed_origins may (a front end hosted elsewhere).
-        await page.goto(f"{allowed}/?xod={dashboard.url}")
+        # An origin of [http] allowed_origins may (a front end hosted elsewhere): its REST
+        # write is done, which also shows the other page's was sent and refused.
+        await page.goto(f"{allowed}/?xod={dashboard.url}&start={halted[1]}")
         await page.wait_for_function("document.title !== 'waiting'", timeout=5000)
         assert await page.title() == "ws open"
+        deadline = time.monotonic() + 5
+        while dashboard.app.objects.get(halted[1])["power_state"] != "Running":
+            assert time.monotonic() < deadline, "the allowed origin's REST write was not done"
+            await asyncio.sleep(0.05)
+        assert dashboard.app.objects.get(halted[0])["power_state"] == "Halted"
+        # Nor was the other write: the cookie still signs the user in.
+        await page.goto(dashboard.url + "/")
+        await wait_text(page, "#status", "live", "the dashboard, still signed in")
