@@ -1,5 +1,5 @@
-"""The other views: hosts with their actions and state, a host's chart, pool totals, storage
-usage bars, the pools → hosts → VMs tree."""
+"""The other views: hosts with their actions and state, a host's charts (host.stats), pool
+totals, storage usage bars, the pools → hosts → VMs tree, recent messages."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ async def test_host_actions_and_the_other_views(dashboard: Dashboard, page: Page
     await page.locator(row).get_by_role("button", name="Enable").click()
     await wait_text(page, row, "enabled", "the host enabled again")
 
-    # A host's chart (memory), drawn by uPlot once the chart shows.
+    # A host's CPU and memory over the last minutes, from host.stats (the host's RRDs).
     await page.locator(row).get_by_role("button").first.click()
-    await page.locator("aside.details .uplot canvas").wait_for(timeout=5000)
+    await page.locator("aside.details figure[aria-label='CPU (%)'] canvas").wait_for(timeout=5000)
+    await page.locator("aside.details figure[aria-label='Memory (GiB)'] canvas").wait_for()
     await shot(page, "20-host-details-chart")
 
     await page.get_by_role("link", name="Charts").click()

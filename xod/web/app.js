@@ -6,7 +6,7 @@ import { h, render } from "./vendor/preact.module.js";
 import { useEffect, useMemo, useRef, useState } from "./vendor/preact-hooks.module.js";
 import htm from "./vendor/htm.module.js";
 import { Live } from "./live.js";
-import { Charts, Sampler } from "./charts.js";
+import { Charts, Sampler, StatsCharts } from "./charts.js";
 import { VmTable } from "./table.js";
 
 const html = htm.bind(h);
@@ -275,7 +275,7 @@ function VmDetails({ live, id, notify, mayAct, close, sampler }) {
     <p><${PowerBadge} state=${vm.power_state} />${` on ${host ? host.name_label : "no host"} · ${
       vm.CPUs?.number} CPUs · ${bytes(vm.memory?.size)}`}</p>
     <${Actions} live=${live} kind="vm" id=${id} object=${vm} notify=${notify} mayAct=${mayAct} />
-    <${Charts} sampler=${sampler} kind="vm" id=${id} />
+    <${StatsCharts} live=${live} sampler=${sampler} kind="vm" id=${id} />
   </aside>`;
 }
 
@@ -287,7 +287,7 @@ function HostDetails({ live, id, notify, mayAct, close, sampler }) {
       <button class="close" aria-label="Close the details" onClick=${close}>×</button></header>
     <p>${host.address} · ${host.enabled ? "enabled" : "disabled"}</p>
     <${Actions} live=${live} kind="host" id=${id} object=${host} notify=${notify} mayAct=${mayAct} />
-    <${Charts} sampler=${sampler} kind="host" id=${id} />
+    <${StatsCharts} live=${live} sampler=${sampler} kind="host" id=${id} />
   </aside>`;
 }
 

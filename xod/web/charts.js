@@ -1,10 +1,10 @@
-// Charts of the last minutes, drawn with uPlot from what the live collections hold: pool totals
-// (running VMs, memory of the hosts, vCPUs of running VMs), a VM's vCPUs and memory, a host's
-// memory used and total.
+// Charts of the last minutes, drawn with uPlot: pool totals (running VMs, memory of the hosts,
+// vCPUs of running VMs) sampled from what the live collections hold; a VM's or host's CPU and
+// memory from vm.stats / host.stats (the host's RRDs), or from the cache until they answer.
 // Sampled every SAMPLE_MS from the cache's figures; nothing is polled from xod.
 
 import { h } from "./vendor/preact.module.js";
-import { useEffect, useRef } from "./vendor/preact-hooks.module.js";
+import { useEffect, useRef, useState } from "./vendor/preact-hooks.module.js";
 import htm from "./vendor/htm.module.js";
 
 const html = htm.bind(h);
@@ -80,6 +80,73 @@ export class Sampler {
   }
 }
 
+/** Pool totals (no `kind`), or one VM's or host's figures, sampled from the cache. */
+export function Charts({ sampler, kind, id }) {
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const listener = () => setTick((t) => t + 1);
+    sampler.listeners.add(listener);
+    return () => sampler.listeners.delete(listener);
+  }, [sampler]);
+  const series = kind ? sampler.track(kind, id) : sampler.pool;
+  const title = kind ? `This ${kind === "vm" ? "VM" : "host"}` : "Pool totals";
+  return html`<section class="charts" aria-label="Charts">
+    <${Plot} title=${title} names=${series.names} data=${series.data} tick=${tick} />
+  </section>`;
+}
+
+const STATS_MS = 5000; // the "seconds" granularity's step
+
+function averaged(perCpu) {
+  const columns = Object.values(perCpu || {});
+  if (!columns.length) return [];
+  return columns[0].map((_, i) => columns.reduce((sum, c) => sum + (c[i] ?? 0), 0) / columns.length);
+}
+
+/** vm.stats / host.stats (the host's RRDs, XO's shape) as chart data. */
+function fromStats({ endTimestamp, interval, stats }, kind) {
+  const cpu = kind === "vm" && stats.cpuUsage ? stats.cpuUsage : averaged(stats.cpus);
+  const memory = stats.memory || [];
+  const free = stats.memoryFree || [];
+  const times = memory.map((_, i) => endTimestamp - (memory.length - 1 - i) * interval);
+  const used = memory.map((m, i) => (m == null || free[i] == null ? null : (m - free[i]) / GIB));
+  return {
+    cpu: [times, cpu.slice(-times.length)],
+    memory: [times, used, memory.map((m) => (m == null ? null : m / GIB))],
+  };
+}
+
+/** A VM's or host's CPU and memory over the last minutes, from vm.stats / host.stats, read
+ * again every step while shown; until they answer (or if they fail), the cache's figures. */
+export function StatsCharts({ live, sampler, kind, id }) {
+  const [stats, setStats] = useState(null);
+  useEffect(() => {
+    let stopped = false;
+    let timer = 0;
+    setStats(null);
+    async function read() {
+      const [method, params] = kind === "vm" ? ["vm.stats", { id }] : ["host.stats", { host: id }];
+      try {
+        const answer = await live.call(method, params);
+        if (!stopped) setStats(fromStats(answer, kind));
+      } catch {
+        if (!stopped) setStats(null);
+      }
+      if (!stopped) timer = setTimeout(read, STATS_MS);
+    }
+    read();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [live, kind, id]);
+  if (!stats) return html`<${Charts} sampler=${sampler} kind=${kind} id=${id} />`;
+  return html`<section class="charts" aria-label="Charts">
+    <${Plot} title="CPU (%)" names=${["CPU %"]} data=${stats.cpu} />
+    <${Plot} title="Memory (GiB)" names=${["used", "total"]} data=${stats.memory} />
+  </section>`;
+}
+
 /** The time axis: the samples, and at least the last minute (uPlot spans a day for one). */
 function lastMinute(times) {
   const last = times.length ? times[times.length - 1] : Date.now() / 1000;
@@ -88,53 +155,44 @@ function lastMinute(times) {
 
 const COLORS = ["#2b7bd6", "#d6822b", "#3aa657", "#a64bc9"];
 
-/** Pool totals (no `kind`), or one VM's or host's figures. */
-export function Charts({ sampler, kind, id }) {
-  const series = kind ? sampler.track(kind, id) : sampler.pool;
-  const title = kind ? `This ${kind === "vm" ? "VM" : "host"}` : "Pool totals";
-  return html`<section class="charts" aria-label="Charts">
-    <${LiveChart} sampler=${sampler} title=${title} series=${series} />
-  </section>`;
-}
-
-function LiveChart({ sampler, title, series }) {
+/** One uPlot chart; uPlot is loaded when a chart first shows (the first paint does not wait). */
+function Plot({ title, names, data, tick }) {
   const box = useRef(null);
+  const plot = useRef(null);
+  const latest = useRef(data);
+  latest.current = data;
   useEffect(() => {
     const element = box.current;
-    let plot = null;
     let resize = null;
-    const redraw = () => plot?.setData(series.data);
-    sampler.listeners.add(redraw);
-    // Loaded when a chart is first shown: the page's first paint does not wait for it.
+    let created = null;
     import("./vendor/uPlot.esm.js").then(({ default: uPlot }) => {
       if (!element.isConnected) return;
-      plot = new uPlot(
+      created = plot.current = new uPlot(
         {
           title,
           width: Math.max(260, element.clientWidth),
           height: 200,
           series: [
             {},
-            ...series.names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2 })),
+            ...names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2 })),
           ],
           axes: [{ stroke: "currentColor" }, { stroke: "currentColor" }],
-          // At least the last minute on the time axis, even with one sample so far.
-          scales: { x: { time: true, range: () => lastMinute(series.data[0]) } },
+          scales: { x: { time: true, range: () => lastMinute(latest.current[0]) } },
         },
-        series.data,
+        latest.current,
         element,
       );
       resize = new ResizeObserver(() =>
-        plot.setSize({ width: Math.max(260, element.clientWidth), height: 200 }),
+        created.setSize({ width: Math.max(260, element.clientWidth), height: 200 }),
       );
       resize.observe(element);
     });
     return () => {
-      sampler.listeners.delete(redraw);
       resize?.disconnect();
-      plot?.destroy();
-      plot = null;
+      created?.destroy();
+      plot.current = null;
     };
-  }, [sampler, series]);
+  }, [title, names.join("|")]);
+  useEffect(() => plot.current?.setData(data), [data, tick]);
   return html`<figure class="chart" ref=${box} aria-label=${title}></figure>`;
 }
