@@ -3,6 +3,7 @@ signed in by the cookie, the origin rule, CORS for allowed origins, the page's h
 
 from __future__ import annotations
 
+import base64
 import ssl
 from pathlib import Path
 
@@ -108,6 +109,34 @@ async def test_another_origin_may_not_use_the_cookie(tmp_path: Path) -> None:
             assert response.status == 403
         async with http.get(url_of(app) + "/session", headers={"Cookie": cookie}) as response:
             assert (await response.json())["user"]["email"] == ADMIN_EMAIL
+
+
+async def test_rest_writes_with_the_cookie_only_from_allowed_origins(tmp_path: Path) -> None:
+    async with (
+        running_xod(tmp_path, allowed_origins=(ALLOWED,)) as app,
+        aiohttp.ClientSession(timeout=TIMEOUT) as http,
+    ):
+        token = await signed_in_cookie(http, app)
+        cookie = {"Cookie": f"authenticationToken={token}"}
+        action = url_of(app) + "/rest/v0/vms/no-such-vm/actions/start"
+        evil = {"Origin": "https://evil.example"}
+        async with http.post(action, headers={**evil, **cookie}) as response:
+            assert response.status == 403
+            assert await response.json() == {"error": "origin https://evil.example is not allowed"}
+        # Past the rule, REST answers itself (the VM does not exist): xod's own page, an
+        # allowed origin, a client authenticating by header from anywhere.
+        basic = base64.b64encode(f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}".encode()).decode()
+        for headers in (
+            {"Origin": url_of(app), **cookie},
+            {"Origin": ALLOWED, **cookie},
+            {**evil, "Authorization": f"Basic {basic}"},
+        ):
+            async with http.post(action, headers=headers) as response:
+                assert response.status == 404, (headers, await response.text())
+        # Reads are left to CORS: a foreign page cannot read the answer.
+        async with http.get(url_of(app) + "/rest/v0/vms", headers={**evil, **cookie}) as response:
+            assert response.status == 200
+            assert "Access-Control-Allow-Origin" not in response.headers
 
 
 async def test_allowed_origins_get_cors_answers(tmp_path: Path) -> None:
