@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, Client, connect, running_xod
 from xod.server.app import XodApp
@@ -87,13 +87,15 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+
     # A CSP violation (a blocked inline script or style) is an error of the page, though the
     # browser only logs it. (Other console errors are expected: a refused WebSocket while xod
     # restarts, the foreign pages' refusals.)
-    page.on(
-        "console",
-        lambda message: "Content Security Policy" in message.text and errors.append(message.text),
-    )
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
+    page.on("console", on_console)
     try:
         yield page
     finally:
