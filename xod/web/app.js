@@ -240,7 +240,7 @@ function vmFilter(filter) {
   return filter ? `${VM_TYPE} (${filter})` : VM_TYPE;
 }
 
-function Actions({ live, kind, id, object, notify, mayAct }) {
+function Actions({ kind, id, object, notify, mayAct }) {
   if (!mayAct) return null;
   const run = (method, params = {}, label = method) => notify(method, label, { id, ...params });
   if (kind === "vm") {
@@ -274,7 +274,7 @@ function VmDetails({ live, id, notify, mayAct, close, sampler }) {
       <button class="close" aria-label="Close the details" onClick=${close}>×</button></header>
     <p><${PowerBadge} state=${vm.power_state} />${` on ${host ? host.name_label : "no host"} · ${
       vm.CPUs?.number} CPUs · ${bytes(vm.memory?.size)}`}</p>
-    <${Actions} live=${live} kind="vm" id=${id} object=${vm} notify=${notify} mayAct=${mayAct} />
+    <${Actions} kind="vm" id=${id} object=${vm} notify=${notify} mayAct=${mayAct} />
     <${StatsCharts} live=${live} sampler=${sampler} kind="vm" id=${id} />
   </aside>`;
 }
@@ -286,7 +286,7 @@ function HostDetails({ live, id, notify, mayAct, close, sampler }) {
     <header><h2>${host.name_label}</h2>
       <button class="close" aria-label="Close the details" onClick=${close}>×</button></header>
     <p>${host.address} · ${host.enabled ? "enabled" : "disabled"}</p>
-    <${Actions} live=${live} kind="host" id=${id} object=${host} notify=${notify} mayAct=${mayAct} />
+    <${Actions} kind="host" id=${id} object=${host} notify=${notify} mayAct=${mayAct} />
     <${StatsCharts} live=${live} sampler=${sampler} kind="host" id=${id} />
   </aside>`;
 }
@@ -307,7 +307,7 @@ function Hosts({ live, notify, mayAct, select }) {
           label=${`memory of ${host.name_label}`} /></td>
         <td>${host.address}</td>
         ${mayAct
-          ? html`<td><${Actions} live=${live} kind="host" id=${id} object=${host} notify=${notify}
+          ? html`<td><${Actions} kind="host" id=${id} object=${host} notify=${notify}
               mayAct=${mayAct} /></td>`
           : null}</tr>`;
     })}</tbody></table>`;
