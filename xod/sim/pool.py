@@ -100,6 +100,11 @@ class SimPool:
         if self.master != host_ref:
             self.db.update("pool", self.pool_ref, {"master": host_ref})
 
+    def forget_host(self, host_ref: str) -> None:
+        """The host left the pool (pool.eject, host.forget): no longer one of its members."""
+        if host_ref in self._host_refs:
+            self._host_refs.remove(host_ref)
+
     def invalidate_sessions(self) -> None:
         self.sessions.remove_all()
 

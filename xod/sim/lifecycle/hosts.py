@@ -84,11 +84,6 @@ def host_get_servertime(call: Call, host: str) -> str:
     return now()
 
 
-def host_call_plugin(call: Call, host: str, plugin: str, fn: str, args: dict) -> str:
-    call.pool.db.get("host", host)
-    return ""
-
-
 async def pool_designate_new_master(call: Call, host: str) -> str:
     call.pool.db.get("host", host)
     await call.work()
@@ -112,11 +107,6 @@ def register(registry: Registry) -> None:
             "host.evacuate",
             [host, ("network", "ref:network", NULL_REF), ("batch_size", "int", 0)],
             host_evacuate,
-        ),
-        (
-            "host.call_plugin",
-            [host, ("plugin", "string"), ("fn", "string"), ("args", "map")],
-            host_call_plugin,
         ),
         ("pool.designate_new_master", [host], pool_designate_new_master),
     ):
