@@ -8,11 +8,26 @@ from xod.api.methods import server, session, system, token, user, xo
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
-from . import host, sr, tag, task, vdi, vm  # actions (xod/api/commands.py)
+from . import (  # actions (xod/api/commands.py)  # devices, networks, pools
+    disk,
+    host,
+    message,
+    network,
+    pif,
+    pool,
+    sr,
+    tag,
+    task,
+    vbd,
+    vdi,
+    vif,
+    vm,
+)
 from . import xod as live  # xod.subscribe… (xod/server/fanout.py)
 
 NAMESPACES = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
+NAMESPACES += (vif, vbd, disk, network, pif, pool, message)
 NAMESPACES += (live,)
 
 

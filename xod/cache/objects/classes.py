@@ -17,6 +17,7 @@ SYNCED_CLASSES: tuple[str, ...] = (
     "VIF",
     "network",
     "PIF",
+    "Bond",
     "task",
     "message",
 )
@@ -24,13 +25,14 @@ SYNCED_CLASSES: tuple[str, ...] = (
 METRICS_CLASSES = ("host_metrics", "vm_metrics", "vm_guest_metrics")
 # Order in which one batch is transformed (lower-case event class names): a transform may read the
 # XO objects of the classes before it (pool → master host, SR → its first PBD, halted VM → its
-# VBDs/VDIs/SRs, VM.current_operations → tasks).
+# VBDs/VDIs/SRs, VM.current_operations → tasks, network → its PIFs for `isBonded`).
 OBJECT_CLASSES = (
     "task",
     "host",
     "pool",
-    "network",
     "pif",
+    "bond",
+    "network",
     "pbd",
     "sr",
     "vdi",
@@ -47,6 +49,7 @@ XO_TYPES: dict[str, tuple[str, ...]] = {
     "pool": ("pool",),
     "network": ("network",),
     "pif": ("PIF",),
+    "bond": ("bond",),
     "pbd": ("PBD",),
     "sr": ("SR",),
     "vdi": ("VDI", "VDI-snapshot", "VDI-unmanaged"),

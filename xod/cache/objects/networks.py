@@ -1,4 +1,8 @@
-"""Transforms of the network classes: network, PIF, VIF."""
+"""Transforms of the network classes: network, PIF, Bond, VIF.
+
+A network `isBonded` when one of its PIFs is a bond master: PIFs are transformed before
+networks (classes.py), and a bond's creation or removal adds or removes its master PIF, which
+changes the network's `PIFs` and so re-transforms it in the same batch."""
 
 from __future__ import annotations
 
@@ -30,6 +34,28 @@ def network_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoOb
         "VIFs": pool.links(r.get("VIFs")),
         "nbd": "nbd" in purpose,
         "insecureNbd": "insecure_nbd" in purpose,
+        "isBonded": _has_bond_master(pool, r.get("PIFs")),
+    }
+    pool.add_common_fields(obj, ref, object_id, r)
+    return obj
+
+
+def _has_bond_master(pool: PoolObjects, pif_refs: list[str] | None) -> bool:
+    objects = pool.objects
+    for pif_id in pool.links(pif_refs):
+        pif = objects.get(pif_id)
+        if pif is not None and pif.get("isBondMaster"):
+            return True
+    return False
+
+
+def bond_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+    obj: XoObject = {
+        "type": "bond",
+        "master": pool.link(r.get("master")),
+        "mode": intern(r.get("mode", "balance-slb")),
+        "primarySlave": pool.link(r.get("primary_slave")),
+        "slaves": pool.links(r.get("slaves")),
     }
     pool.add_common_fields(obj, ref, object_id, r)
     return obj

@@ -7,11 +7,23 @@ PIFs, bonds, VLANs), `pool_admin` (leaving the pool, host settings and plugins).
 from __future__ import annotations
 
 from xod.sim.implicit import CreateHook
-from xod.sim.lifecycle import copies, hosts, migration, power, setters
-from xod.sim.lifecycle import devices, networking, pool_admin
+from xod.sim.lifecycle import (
+    copies,
+    devices,
+    hosts,
+    migration,
+    networking,
+    pool_admin,
+    power,
+    setters,
+)
 from xod.sim.registry import Registry
 
-CREATE_HOOKS: dict[str, CreateHook] = {**copies.CREATE_HOOKS, **networking.CREATE_HOOKS}
+CREATE_HOOKS: dict[str, CreateHook] = {
+    **copies.CREATE_HOOKS,
+    **devices.CREATE_HOOKS,
+    **networking.CREATE_HOOKS,
+}
 
 
 def register(registry: Registry) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
+from xod.sim.implicit import CreateHook
 from xod.sim.registry import Registry
 from xod.sim.values import NULL_REF, new_uuid, now
 
@@ -115,6 +116,19 @@ def _allocate(db: Database, sr: str, size: int) -> None:
     db.update("SR", sr, {"virtual_allocation": int(record["virtual_allocation"]) + size})
 
 
+def _vdi_create_hook(call: Call, ref: str, record: dict[str, Any]) -> None:
+    """A new disk takes its size from its SR's free space (SR_FULL: it is not created)."""
+    db = call.pool.db
+    try:
+        _allocate(db, record["SR"], int(record["virtual_size"]))
+    except XapiFailure:
+        db.delete("VDI", ref)
+        raise
+
+
+CREATE_HOOKS: dict[str, CreateHook] = {"VDI": _vdi_create_hook}
+
+
 async def vdi_resize(call: Call, vdi: str, size: int) -> str:
     db = call.pool.db
     record = db.get("VDI", vdi)
@@ -180,12 +194,13 @@ async def vdi_pool_migrate(call: Call, vdi: str, sr: str, options: dict[str, Any
     new = _copy_vdi(db, vdi, sr)
     for vbd in list(record["VBDs"]):
         db.update("VBD", vbd, {"VDI": new})
-    _release(db, record)
+    release(db, record)
     db.delete("VDI", vdi)
     return new
 
 
-def _release(db: Database, record: dict[str, Any]) -> None:
+def release(db: Database, record: dict[str, Any]) -> None:
+    """A destroyed disk's size given back to its SR."""
     sr = db.find("SR", record["SR"])
     if sr is not None:
         allocation = max(0, int(sr["virtual_allocation"]) - int(record["virtual_size"]))

@@ -9,6 +9,7 @@ from typing import Any
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
+from xod.sim.lifecycle.devices import release
 from xod.sim.registry import Registry
 
 
@@ -81,7 +82,7 @@ def vdi_destroy(call: Call, vdi: str) -> str:
     for vbd in db.get("VDI", vdi)["VBDs"]:
         if db.get("VBD", vbd)["currently_attached"]:
             raise XapiFailure("VDI_IN_USE", vdi, "destroy")
-    db.delete("VDI", vdi)
+    release(db, db.delete("VDI", vdi))
     return ""
 
 
