@@ -75,8 +75,16 @@ def register(registry: Registry) -> None:
             for pif_id in command.resolve(network_id, "network")["PIFs"]:
                 pif = command.resolve(pif_id, "PIF")
                 members[pif["$host"]].append(pif["_xapiRef"])
-        for refs in members.values():
-            await command.run("Bond.create", ref, refs, "", params["bondMode"])
+        bonds: list[str] = []
+        try:
+            for refs in members.values():
+                bonds.append(await command.run("Bond.create", ref, refs, "", params["bondMode"]))
+        except XapiError:
+            # As xo-server: a failed bond leaves neither the other bonds nor the network.
+            for bond in bonds:
+                await command.run("Bond.destroy", bond)
+            await command.run("network.destroy", ref)
+            raise
         # As xo-server: the XAPI record of the new network (clients read its `uuid`).
         record: dict[str, Any] = await command.send("network.get_record", ref)
         return record
