@@ -175,6 +175,7 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
         # A disk alone, then disks attached to a halted and a running VM.
         lone = await call("disk.create", {"name": "scratch", "size": "2GiB", "sr": shared["id"]})
         vdi = _cached(env, lone)
+        assert vdi["type"] == "VDI"
         assert (vdi["name_label"], vdi["size"], vdi["$SR"], vdi["$VBDs"]) == (
             "scratch",
             2 * GiB,

@@ -100,6 +100,41 @@ async def test_vdi_resize_snapshot_copy_migrate_and_sr_scan(sim: Simulator) -> N
         free = int(api.SR.get_physical_size(sr)) - int(api.SR.get_virtual_allocation(sr))
         _failure("SR_FULL", api.VDI.resize, vdi, str(size + GiB + free + 1))
 
+        created = api.VDI.create(
+            {
+                "name_label": "new",
+                "SR": sr,
+                "virtual_size": str(GiB),
+                "type": "user",
+                "sharable": False,
+                "read_only": False,
+                "other_config": {},
+            }
+        )
+        assert api.VDI.get_managed(created) is True
+        assert int(api.SR.get_virtual_allocation(sr)) == allocation + 2 * GiB
+        vbd = api.VBD.create(
+            {
+                "VM": halted,
+                "VDI": created,
+                "userdevice": "9",
+                "bootable": False,
+                "mode": "RW",
+                "type": "Disk",
+                "empty": False,
+                "other_config": {},
+                "qos_algorithm_type": "",
+                "qos_algorithm_params": {},
+            }
+        )
+        api.VDI.destroy(created)
+        _failure("HANDLE_INVALID", api.VBD.get_record, vbd)
+        assert int(api.SR.get_virtual_allocation(sr)) == allocation + GiB
+        too_big = {"name_label": "big", "SR": sr, "virtual_size": str(free + GiB), "type": "user"}
+        too_big.update(sharable=False, read_only=False, other_config={})
+        _failure("SR_FULL", api.VDI.create, too_big)
+        assert not api.VDI.get_by_name_label("big")
+
         snapshot = api.VDI.snapshot(vdi, {})
         assert api.VDI.get_is_a_snapshot(snapshot) is True
         assert api.VDI.get_snapshot_of(snapshot) == vdi

@@ -117,13 +117,15 @@ def _allocate(db: Database, sr: str, size: int) -> None:
 
 
 def _vdi_create_hook(call: Call, ref: str, record: dict[str, Any]) -> None:
-    """A new disk takes its size from its SR's free space (SR_FULL: it is not created)."""
+    """A new disk takes its size from its SR's free space (SR_FULL: it is not created); xapi
+    makes it a managed disk (an XO `VDI`, not `VDI-unmanaged`) stored under its uuid."""
     db = call.pool.db
     try:
         _allocate(db, record["SR"], int(record["virtual_size"]))
     except XapiFailure:
         db.delete("VDI", ref)
         raise
+    db.update("VDI", ref, {"managed": True, "location": record["uuid"]})
 
 
 CREATE_HOOKS: dict[str, CreateHook] = {"VDI": _vdi_create_hook}
