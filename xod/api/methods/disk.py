@@ -41,7 +41,7 @@ def parse_size(value: int | str, field: str = "size") -> int:
     return size
 
 
-def free_position(command: Command, vm: dict) -> str:
+def free_position(command: Command, vm: dict[str, Any]) -> str:
     """The first free userdevice of a VM, leaving the CD drive's place free."""
     used = {(command.store.get(vbd) or {}).get("position") for vbd in vm.get("$VBDs") or ()}
     position = next(p for p in range(len(used) + 2) if p != CD_POSITION and str(p) not in used)
@@ -49,7 +49,7 @@ def free_position(command: Command, vm: dict) -> str:
 
 
 async def attach(
-    command: Command, vm: dict, vdi_ref: str, *, position: str, mode: str, bootable: bool
+    command: Command, vm: dict[str, Any], vdi_ref: str, *, position: str, mode: str, bootable: bool
 ) -> str:
     """A VBD of `vm` on the VDI, plugged when the VM runs (a refused plug is only logged, as
     xo-server does: the disk is there and the guest gets it at its next boot)."""

@@ -20,7 +20,7 @@ _VBD_FIELDS = (
 )  # fmt: skip
 
 
-async def _copy_and_replace(command: Command, vdi: dict, sr_ref: str) -> None:
+async def _copy_and_replace(command: Command, vdi: dict[str, Any], sr_ref: str) -> None:
     """The disk copied to the SR, its VBDs moved to the copy, the original destroyed."""
     copy_ref = await command.run("VDI.copy", vdi["_xapiRef"], sr_ref)
     for vbd_id in vdi.get("$VBDs") or ():

@@ -31,7 +31,7 @@ def _qos(rate_limit: float | None) -> tuple[str, dict[str, str]]:
     }
 
 
-async def _recreate(command: Command, vif: dict, params: dict[str, Any]) -> str:
+async def _recreate(command: Command, vif: dict[str, Any], params: dict[str, Any]) -> str:
     """A copy of the VIF with `params` applied, on the same device; the old one is gone."""
     ref = vif["_xapiRef"]
     record = await command.send("VIF.get_record", ref)
@@ -68,7 +68,7 @@ async def _recreate(command: Command, vif: dict, params: dict[str, Any]) -> str:
     return command.id_of(new_ref) or await command.send("VIF.get_uuid", new_ref)
 
 
-async def _edit(command: Command, vif: dict, params: dict[str, Any]) -> None:
+async def _edit(command: Command, vif: dict[str, Any], params: dict[str, Any]) -> None:
     ref = vif["_xapiRef"]
     if "network" in params:
         network = command.ref_of(params["network"], "network")

@@ -7,7 +7,7 @@ changes the network's `PIFs` and so re-transforms it in the same batch."""
 from __future__ import annotations
 
 from sys import intern
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xod.cache.objects.values import XoObject, as_list, as_map, to_int, to_number
 from xod.xapi.codec import NULL_REF
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from xod.cache.objects.pool import PoolObjects
 
 
-def network_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def network_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     purpose = r.get("purpose") or ()
     obj: XoObject = {
@@ -49,7 +49,7 @@ def _has_bond_master(pool: PoolObjects, pif_refs: list[str] | None) -> bool:
     return False
 
 
-def bond_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def bond_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     obj: XoObject = {
         "type": "bond",
         "master": pool.link(r.get("master")),
@@ -61,7 +61,7 @@ def bond_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObjec
     return obj
 
 
-def pif_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def pif_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     obj: XoObject = {
         "type": "PIF",
         "attached": bool(r.get("currently_attached")),
@@ -92,7 +92,7 @@ def pif_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject
     return obj
 
 
-def vif_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def vif_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     tx = other.get("ethtool-tx")
     rate_limit = None

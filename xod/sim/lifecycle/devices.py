@@ -11,13 +11,14 @@ device cannot be destroyed (OPERATION_NOT_ALLOWED), a VBD marked not unpluggable
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
 from xod.sim.implicit import CreateHook
-from xod.sim.registry import Registry
+from xod.sim.registry import ParamSpec, Registry
 from xod.sim.values import NULL_REF, new_uuid, now
 
 _LIVE = ("Running", "Paused")
@@ -233,7 +234,7 @@ def register(registry: Registry) -> None:
     registry.add("VIF.set_ipv4_allowed", [vif, ("value", "set")], _vif_set_allowed("ipv4_allowed"))
     registry.add("VIF.set_ipv6_allowed", [vif, ("value", "set")], _vif_set_allowed("ipv6_allowed"))
     vdi = ("self", "ref:VDI")
-    for name, params, handler in (
+    messages: list[tuple[str, list[ParamSpec], Callable[..., Any]]] = [
         ("VDI.resize", [vdi, ("size", "int")], vdi_resize),
         ("VDI.snapshot", [vdi, ("driver_params", "map", {})], vdi_snapshot),
         ("VDI.copy", [vdi, ("sr", "ref:SR")], vdi_copy),
@@ -243,5 +244,6 @@ def register(registry: Registry) -> None:
             vdi_pool_migrate,
         ),
         ("SR.scan", [("self", "ref:SR")], sr_scan),
-    ):
+    ]
+    for name, params, handler in messages:
         registry.add(name, params, handler, async_capable=True)

@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
 from xod.sim.implicit import CreateHook
-from xod.sim.registry import Registry
+from xod.sim.registry import ParamSpec, Registry
 from xod.sim.schema import new_record
 from xod.sim.values import NULL_REF, new_uuid
 
@@ -105,7 +106,7 @@ def _next_device(db: Database, host: str, prefix: str) -> str:
 
 
 def bond_create(
-    call: Call, network: str, members: list[str], mac: str, mode: str, properties: dict
+    call: Call, network: str, members: list[str], mac: str, mode: str, properties: dict[str, str]
 ) -> str:
     db = call.pool.db
     db.get("network", network)
@@ -311,7 +312,7 @@ def pif_scan(call: Call, host: str) -> str:
 def register(registry: Registry) -> None:
     network = ("self", "ref:network")
     pif = ("self", "ref:PIF")
-    for name, params, handler in (
+    messages: list[tuple[str, list[ParamSpec], Callable[..., Any]]] = [
         ("network.destroy", [network], network_destroy),
         (
             "network.set_default_locking_mode",
@@ -374,5 +375,6 @@ def register(registry: Registry) -> None:
             pif_reconfigure_ipv6,
         ),
         ("PIF.scan", [("host", "ref:host")], pif_scan),
-    ):
+    ]
+    for name, params, handler in messages:
         registry.add(name, params, handler, async_capable=True)
