@@ -195,3 +195,44 @@ async def test_emergency_shutdown_and_new_master(tmp_path: Path) -> None:
         assert await call("pool.set", {"id": pool_id, "name_label": "after"}) is True
         assert _cached(env, pool_id)["name_label"] == "after"
         assert (await _error(env, "pool.setPoolMaster", {"host": pool_id})).code == 1
+
+
+async def test_rolling_reboot_and_pif_scan(tmp_path: Path) -> None:
+    async with commands_env(tmp_path, hosts=2, vms=8) as env:
+        call = env.client.call
+        pool = await _pool(env)
+        running = {
+            vm_id: vm["$container"]
+            for vm_id, vm in (await env.objects({"type": "VM", "power_state": "Running"})).items()
+        }
+        assert set(running.values()) == set(await env.objects({"type": "host"}))
+        pifs = _cached(env, pool["master"])["PIFs"]
+        env.sim.pool.call_log.clear()
+        assert await call("pool.rollingReboot", {"pool": pool["id"]}) is True
+        reboots = [
+            name
+            for name in env.sim.pool.call_log
+            if name in ("Async.host.reboot", "Async.host.evacuate")
+        ]
+        assert reboots == ["Async.host.evacuate", "Async.host.reboot"] * 2
+        hosts = await env.objects({"type": "host"})
+        assert all(h["enabled"] and h["power_state"] == "Running" for h in hosts.values())
+        for vm_id in running:
+            assert _cached(env, vm_id)["power_state"] == "Running", vm_id
+        # The master went first: its guests are on the other host, which went last and
+        # sent its own guests (the master's, too) back to the master.
+        assert {_cached(env, vm_id)["$container"] for vm_id in running} == {pool["master"]}
+
+        assert await call("host.scanPifs", {"id": pool["master"]}) is True
+        assert _cached(env, pool["master"])["PIFs"] == pifs  # a simulated host's stay the same
+        assert (await _error(env, "pool.rollingReboot", {"pool": pool["id"], "x": 1})).code == 10
+
+
+async def test_rolling_reboot_needs_somewhere_to_go(tmp_path: Path) -> None:
+    async with commands_env(tmp_path, hosts=1, vms=4) as env:
+        pool = await _pool(env)
+        error = await _error(env, "pool.rollingReboot", {"pool": pool["id"]})
+        assert error.code == 7  # NO_HOSTS_AVAILABLE
+        # The round stopped before the reboot, the host enabled again.
+        assert _cached(env, pool["master"])["enabled"] is True
+        assert "Async.host.reboot" not in env.sim.pool.call_log

@@ -298,3 +298,17 @@ async def test_pool_and_host_administration(sim: Simulator) -> None:
         assert member not in sim.pool.host_refs
 
     await asyncio.to_thread(scenario)
+
+    # The last member dies: then, and only then, it can be forgotten.
+    (dead,) = (ref for ref in sim.pool.host_refs if ref != sim.pool.master)
+    db = sim.pool.db
+    db.update("host_metrics", db.get("host", dead)["metrics"], {"live": False})
+
+    def forget() -> None:
+        api = xenapi_login(sim.master_url, sim).xenapi
+        dom0 = api.host.get_control_domain(dead)
+        api.host.forget(dead)
+        assert api.host.get_all() == [sim.pool.master]
+        _failure("HANDLE_INVALID", api.VM.get_record, dom0)
+
+    await asyncio.to_thread(forget)

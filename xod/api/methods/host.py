@@ -89,6 +89,10 @@ def register_admin(registry: Registry) -> None:
         if "multipathing" in params:
             await _set_multipathing(command, host, params["multipathing"])
 
+    @action(registry, "host.scanPifs")
+    async def scan_pifs(command: Command, params: dict[str, Any]) -> None:
+        await command.run("PIF.scan", command.ref_of(params["id"], "host"))
+
     @action(registry, "host.detach")
     async def detach(command: Command, params: dict[str, Any]) -> None:
         await command.run("pool.eject", command.ref_of(params["id"], "host"))

@@ -12,6 +12,7 @@ from xod.api.context import CallContext
 from xod.api.methods.host import query
 from xod.api.registry import Registry
 from xod.xapi import NULL_REF
+from xod.xapi.errors import XapiError
 
 # pool.set params kept in the pool's other_config, by the key xo-server uses.
 _OTHER_CONFIG_NETWORKS = {
@@ -68,6 +69,28 @@ def register(registry: Registry) -> None:
     @action(registry, "pool.setPoolMaster")
     async def set_pool_master(command: Command, params: dict[str, Any]) -> None:
         await command.run("pool.designate_new_master", command.ref_of(params["host"], "host"))
+
+    @action(registry, "pool.rollingReboot")
+    async def rolling_reboot(command: Command, params: dict[str, Any]) -> None:
+        """Every host in turn, the master first (as xo-server does): disabled, emptied of its
+        guests (live migration), rebooted, enabled. A host whose guests cannot go anywhere is
+        enabled again and stops the round there (NO_HOSTS_AVAILABLE), the hosts before it
+        done."""
+        pool = command.resolve(params["pool"], "pool")
+        hosts = sorted(
+            (h for h in command.store.by_type("host").values() if h.get("$pool") == pool["id"]),
+            key=lambda host: (host["id"] != pool["master"], host["name_label"]),
+        )
+        for host in hosts:
+            ref = host["_xapiRef"]
+            await command.run("host.disable", ref, False)
+            try:
+                await command.run("host.evacuate", ref, NULL_REF, 0)
+            except XapiError:
+                await command.run("host.enable", ref)  # as xo-server: left as it was found
+                raise
+            await command.run("host.reboot", ref)
+            await command.run("host.enable", ref)
 
     @registry.method("pool.listMissingPatches", permission="read")
     async def list_missing_patches(ctx: CallContext, params: dict[str, Any]) -> Any:
