@@ -227,9 +227,21 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
         error = await _error(env, "disk.create", {"name": "huge", "size": free, "sr": shared["id"]})
         assert (error.code, error.data["code"]) == (21, "SR_FULL")
         assert env.sim_count("VDI", name_label="huge") == 0
+        error = await _error(env, "vdi.set", {"id": data, "size": free})
+        assert (error.code, error.data["code"], error.data["objectId"]) == (21, "SR_FULL", data)
+        assert _cached(env, data)["size"] == 2 * GiB
 
-        # Migration: a halted VM's disk is copied; a running VM's moves live.
+        # Migration: a halted VM's disk is copied; a running VM's moves live. Not into an SR
+        # without room for it.
         local = next(sr for sr in srs.values() if not sr["shared"])
+        db = env.sim.pool.db
+        local_ref = db.by_uuid("SR", local["id"])
+        room = db.get("SR", local_ref)["virtual_allocation"]
+        db.update("SR", local_ref, {"virtual_allocation": db.get("SR", local_ref)["physical_size"]})
+        error = await _error(env, "vdi.migrate", {"id": data, "sr_id": local["id"]})
+        assert (error.code, error.data["code"]) == (21, "SR_FULL")
+        assert _cached(env, data)["$SR"] == shared["id"]
+        db.update("SR", local_ref, {"virtual_allocation": room})
         assert await call("vdi.migrate", {"id": data, "sr_id": local["id"]}) is True
         assert _cached(env, data) is None
         assert _cached(env, vbd_id) is None  # its VBD was made again on the copy

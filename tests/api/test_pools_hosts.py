@@ -185,6 +185,10 @@ async def test_emergency_shutdown_and_new_master(tmp_path: Path) -> None:
         assert all(_cached(env, vm_id)["power_state"] == "Suspended" for vm_id in running)
         assert (await _error(env, "host.emergencyShutdownHost", {"id": member["id"]})).code == 10
 
+        # A halted host cannot become the master: XAPI's HOST_OFFLINE is XO's hostOffline.
+        error = await _error(env, "pool.setPoolMaster", {"host": member["id"]})
+        assert (error.code, error.data) == (18, {"objectId": member["id"]})
+
         # The other host becomes the master; xod follows it and keeps answering.
         db = env.sim.pool.db
         db.update("host_metrics", env.sim_record("host", member["id"])["metrics"], {"live": True})

@@ -307,6 +307,7 @@ async def test_pool_and_host_administration(sim: Simulator) -> None:
     def forget() -> None:
         api = xenapi_login(sim.master_url, sim).xenapi
         dom0 = api.host.get_control_domain(dead)
+        _failure("HOST_OFFLINE", api.pool.designate_new_master, dead)
         api.host.forget(dead)
         assert api.host.get_all() == [sim.pool.master]
         _failure("HANDLE_INVALID", api.VM.get_record, dom0)

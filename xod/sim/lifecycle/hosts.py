@@ -85,7 +85,10 @@ def host_get_servertime(call: Call, host: str) -> str:
 
 
 async def pool_designate_new_master(call: Call, host: str) -> str:
-    call.pool.db.get("host", host)
+    db = call.pool.db
+    metrics = db.find("host_metrics", db.get("host", host)["metrics"])
+    if metrics is not None and not metrics["live"]:
+        raise XapiFailure("HOST_OFFLINE", host)  # a dead host cannot take over
     await call.work()
     call.pool.designate_new_master(host)
     return ""
