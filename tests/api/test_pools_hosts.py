@@ -78,6 +78,12 @@ async def test_pool_settings_and_reads(tmp_path: Path) -> None:
         # The reads of every page: the host's clock, its scheduler, its missing updates.
         master = pool["master"]
         assert await call("host.isHostServerTimeConsistent", {"host": master}) is True
+        master_ref = env.sim.pool.db.by_uuid("host", master)
+        for skew, consistent in ((-25, True), (45, False), (-45, False)):
+            env.sim.pool.clock_skew[master_ref] = skew
+            result = await call("host.isHostServerTimeConsistent", {"host": master})
+            assert result is consistent, skew
+        del env.sim.pool.clock_skew[master_ref]
         assert await call("host.getSchedulerGranularity", {"id": master}) == "cpu"
         assert await call("pool.listMissingPatches", {"host": master}) == AVAILABLE_UPDATES
 

@@ -5,7 +5,9 @@ and xapi's refusals as XenAPI.Failure."""
 from __future__ import annotations
 
 import asyncio
+import calendar
 import json
+import time
 from typing import Any
 
 import pytest
@@ -313,3 +315,16 @@ async def test_pool_and_host_administration(sim: Simulator) -> None:
         _failure("HANDLE_INVALID", api.VM.get_record, dom0)
 
     await asyncio.to_thread(forget)
+
+
+async def test_host_clock_skew(sim: Simulator) -> None:
+    master = sim.pool.master
+    sim.pool.clock_skew[master] = 3600.0
+
+    def scenario() -> float:
+        api = xenapi_login(sim.master_url, sim).xenapi
+        stamp = api.host.get_servertime(master)
+        return calendar.timegm(time.strptime(str(stamp), "%Y%m%dT%H:%M:%SZ"))
+
+    skewed = await asyncio.to_thread(scenario)
+    assert abs(skewed - (time.time() + 3600)) < 5

@@ -67,6 +67,8 @@ class SimPool:
         # The names of the latest wire calls, oldest first: what a pool's audit log would show,
         # for tests that check which calls a client made (a fallback, a bypass).
         self.call_log: deque[str] = deque(maxlen=CALL_LOG_SIZE)
+        # host ref → seconds its clock is ahead (behind, if negative) of the real time.
+        self.clock_skew: dict[str, float] = {}
 
     # ---------------------------------------------------------------- the wire entry point
 

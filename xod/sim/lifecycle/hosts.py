@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
 from xod.sim.lifecycle.domains import host_is_usable, next_domid
 from xod.sim.registry import Registry
-from xod.sim.values import NULL_REF, now
+from xod.sim.values import NULL_REF, datetime_at, now
 
 
 def _non_control_residents(db: Database, host: str) -> list[str]:
@@ -80,8 +82,9 @@ async def host_evacuate(call: Call, host: str, network: str, batch_size: int) ->
 
 
 def host_get_servertime(call: Call, host: str) -> str:
+    """The host's clock: the real time, moved by the host's `SimPool.clock_skew` if any."""
     call.pool.db.get("host", host)
-    return now()
+    return datetime_at(time.time() + call.pool.clock_skew.get(host, 0.0))
 
 
 async def pool_designate_new_master(call: Call, host: str) -> str:
