@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
 from xod.sim.lifecycle.domains import host_is_usable, next_domid
-from xod.sim.registry import Registry
+from xod.sim.registry import ParamSpec, Registry
 from xod.sim.values import NULL_REF, datetime_at, now
 
 
@@ -104,7 +106,7 @@ def pool_emergency_transition_to_master(call: Call) -> str:
 
 def register(registry: Registry) -> None:
     host = ("host", "ref:host")
-    for name, params, handler in (
+    messages: list[tuple[str, list[ParamSpec], Callable[..., Any]]] = [
         ("host.enable", [host], host_enable),
         ("host.disable", [host, ("auto_enable", "bool", True)], host_disable),
         ("host.reboot", [host], host_reboot),
@@ -115,7 +117,8 @@ def register(registry: Registry) -> None:
             host_evacuate,
         ),
         ("pool.designate_new_master", [host], pool_designate_new_master),
-    ):
+    ]
+    for name, params, handler in messages:
         registry.add(name, params, handler, async_capable=True)
     registry.add("host.get_servertime", [host], host_get_servertime)
     registry.add("host.get_server_localtime", [host], host_get_servertime)
