@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 from xod.api.methods import server, session, system, token, user, xo
 from xod.api.registry import Registry
@@ -25,7 +26,7 @@ from . import (  # actions (xod/api/commands.py)  # devices, networks, pools
 )
 from . import xod as live  # xod.subscribe… (xod/server/fanout.py)
 
-NAMESPACES = (system, session, token, user, server, xo)
+NAMESPACES: tuple[ModuleType, ...] = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
 NAMESPACES += (vif, vbd, disk, network, pif, pool, message)
 NAMESPACES += (live,)
