@@ -6,9 +6,9 @@ import contextlib
 import time
 from typing import Any
 
-from xod.api import errors
-from xod.api.commands import Command, action, commands_of
+from xod.api.commands import Command, action
 from xod.api.context import CallContext
+from xod.api.methods.xapi_calls import query, update_other_config
 from xod.api.registry import Registry
 from xod.cache.objects.values import to_timestamp
 from xod.xapi import NULL_REF
@@ -48,29 +48,6 @@ def register(registry: Registry) -> None:
             await command.run("host.evacuate", ref, NULL_REF, 0)
         else:
             await command.run("host.enable", ref)
-
-
-# -- reads: one XAPI call, answered as it is (nothing to wait for in the cache) ---------------
-
-
-async def query(
-    ctx: CallContext, method: str, object_id: str, object_type: str, xapi_method: str, *args: Any
-) -> Any:
-    """`xapi_method(<object's ref>, *args)` on the object's pool, errors mapped to XO's. A read
-    is allowed on a read-only server, so the object is resolved without the action's check."""
-    commands = commands_of(ctx.services)
-    obj = ctx.services.objects.get(object_id)
-    if obj is None or obj.get("type") != object_type:
-        raise errors.no_such_object(object_id, object_type)
-    server_id = commands.server_of_pool(obj.get("$pool"))
-    if server_id is None:
-        raise errors.server_unreachable(object_id)
-    command = Command(commands, method, sync=ctx.services.pools.sync_of(server_id))
-    command.object_id = object_id
-    try:
-        return await command.send(xapi_method, obj["_xapiRef"], *args)
-    except XapiError as error:
-        raise command.translate(error) from None
 
 
 def register_admin(registry: Registry) -> None:
@@ -136,11 +113,10 @@ async def _set_multipathing(command: Command, host: dict[str, Any], enabled: boo
     if host.get("enabled"):
         await command.run("host.disable", ref, False)
     try:
-        for key in ("multipathing", "multipathhandle"):
-            await command.call("host.remove_from_other_config", ref, key)
-        await command.call("host.add_to_other_config", ref, "multipathing", str(enabled).lower())
-        if enabled:
-            await command.call("host.add_to_other_config", ref, "multipathhandle", "dmp")
+        await update_other_config(command, "host", ref, "multipathing", str(enabled).lower())
+        await update_other_config(
+            command, "host", ref, "multipathhandle", "dmp" if enabled else None
+        )
     finally:
         if host.get("enabled"):
             await command.run("host.enable", ref)

@@ -7,6 +7,7 @@ from typing import Any
 
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
+from xod.api.methods.xapi_calls import update_other_config
 from xod.api.registry import Registry
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
@@ -35,12 +36,6 @@ async def _network_id(command: Command, ref: str) -> str:
     return (
         network_id if network_id is not None else str(await command.send("network.get_uuid", ref))
     )
-
-
-async def _set_automatic(command: Command, ref: str, automatic: bool) -> None:
-    await command.call("network.remove_from_other_config", ref, "automatic")
-    if automatic:
-        await command.call("network.add_to_other_config", ref, "automatic", "true")
 
 
 async def _set_nbd(command: Command, ref: str, nbd: bool) -> None:
@@ -93,7 +88,8 @@ def register(registry: Registry) -> None:
     async def set_(command: Command, params: dict[str, Any]) -> None:
         ref = command.ref_of(params["id"], "network")
         if "automatic" in params:
-            await _set_automatic(command, ref, params["automatic"])
+            value = "true" if params["automatic"] else None
+            await update_other_config(command, "network", ref, "automatic", value)
         if "defaultIsLocked" in params:
             mode = "disabled" if params["defaultIsLocked"] else "unlocked"
             await command.call("network.set_default_locking_mode", ref, mode)

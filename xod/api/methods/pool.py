@@ -9,7 +9,7 @@ import orjson
 from xod.api import errors
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
-from xod.api.methods.host import query
+from xod.api.methods.xapi_calls import query, update_other_config
 from xod.api.registry import Registry
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
@@ -21,12 +21,6 @@ _OTHER_CONFIG_NETWORKS = {
 }
 # pool.set SR params → the pool's setter.
 _SR_SETTERS = {"suspendSr": "pool.set_suspend_image_SR", "crashDumpSr": "pool.set_crash_dump_SR"}
-
-
-async def _update_other_config(command: Command, ref: str, key: str, value: str | None) -> None:
-    await command.call("pool.remove_from_other_config", ref, key)
-    if value is not None:
-        await command.call("pool.add_to_other_config", ref, key, value)
 
 
 def register(registry: Registry) -> None:
@@ -50,9 +44,11 @@ def register(registry: Registry) -> None:
             await command.call("pool.set_name_label", ref, params["name_label"])
         if "auto_poweron" in params:
             value = str(params["auto_poweron"]).lower()
-            await _update_other_config(command, ref, "auto_poweron", value)
+            await update_other_config(command, "pool", ref, "auto_poweron", value)
         for key, uuid in networks.items():
-            await _update_other_config(command, ref, _OTHER_CONFIG_NETWORKS[key], uuid or None)
+            await update_other_config(
+                command, "pool", ref, _OTHER_CONFIG_NETWORKS[key], uuid or None
+            )
         for key, sr_ref in srs.items():
             await command.call(_SR_SETTERS[key], ref, sr_ref)
         if "migrationCompression" in params:

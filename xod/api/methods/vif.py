@@ -11,6 +11,7 @@ from typing import Any
 
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
+from xod.api.methods.xapi_calls import update_other_config
 from xod.api.registry import Registry
 
 # XAPI's vif_locking_mode values (vif.getLockingModeValues).
@@ -31,6 +32,11 @@ def _qos(rate_limit: float | None) -> tuple[str, dict[str, str]]:
     }
 
 
+def _ethtool_tx(enabled: bool) -> str:
+    """`other_config['ethtool-tx']` for TX checksum offloading on or off."""
+    return "true" if enabled else "false"
+
+
 async def _recreate(command: Command, vif: dict[str, Any], params: dict[str, Any]) -> str:
     """A copy of the VIF with `params` applied, on the same device; the old one is gone."""
     ref = vif["_xapiRef"]
@@ -44,7 +50,7 @@ async def _recreate(command: Command, vif: dict[str, Any], params: dict[str, Any
         qos_type, qos_params = _qos(params["rateLimit"])
     other_config = dict(record["other_config"])
     if "txChecksumming" in params:
-        other_config["ethtool-tx"] = "true" if params["txChecksumming"] else "false"
+        other_config["ethtool-tx"] = _ethtool_tx(params["txChecksumming"])
     new_record = {
         "device": record["device"],
         "network": network,
@@ -85,9 +91,8 @@ async def _edit(command: Command, vif: dict[str, Any], params: dict[str, Any]) -
         await command.call("VIF.set_qos_algorithm_type", ref, qos_type)
         await command.call("VIF.set_qos_algorithm_params", ref, qos_params)
     if "txChecksumming" in params:
-        value = "true" if params["txChecksumming"] else "false"
-        await command.call("VIF.remove_from_other_config", ref, "ethtool-tx")
-        await command.call("VIF.add_to_other_config", ref, "ethtool-tx", value)
+        value = _ethtool_tx(params["txChecksumming"])
+        await update_other_config(command, "VIF", ref, "ethtool-tx", value)
     if "attached" in params and params["attached"] != vif["attached"]:
         if params["attached"]:
             await command.run("VIF.plug", ref)
