@@ -249,11 +249,15 @@ Bond: uuid: string RO; master: PIF ref RO; slaves: PIF ref set RO;
     links_up: int RO =0; auto_update_mac: bool RO =true
 VLAN: uuid: string RO; tagged_PIF: PIF ref RO; untagged_PIF: PIF ref RO; tag: int RO;
     other_config: (string -> string) map RW ={}
+Certificate: uuid: string RO; name: string RO =""; type: enum:certificate_type RO =host;
+    host: host ref RO =OpaqueRef:NULL; not_before: datetime RO; not_after: datetime RO;
+    fingerprint: string RO; fingerprint_sha256: string RO; fingerprint_sha1: string RO
 """
 
 _ENUMS_SPEC = """\
 bond_mode: balance-slb, active-backup, lacp
 cls: VM, Host, SR, Pool, VMPP, VMSS, PVS_proxy, VDI, Certificate
+certificate_type: ca, host, host_internal
 console_protocol: vt100, rfb, rdp
 domain_type: hvm, pv, pv_in_pvh, pvh, unspecified
 host_allowed_operations: provision, evacuate, shutdown, reboot, power_on, vm_start, vm_resume,

@@ -9,14 +9,15 @@ from xod.api.methods import server, session, system, token, user, xo
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
-from . import (  # actions (xod/api/commands.py)  # devices, networks, pools
-    disk,
+from . import (  # actions (xod/api/commands.py)
+    disk,  # disk.create
     host,
     message,
     network,
     pif,
     pool,
     sr,
+    stats,  # vm.stats, host.stats, sr.stats (a host's /rrd_updates)
     tag,
     task,
     vbd,
@@ -30,6 +31,7 @@ NAMESPACES: tuple[ModuleType, ...] = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
 NAMESPACES += (vif, vbd, disk, network, pif, pool, message)
 NAMESPACES += (live,)
+NAMESPACES += (stats,)
 
 
 def build_registry(schemas_dir: Path = SCHEMAS_DIR) -> Registry:
