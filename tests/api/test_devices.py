@@ -20,12 +20,8 @@ async def _error(env: Env, method: str, params: dict) -> RpcError:
     return raised.value
 
 
-def _cached(env: Env, object_id: str) -> dict | None:
-    return env.app.objects.get(object_id)
-
-
-def _devices(env: Env, vm: dict, field: str) -> list[dict]:
-    return [_cached(env, device_id) for device_id in vm[field]]  # type: ignore[misc]
+async def _devices(env: Env, vm: dict, field: str) -> list[dict]:
+    return [await env.object(device_id) for device_id in vm[field]]  # type: ignore[misc]
 
 
 async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
@@ -35,7 +31,7 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
         call = env.client.call
 
         assert await call("vif.disconnect", {"id": vif_id}) is True
-        assert _cached(env, vif_id)["attached"] is False
+        assert (await env.object(vif_id))["attached"] is False
         error = await _error(env, "vif.disconnect", {"id": vif_id})
         assert (error.code, error.data["property"], error.data["object"]) == (
             25,
@@ -43,7 +39,7 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
             vif_id,
         )
         assert await call("vif.connect", {"id": vif_id}) is True
-        assert _cached(env, vif_id)["attached"] is True
+        assert (await env.object(vif_id))["attached"] is True
         error = await _error(env, "vif.connect", {"id": vif_id})
         assert (error.code, error.data["actual"]) == (25, True)
 
@@ -60,7 +56,7 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
             },
         )
         assert result == vif_id
-        vif = _cached(env, vif_id)
+        vif = await env.object(vif_id)
         assert vif["lockingMode"] == "locked"
         assert (vif["allowedIpv4Addresses"], vif["allowedIpv6Addresses"]) == (
             ["10.0.0.8"],
@@ -68,7 +64,7 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
         )
         assert (vif["rateLimit"], vif["txChecksumming"]) == (1024, False)
         await call("vif.set", {"id": vif_id, "rateLimit": None, "txChecksumming": True})
-        vif = _cached(env, vif_id)
+        vif = await env.object(vif_id)
         assert "rateLimit" not in vif or vif["rateLimit"] is None
         assert vif["txChecksumming"] is True
 
@@ -76,13 +72,13 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
         networks = await env.objects({"type": "network"})
         other = next(n for n in sorted(networks) if n != vif["$network"])
         assert await call("vif.set", {"id": vif_id, "network": other}) == vif_id
-        assert _cached(env, vif_id)["$network"] == other
-        assert vif_id in _cached(env, other)["VIFs"]
+        assert (await env.object(vif_id))["$network"] == other
+        assert vif_id in (await env.object(other))["VIFs"]
 
         # A new MAC: a new VIF on the same device, with the same settings, still attached.
         new_id = await call("vif.set", {"id": vif_id, "mac": "02:00:00:00:00:42"})
-        assert new_id != vif_id and _cached(env, vif_id) is None
-        new = _cached(env, new_id)
+        assert new_id != vif_id and (await env.object(vif_id)) is None
+        new = await env.object(new_id)
         assert (new["MAC"], new["device"], new["$VM"], new["$network"]) == (
             "02:00:00:00:00:42",
             vif["device"],
@@ -90,11 +86,11 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
             other,
         )
         assert new["lockingMode"] == "locked" and new["attached"] is True
-        assert new_id in _cached(env, vm["id"])["VIFs"]
+        assert new_id in (await env.object(vm["id"]))["VIFs"]
 
         assert await call("vif.delete", {"id": new_id}) is True
-        assert _cached(env, new_id) is None
-        assert new_id not in _cached(env, vm["id"])["VIFs"]
+        assert (await env.object(new_id)) is None
+        assert new_id not in (await env.object(vm["id"]))["VIFs"]
 
         # A halted VM's VIF cannot be plugged: XAPI's VM_BAD_POWER_STATE is XO's 13.
         halted = await env.vm_in_state("Halted")
@@ -123,15 +119,15 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
 async def test_vbd_connect_disconnect_set_delete(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm = await env.vm_in_state("Running")
-        vbd = next(v for v in _devices(env, vm, "$VBDs") if not v["is_cd_drive"])
+        vbd = next(v for v in await _devices(env, vm, "$VBDs") if not v["is_cd_drive"])
         vbd_id = vbd["id"]
         call = env.client.call
 
         assert await call("vbd.disconnect", {"id": vbd_id}) is True
-        assert _cached(env, vbd_id)["attached"] is False
+        assert (await env.object(vbd_id))["attached"] is False
         assert (await _error(env, "vbd.disconnect", {"id": vbd_id})).code == 25
         assert await call("vbd.connect", {"id": vbd_id}) is True
-        assert _cached(env, vbd_id)["attached"] is True
+        assert (await env.object(vbd_id))["attached"] is True
         assert (await _error(env, "vbd.connect", {"id": vbd_id})).code == 25
 
         # A VBD xapi calls not unpluggable is made unpluggable, then unplugged (as XO does).
@@ -140,20 +136,20 @@ async def test_vbd_connect_disconnect_set_delete(tmp_path: Path) -> None:
             "VBD", env.sim.pool.db.by_uuid("VBD", vbd_id), {"unpluggable": False}
         )
         assert await call("vbd.disconnect", {"id": vbd_id}) is True
-        assert _cached(env, vbd_id)["attached"] is False
+        assert (await env.object(vbd_id))["attached"] is False
         assert env.sim_record("VBD", vbd_id)["unpluggable"] is True
 
         assert await call("vbd.set", {"id": vbd_id, "position": 7}) is True
-        assert _cached(env, vbd_id)["position"] == "7"
+        assert (await env.object(vbd_id))["position"] == "7"
         assert await call("vbd.setBootable", {"vbd": vbd_id, "bootable": False}) is True
-        assert _cached(env, vbd_id)["bootable"] is False
+        assert (await env.object(vbd_id))["bootable"] is False
 
         await call("vbd.connect", {"id": vbd_id})
-        vdi_id = _cached(env, vbd_id)["VDI"]
+        vdi_id = (await env.object(vbd_id))["VDI"]
         assert await call("vbd.delete", {"id": vbd_id}) is True  # unplugged first
-        assert _cached(env, vbd_id) is None
-        assert vbd_id not in _cached(env, vm["id"])["$VBDs"]
-        assert _cached(env, vdi_id) is not None and record["VDI"]  # the disk stays
+        assert (await env.object(vbd_id)) is None
+        assert vbd_id not in (await env.object(vm["id"]))["$VBDs"]
+        assert (await env.object(vdi_id)) is not None and record["VDI"]  # the disk stays
 
         for method, params in (
             ("vbd.set", {"id": vm["$VBDs"][0], "position": True}),
@@ -174,7 +170,7 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
 
         # A disk alone, then disks attached to a halted and a running VM.
         lone = await call("disk.create", {"name": "scratch", "size": "2GiB", "sr": shared["id"]})
-        vdi = _cached(env, lone)
+        vdi = await env.object(lone)
         assert vdi["type"] == "VDI"
         assert (vdi["name_label"], vdi["size"], vdi["$SR"], vdi["$VBDs"]) == (
             "scratch",
@@ -185,15 +181,15 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
         data = await call(
             "disk.create", {"name": "data", "size": GiB, "sr": shared["id"], "vm": halted["id"]}
         )
-        [vbd_id] = _cached(env, data)["$VBDs"]
-        vbd = _cached(env, vbd_id)
+        [vbd_id] = (await env.object(data))["$VBDs"]
+        vbd = await env.object(vbd_id)
         assert (vbd["VM"], vbd["attached"], vbd["read_only"], vbd["bootable"]) == (
             halted["id"],
             False,
             False,
             False,
         )
-        used = {_cached(env, v)["position"] for v in halted["$VBDs"]}
+        used = {(await env.object(v))["position"] for v in halted["$VBDs"]}
         assert vbd["position"] not in used | {"3"}
         live = await call(
             "disk.create",
@@ -207,7 +203,7 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
                 "bootable": True,
             },
         )
-        live_vbd = _cached(env, _cached(env, live)["$VBDs"][0])
+        live_vbd = await env.object((await env.object(live))["$VBDs"][0])
         assert (live_vbd["position"], live_vbd["attached"], live_vbd["read_only"]) == (
             "5",
             True,
@@ -217,7 +213,10 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
 
         # Bigger only: XO's "cannot set new size" is an invalid parameter.
         assert await call("vdi.set", {"id": data, "size": "2GiB", "name_label": "data2"}) is True
-        assert (_cached(env, data)["size"], _cached(env, data)["name_label"]) == (2 * GiB, "data2")
+        assert ((await env.object(data))["size"], (await env.object(data))["name_label"]) == (
+            2 * GiB,
+            "data2",
+        )
         error = await _error(env, "vdi.set", {"id": data, "size": GiB})
         assert error.code == 10
         assert "below the current size" in error.data["errors"][0]["message"]
@@ -229,7 +228,7 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
         assert env.sim_count("VDI", name_label="huge") == 0
         error = await _error(env, "vdi.set", {"id": data, "size": free})
         assert (error.code, error.data["code"], error.data["objectId"]) == (21, "SR_FULL", data)
-        assert _cached(env, data)["size"] == 2 * GiB
+        assert (await env.object(data))["size"] == 2 * GiB
 
         # Migration: a halted VM's disk is copied; a running VM's moves live. Not into an SR
         # without room for it.
@@ -240,24 +239,24 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
         db.update("SR", local_ref, {"virtual_allocation": db.get("SR", local_ref)["physical_size"]})
         error = await _error(env, "vdi.migrate", {"id": data, "sr_id": local["id"]})
         assert (error.code, error.data["code"]) == (21, "SR_FULL")
-        assert _cached(env, data)["$SR"] == shared["id"]
+        assert (await env.object(data))["$SR"] == shared["id"]
         db.update("SR", local_ref, {"virtual_allocation": room})
         assert await call("vdi.migrate", {"id": data, "sr_id": local["id"]}) is True
-        assert _cached(env, data) is None
-        assert _cached(env, vbd_id) is None  # its VBD was made again on the copy
+        assert (await env.object(data)) is None
+        assert (await env.object(vbd_id)) is None  # its VBD was made again on the copy
         [new_vbd] = [
             v
-            for v in _devices(env, _cached(env, halted["id"]), "$VBDs")
+            for v in await _devices(env, (await env.object(halted["id"])), "$VBDs")
             if v["position"] == vbd["position"]
         ]
-        moved = _cached(env, new_vbd["VDI"])
+        moved = await env.object(new_vbd["VDI"])
         assert (moved["$SR"], moved["name_label"], moved["size"]) == (local["id"], "data2", 2 * GiB)
         assert await call("vdi.migrate", {"id": live, "sr_id": local["id"]}) is True
-        live_now = _cached(env, _cached(env, live_vbd["id"])["VDI"])
+        live_now = await env.object((await env.object(live_vbd["id"]))["VDI"])
         assert live_now["$SR"] == local["id"] and live_now["name_label"] == "live"
 
         assert await call("vdi.delete", {"id": lone}) is True
-        assert _cached(env, lone) is None
+        assert (await env.object(lone)) is None
         error = await _error(env, "vdi.delete", {"id": live_now["id"]})
         assert (error.code, error.data["objectId"]) == (17, live_now["id"])  # VDI_IN_USE
 
@@ -285,6 +284,6 @@ async def test_sr_scan(tmp_path: Path) -> None:
         )
         assert expected != sr["physical_usage"]
         assert await env.client.call("sr.scan", {"id": sr["id"]}) is True
-        assert _cached(env, sr["id"])["physical_usage"] == expected
+        assert (await env.object(sr["id"]))["physical_usage"] == expected
         assert (await _error(env, "sr.scan", {"id": sr["id"], "force": True})).code == 10
         assert (await _error(env, "sr.scan", {"id": "nope"})).code == 1

@@ -58,7 +58,7 @@ async def test_messages_come_and_go(tmp_path: Path) -> None:
         assert listed == {message_id: message}
 
         assert await env.client.call("message.delete", {"id": message_id}) is True
-        assert env.app.objects.get(message_id) is None  # gone when the call returns
+        assert await env.object(message_id) is None  # gone for the connection that deleted it
         assert env.sim_count("message", uuid=message_id) == 0
         exited = await next_message(watcher, _is_all("exit", message_id))
         assert exited["params"]["items"] == {message_id: 0}

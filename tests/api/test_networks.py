@@ -18,16 +18,12 @@ async def _error(env: Env, method: str, params: dict) -> RpcError:
     return raised.value
 
 
-def _cached(env: Env, object_id: str) -> dict | None:
-    return env.app.objects.get(object_id)
-
-
 async def _pool_id(env: Env) -> str:
     return next(iter(await env.objects({"type": "pool"})))
 
 
 async def _master_pif(env: Env, device: str) -> dict:
-    pool = _cached(env, await _pool_id(env))
+    pool = await env.object(await _pool_id(env))
     pifs = await env.objects({"type": "PIF", "$host": pool["master"], "device": device})
     return next(pif for pif in pifs.values() if pif["vlan"] == -1)
 
@@ -38,7 +34,7 @@ async def test_network_create_set_delete(tmp_path: Path) -> None:
         pool_id = await _pool_id(env)
 
         plain = await call("network.create", {"pool": pool_id, "name": "lab"})
-        network = _cached(env, plain)
+        network = await env.object(plain)
         assert (network["name_label"], network["name_description"]) == (
             "lab",
             "Created with Xen Orchestra",
@@ -65,9 +61,9 @@ async def test_network_create_set_delete(tmp_path: Path) -> None:
                 "nbd": True,
             },
         )
-        network = _cached(env, tagged)
+        network = await env.object(tagged)
         assert (network["MTU"], network["nbd"], network["name_description"]) == (9000, True, "")
-        pifs = [_cached(env, pif_id) for pif_id in network["PIFs"]]
+        pifs = [(await env.object(pif_id)) for pif_id in network["PIFs"]]
         hosts = await env.objects({"type": "host"})
         assert sorted(pif["$host"] for pif in pifs) == sorted(hosts)
         assert {(pif["vlan"], pif["device"], pif["physical"]) for pif in pifs} == {
@@ -97,7 +93,7 @@ async def test_network_create_set_delete(tmp_path: Path) -> None:
             )
             is True
         )
-        network = _cached(env, plain)
+        network = await env.object(plain)
         assert (network["automatic"], network["defaultIsLocked"], network["MTU"]) == (
             True,
             True,
@@ -109,7 +105,7 @@ async def test_network_create_set_delete(tmp_path: Path) -> None:
             True,
         )
         await call("network.set", {"id": plain, "automatic": False, "nbd": False})
-        network = _cached(env, plain)
+        network = await env.object(plain)
         assert (network["automatic"], network["nbd"], network["insecureNbd"]) == (
             False,
             False,
@@ -119,16 +115,16 @@ async def test_network_create_set_delete(tmp_path: Path) -> None:
 
         # Deleting a VLAN network removes its VLAN PIFs with it.
         assert await call("network.delete", {"id": tagged}) is True
-        assert _cached(env, tagged) is None
-        assert all(_cached(env, pif["id"]) is None for pif in pifs)
+        assert (await env.object(tagged)) is None
+        assert all([(await env.object(pif["id"])) is None for pif in pifs])
         assert await call("network.delete", {"id": plain}) is True
-        assert _cached(env, plain) is None
+        assert (await env.object(plain)) is None
 
         # A network with VIFs stays: XAPI's NETWORK_CONTAINS_VIF, as XO's operationFailed.
         used = next(n for n in (await env.objects({"type": "network"})).values() if n["VIFs"])
         error = await _error(env, "network.delete", {"id": used["id"]})
         assert (error.code, error.data["code"]) == (21, "NETWORK_CONTAINS_VIF")
-        assert _cached(env, used["id"]) is not None
+        assert (await env.object(used["id"])) is not None
 
         for method, params in (
             ("network.create", {"pool": pool_id}),
@@ -163,20 +159,20 @@ async def test_bonded_network(tmp_path: Path) -> None:
         # The XAPI record of the network, as xo-server answers (clients read its uuid).
         network_id = record["uuid"]
         assert record["name_label"] == "bond0" and record["PIFs"][0].startswith("OpaqueRef:")
-        network = _cached(env, network_id)
+        network = await env.object(network_id)
         assert network["isBonded"] is True
         hosts = await env.objects({"type": "host"})
         bonds = await env.objects({"type": "bond"})
         assert len(bonds) == len(hosts) == len(network["PIFs"])
         for bond in bonds.values():
             assert bond["mode"] == "active-backup" and bond["$pool"] == pool_id
-            master = _cached(env, bond["master"])
+            master = await env.object(bond["master"])
             assert master["isBondMaster"] is True and master["$network"] == network_id
-            slaves = [_cached(env, slave) for slave in bond["slaves"]]
+            slaves = [(await env.object(slave)) for slave in bond["slaves"]]
             assert sorted(s["device"] for s in slaves) == ["eth0", "eth1"]
             assert all(s["isBondSlave"] and s["$host"] == master["$host"] for s in slaves)
             assert bond["primarySlave"] in bond["slaves"]
-        assert _cached(env, eth1["$network"])["isBonded"] is False
+        assert (await env.object(eth1["$network"]))["isBonded"] is False
 
         # A PIF already in a bond cannot join another.
         error = await _error(
@@ -189,10 +185,10 @@ async def test_bonded_network(tmp_path: Path) -> None:
 
         # Deleting the network destroys its bonds first.
         assert await call("network.delete", {"id": network_id}) is True
-        assert _cached(env, network_id) is None
+        assert (await env.object(network_id)) is None
         assert not await env.objects({"type": "bond"})
-        assert _cached(env, eth0["id"])["isBondSlave"] is False
-        assert _cached(env, eth0["id"])["management"] is True  # given back to eth0
+        assert (await env.object(eth0["id"]))["isBondSlave"] is False
+        assert (await env.object(eth0["id"]))["management"] is True  # given back to eth0
 
         for params in (
             {"pool": pool_id, "name": "b", "pifs": [eth0["id"]], "bondMode": "fast"},
@@ -224,7 +220,7 @@ async def test_pif_actions(tmp_path: Path) -> None:
             "dns": "10.9.8.53",
         }
         assert await call("pif.reconfigureIp", params) is True
-        pif = _cached(env, eth1["id"])
+        pif = await env.object(eth1["id"])
         assert (pif["mode"], pif["ip"], pif["netmask"], pif["gateway"], pif["dns"]) == (
             "Static",
             "10.9.8.7",
@@ -233,34 +229,34 @@ async def test_pif_actions(tmp_path: Path) -> None:
             "10.9.8.53",
         )
         await call("pif.reconfigureIp", {"id": eth1["id"], "ipv6": "fd00::7/64"})
-        pif = _cached(env, eth1["id"])
+        pif = await env.object(eth1["id"])
         assert (pif["ipv6Mode"], pif["ipv6"], pif["mode"]) == ("Static", ["fd00::7/64"], "Static")
         await call("pif.reconfigureIp", {"id": eth1["id"], "mode": "None", "ipv6Mode": "None"})
-        pif = _cached(env, eth1["id"])
+        pif = await env.object(eth1["id"])
         assert (pif["mode"], pif["ip"], pif["ipv6Mode"], pif["ipv6"]) == ("None", "", "None", [])
         error = await _error(env, "pif.reconfigureIp", {**params, "ip": "10.9.8.300"})
         assert (error.code, error.data["errors"][0]["instancePath"]) == (10, "/IP")
 
         assert await call("pif.disconnect", {"id": eth1["id"]}) is True
-        assert _cached(env, eth1["id"])["attached"] is False
+        assert (await env.object(eth1["id"]))["attached"] is False
         assert await call("pif.connect", {"id": eth1["id"]}) is True
-        assert _cached(env, eth1["id"])["attached"] is True
+        assert (await env.object(eth1["id"]))["attached"] is True
         error = await _error(env, "pif.disconnect", {"id": eth0["id"]})
         assert (error.code, error.data["code"]) == (21, "PIF_IS_MANAGEMENT_INTERFACE")
-        assert _cached(env, eth0["id"])["attached"] is True
+        assert (await env.object(eth0["id"]))["attached"] is True
 
         # A VLAN's tag changes on every host; a VLAN PIF can be forgotten.
         network_id = await call(
             "network.create", {"pool": pool_id, "name": "v10", "pif": eth1["id"], "vlan": 10}
         )
-        vlan_pif = _cached(env, network_id)["PIFs"][0]
+        vlan_pif = (await env.object(network_id))["PIFs"][0]
         assert await call("pif.editPif", {"id": vlan_pif, "vlan": "11"}) is True
-        pifs = [_cached(env, pif_id) for pif_id in _cached(env, network_id)["PIFs"]]
+        pifs = [(await env.object(pif_id)) for pif_id in (await env.object(network_id))["PIFs"]]
         assert len(pifs) == 2 and {pif["vlan"] for pif in pifs} == {11}
-        assert _cached(env, vlan_pif) is None
+        assert (await env.object(vlan_pif)) is None
         assert await call("pif.delete", {"id": pifs[0]["id"]}) is True
-        assert _cached(env, pifs[0]["id"]) is None
-        assert _cached(env, network_id)["PIFs"] == [pifs[1]["id"]]
+        assert (await env.object(pifs[0]["id"])) is None
+        assert (await env.object(network_id))["PIFs"] == [pifs[1]["id"]]
         error = await _error(env, "pif.editPif", {"id": eth1["id"], "vlan": 12})
         assert (error.code, error.data["errors"][0]["message"]) == (10, "this PIF is not a VLAN")
 

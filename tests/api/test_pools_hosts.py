@@ -18,10 +18,6 @@ async def _error(env: Env, method: str, params: dict) -> RpcError:
     return raised.value
 
 
-def _cached(env: Env, object_id: str) -> dict | None:
-    return env.app.objects.get(object_id)
-
-
 async def _pool(env: Env) -> dict:
     return next(iter((await env.objects({"type": "pool"})).values()))
 
@@ -58,7 +54,7 @@ async def test_pool_settings_and_reads(tmp_path: Path) -> None:
             )
             is True
         )
-        pool = _cached(env, pool_id)
+        pool = await env.object(pool_id)
         assert (pool["name_label"], pool["name_description"], pool["auto_poweron"]) == (
             "prod",
             "",
@@ -69,11 +65,11 @@ async def test_pool_settings_and_reads(tmp_path: Path) -> None:
         assert (pool["suspendSr"], pool["crashDumpSr"]) == (local, None)
         assert env.sim_record("pool", pool_id)["migration_compression"] is True
         await call("pool.set", {"id": pool_id, "auto_poweron": False, "backupNetwork": None})
-        pool = _cached(env, pool_id)
+        pool = await env.object(pool_id)
         assert pool["auto_poweron"] is False and "xo:backupNetwork" not in pool["otherConfig"]
 
         assert await call("pool.setDefaultSr", {"sr": local}) is True
-        assert _cached(env, pool_id)["default_SR"] == local
+        assert (await env.object(pool_id))["default_SR"] == local
 
         # The reads of every page: the host's clock, its scheduler, its missing updates.
         master = pool["master"]
@@ -89,7 +85,9 @@ async def test_pool_settings_and_reads(tmp_path: Path) -> None:
 
         error = await _error(env, "pool.set", {"id": pool_id, "backupNetwork": local})
         assert (error.code, error.data["type"]) == (1, "network")
-        assert "xo:migrationNetwork" in _cached(env, pool_id)["otherConfig"]  # nothing changed
+        assert (
+            "xo:migrationNetwork" in (await env.object(pool_id))["otherConfig"]
+        )  # nothing changed
         for method, params in (
             ("pool.set", {"id": pool_id, "auto_poweron": "yes"}),
             ("pool.set", {"id": pool_id, "HA": True}),
@@ -120,7 +118,7 @@ async def test_host_settings(tmp_path: Path) -> None:
             "multipathing": True,
         }
         assert await call("host.set", params) is True
-        host = _cached(env, host_id)
+        host = await env.object(host_id)
         assert (host["name_label"], host["name_description"], host["iscsiIqn"]) == (
             "h1",
             "rack 4",
@@ -129,7 +127,7 @@ async def test_host_settings(tmp_path: Path) -> None:
         assert host["multipathing"] is True and host["enabled"] is True  # enabled again
         assert env.sim_record("host", host_id)["other_config"]["multipathhandle"] == "dmp"
         await call("host.set", {"id": host_id, "multipathing": False})
-        assert _cached(env, host_id)["multipathing"] is False
+        assert (await env.object(host_id))["multipathing"] is False
         assert (await _error(env, "host.set", {"id": host_id, "multipathing": 1})).code == 10
         assert (await _error(env, "host.set", {"id": host_id, "name_label": ""})).code == 10
 
@@ -143,13 +141,13 @@ async def test_hosts_leaving_the_pool(tmp_path: Path) -> None:
 
         error = await _error(env, "host.detach", {"id": master})
         assert (error.code, error.data["operation"]) == (5, "host.detach")
-        assert any(_cached(env, vm)["type"] == "VM" for vm in member["residentVms"])
+        assert any([(await env.object(vm))["type"] == "VM" for vm in member["residentVms"]])
         error = await _error(env, "host.detach", {"id": member["id"]})
         assert (error.code, error.data["code"]) == (21, "HOST_IN_USE")
         await call("host.setMaintenanceMode", {"id": member["id"], "maintenance": True})
         assert await call("host.detach", {"id": member["id"]}) is True
-        assert _cached(env, member["id"]) is None
-        assert all(_cached(env, pif) is None for pif in member["PIFs"])
+        assert (await env.object(member["id"])) is None
+        assert all([(await env.object(pif)) is None for pif in member["PIFs"]])
 
         # Forgetting: only a dead host.
         other = await _member(env)
@@ -166,7 +164,7 @@ async def test_hosts_leaving_the_pool(tmp_path: Path) -> None:
         db = env.sim.pool.db
         db.update("host_metrics", env.sim_record("host", other["id"])["metrics"], {"live": False})
         assert await call("host.forget", {"id": other["id"]}) is True
-        assert _cached(env, other["id"]) is None
+        assert (await env.object(other["id"])) is None
         assert set(await env.objects({"type": "host"})) == {master}
         for method in ("host.detach", "host.forget"):
             assert (await _error(env, method, {"id": other["id"]})).code == 1
@@ -181,14 +179,14 @@ async def test_emergency_shutdown_and_new_master(tmp_path: Path) -> None:
         running = [
             vm_id
             for vm_id in member["residentVms"]
-            if _cached(env, vm_id)["type"] == "VM"
-            and _cached(env, vm_id)["power_state"] == "Running"
+            if (await env.object(vm_id))["type"] == "VM"
+            and (await env.object(vm_id))["power_state"] == "Running"
         ]
         assert running, "the member runs guests"
         assert await call("host.emergencyShutdownHost", {"host": member["id"]}) is True
-        host = _cached(env, member["id"])
+        host = await env.object(member["id"])
         assert (host["enabled"], host["power_state"]) == (False, "Halted")
-        assert all(_cached(env, vm_id)["power_state"] == "Suspended" for vm_id in running)
+        assert all([(await env.object(vm_id))["power_state"] == "Suspended" for vm_id in running])
         assert (await _error(env, "host.emergencyShutdownHost", {"id": member["id"]})).code == 10
 
         # A halted host cannot become the master: XAPI's HOST_OFFLINE is XO's hostOffline.
@@ -200,10 +198,10 @@ async def test_emergency_shutdown_and_new_master(tmp_path: Path) -> None:
         db.update("host_metrics", env.sim_record("host", member["id"])["metrics"], {"live": True})
         db.update("host", db.by_uuid("host", member["id"]), {"enabled": True})
         assert await call("pool.setPoolMaster", {"host": member["id"]}) is True
-        assert _cached(env, pool_id)["master"] == member["id"]
+        assert (await env.object(pool_id))["master"] == member["id"]
         assert env.sim.pool.master == db.by_uuid("host", member["id"])
         assert await call("pool.set", {"id": pool_id, "name_label": "after"}) is True
-        assert _cached(env, pool_id)["name_label"] == "after"
+        assert (await env.object(pool_id))["name_label"] == "after"
         assert (await _error(env, "pool.setPoolMaster", {"host": pool_id})).code == 1
 
 
@@ -216,7 +214,7 @@ async def test_rolling_reboot_and_pif_scan(tmp_path: Path) -> None:
             for vm_id, vm in (await env.objects({"type": "VM", "power_state": "Running"})).items()
         }
         assert set(running.values()) == set(await env.objects({"type": "host"}))
-        pifs = _cached(env, pool["master"])["PIFs"]
+        pifs = (await env.object(pool["master"]))["PIFs"]
         env.sim.pool.call_log.clear()
         assert await call("pool.rollingReboot", {"pool": pool["id"]}) is True
         reboots = [
@@ -228,13 +226,15 @@ async def test_rolling_reboot_and_pif_scan(tmp_path: Path) -> None:
         hosts = await env.objects({"type": "host"})
         assert all(h["enabled"] and h["power_state"] == "Running" for h in hosts.values())
         for vm_id in running:
-            assert _cached(env, vm_id)["power_state"] == "Running", vm_id
+            assert (await env.object(vm_id))["power_state"] == "Running", vm_id
         # The master went first: its guests are on the other host, which went last and
         # sent its own guests (the master's, too) back to the master.
-        assert {_cached(env, vm_id)["$container"] for vm_id in running} == {pool["master"]}
+        assert {(await env.object(vm_id))["$container"] for vm_id in running} == {pool["master"]}
 
         assert await call("host.scanPifs", {"id": pool["master"]}) is True
-        assert _cached(env, pool["master"])["PIFs"] == pifs  # a simulated host's stay the same
+        assert (await env.object(pool["master"]))[
+            "PIFs"
+        ] == pifs  # a simulated host's stay the same
         assert (await _error(env, "pool.rollingReboot", {"pool": pool["id"], "x": 1})).code == 10
 
 
@@ -244,5 +244,5 @@ async def test_rolling_reboot_needs_somewhere_to_go(tmp_path: Path) -> None:
         error = await _error(env, "pool.rollingReboot", {"pool": pool["id"]})
         assert error.code == 7  # NO_HOSTS_AVAILABLE
         # The round stopped before the reboot, the host enabled again.
-        assert _cached(env, pool["master"])["enabled"] is True
+        assert (await env.object(pool["master"]))["enabled"] is True
         assert "Async.host.reboot" not in env.sim.pool.call_log
