@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from xod.api import errors
-from xod.api.commands import Command, commands_of
+from xod.api.commands import Command
 from xod.api.context import CallContext
+from xod.api.jobs import commands_of
 from xod.xapi.errors import XapiError
 
 
