@@ -260,6 +260,27 @@ MAPPINGS = [
         },
     ),
     (
+        "DEVICE_ALREADY_ATTACHED",
+        ["OpaqueRef:vm"],
+        25,
+        "incorrect state",
+        {"actual": True, "expected": False, "object": "vm-id", "property": "attached"},
+    ),
+    (
+        "DEVICE_ALREADY_DETACHED",
+        ["OpaqueRef:vm"],
+        25,
+        "incorrect state",
+        {"actual": False, "expected": True, "object": "vm-id", "property": "attached"},
+    ),
+    (
+        "HOST_IS_LIVE",
+        ["OpaqueRef:host"],
+        25,
+        "incorrect state",
+        {"actual": "Running", "expected": "Halted", "object": "host-id", "property": "power_state"},
+    ),
+    (
         "MESSAGE_METHOD_UNKNOWN",
         ["VM.migrate_send"],
         0,
@@ -337,6 +358,8 @@ def test_xapi_error_table(
 
 
 REFUSED_VALUES = [
+    ("VLAN_TAG_INVALID", ["5000"], "/vlan", "5000 is not in 0-4094"),
+    ("INVALID_IP_ADDRESS_SPECIFIED", ["IP"], "/IP", None),
     ("INVALID_VALUE", ["ha_restart_priority", "often"], "/ha_restart_priority", None),
     ("VALUE_NOT_SUPPORTED", ["VCPUs_max", "0", "too low"], "/VCPUs_max", "too low"),
     ("FIELD_TYPE_ERROR", ["memory_static_max"], "/memory_static_max", None),

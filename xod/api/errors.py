@@ -29,7 +29,10 @@ XAPI errors → XO errors (`XAPI_ERROR_TO_XO_ERROR`; OpaqueRefs in the params be
     INVALID_VALUE, VALUE_NOT_SUPPORTED, 10 invalidParameters      {errors: [Ajv-shaped entry]}
       FIELD_TYPE_ERROR, MAP_DUPLICATE_KEY
     HOST_DISABLED, HOST_NOT_DISABLED 25  incorrectState           {actual, expected, object,
-    OTHER_OPERATION_IN_PROGRESS                                    property}
+    OTHER_OPERATION_IN_PROGRESS,                                   property}
+      DEVICE_ALREADY_ATTACHED, DEVICE_ALREADY_DETACHED, HOST_IS_LIVE
+    VLAN_TAG_INVALID,                10  invalidParameters        {errors: [Ajv-shaped entry]}
+      INVALID_IP_ADDRESS_SPECIFIED
     MESSAGE_METHOD_UNKNOWN,           0  notImplemented           {code, method}
       MESSAGE_PARAMETER_COUNT_MISMATCH, MESSAGE_REMOVED  (the pool's xapi lacks the call)
     SESSION_INVALID                   9  serverUnreachable        {objectId} (no session ref)
@@ -56,6 +59,14 @@ INTERNAL_ERROR, which any call can):
   vm.set                    VM_BAD_POWER_STATE, VALUE_NOT_SUPPORTED, INVALID_VALUE
   host.*                    HOST_IN_USE, HOST_NOT_DISABLED, NO_HOSTS_AVAILABLE, HOST_OFFLINE
   vdi.delete                VDI_IN_USE, OTHER_OPERATION_IN_PROGRESS
+  vif/vbd.connect/          DEVICE_ALREADY_ATTACHED/_DETACHED, VM_BAD_POWER_STATE,
+    disconnect/delete       VBD_NOT_UNPLUGGABLE, OPERATION_NOT_ALLOWED (attached device)
+  disk.create, vdi.set/     SR_FULL, VDI_TOO_SMALL, VDI_NEEDS_VM_FOR_MIGRATE (then copied)
+    migrate
+  network.*, pif.*          NETWORK_CONTAINS_VIF/_PIF, PIF_VLAN_EXISTS, VLAN_TAG_INVALID,
+                            PIF_ALREADY_BONDED, PIF_BOND_NEEDS_MORE_MEMBERS,
+                            PIF_IS_MANAGEMENT_INTERFACE, INVALID_IP_ADDRESS_SPECIFIED
+  host.detach/forget        OPERATION_NOT_ALLOWED (the master), HOST_IN_USE, HOST_IS_LIVE
   sr.set/vdi.set/tag.*      INVALID_VALUE; task.* TASK_CANCELLED (task.wait)
 Where the simulator produces them, tests/api/test_commands_errors.py checks the mapping end to
 end; the table test there covers every entry.
@@ -270,6 +281,14 @@ def _other_operation_in_progress(f: XapiFailure) -> ApiError:
     return incorrect_state(running, {}, f.param(1), "current_operations")
 
 
+def _attached(actual: bool) -> Callable[[XapiFailure], ApiError]:
+    # DEVICE_ALREADY_ATTACHED(device) / DEVICE_ALREADY_DETACHED(device)
+    def convert(f: XapiFailure) -> ApiError:
+        return incorrect_state(actual, not actual, f.param(0) or f.object_id, "attached")
+
+    return convert
+
+
 def _not_implemented(f: XapiFailure) -> ApiError:
     return ApiError(
         0, f"not implemented by this pool: {f.code}", {"code": f.code, "method": f.param(0)}
@@ -312,6 +331,15 @@ XAPI_ERROR_TO_XO_ERROR: dict[str, Callable[[XapiFailure], ApiError]] = {
     "HOST_DISABLED": lambda f: incorrect_state(False, True, f.param(0) or f.object_id, "enabled"),
     "HOST_NOT_DISABLED": lambda f: incorrect_state(True, False, f.object_id, "enabled"),
     "OTHER_OPERATION_IN_PROGRESS": _other_operation_in_progress,
+    "DEVICE_ALREADY_ATTACHED": _attached(True),
+    "DEVICE_ALREADY_DETACHED": _attached(False),
+    "HOST_IS_LIVE": lambda f: incorrect_state(
+        "Running", "Halted", f.param(0) or f.object_id, "power_state"
+    ),
+    "VLAN_TAG_INVALID": lambda f: invalid_parameter(
+        "/vlan", f.code, f"VLAN_TAG_INVALID: vlan ({f.param(0)} is not in 0-4094)"
+    ),
+    "INVALID_IP_ADDRESS_SPECIFIED": _invalid_value,
     "MESSAGE_METHOD_UNKNOWN": _not_implemented,
     "MESSAGE_PARAMETER_COUNT_MISMATCH": _not_implemented,
     "MESSAGE_REMOVED": _not_implemented,

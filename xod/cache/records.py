@@ -79,6 +79,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "ip_configuration_mode", "ipv6_configuration_mode", "management", "netmask", "network",
         "physical", "primary_address_type",
     ),
+    "Bond": ("master", "mode", "primary_slave", "slaves"),
     "task": (
         "allowed_operations", "created", "current_operations", "finished", "name_description",
         "name_label", "other_config", "progress", "resident_on", "result", "status",

@@ -68,6 +68,8 @@ class SimPool:
         # The names of the latest wire calls, oldest first: what a pool's audit log would show,
         # for tests that check which calls a client made (a fallback, a bypass).
         self.call_log: deque[str] = deque(maxlen=CALL_LOG_SIZE)
+        # host ref → seconds its clock is ahead (behind, if negative) of the real time.
+        self.clock_skew: dict[str, float] = {}
 
     # ---------------------------------------------------------------- the wire entry point
 
@@ -102,6 +104,11 @@ class SimPool:
         self.db.get("host", host_ref)
         if self.master != host_ref:
             self.db.update("pool", self.pool_ref, {"master": host_ref})
+
+    def forget_host(self, host_ref: str) -> None:
+        """The host left the pool (pool.eject, host.forget): no longer one of its members."""
+        if host_ref in self._host_refs:
+            self._host_refs.remove(host_ref)
 
     def invalidate_sessions(self) -> None:
         self.sessions.remove_all()

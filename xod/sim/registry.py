@@ -18,6 +18,8 @@ from xod.sim.schema import ENUM_LOOKUP
 from xod.sim.values import DateTime
 
 MISSING: Any = object()
+# A message parameter as `Registry.add` takes it: (name, spec) or (name, spec, default).
+ParamSpec = tuple[str, str] | tuple[str, str, Any]
 
 
 def _bad(kind: str, value: Any) -> XapiFailure:

@@ -243,12 +243,19 @@ message: uuid: string RO; name: string RO; priority: int RO; cls: enum:cls RO;
     obj_uuid: string RO; timestamp: datetime RO; body: string RO
 console: uuid: string RO; protocol: enum:console_protocol RO; location: string RO;
     VM: VM ref RO; other_config: (string -> string) map RW
+Bond: uuid: string RO; master: PIF ref RO; slaves: PIF ref set RO;
+    other_config: (string -> string) map RW ={}; primary_slave: PIF ref RO =OpaqueRef:NULL;
+    mode: enum:bond_mode RO =balance-slb; properties: (string -> string) map RO ={};
+    links_up: int RO =0; auto_update_mac: bool RO =true
+VLAN: uuid: string RO; tagged_PIF: PIF ref RO; untagged_PIF: PIF ref RO; tag: int RO;
+    other_config: (string -> string) map RW ={}
 Certificate: uuid: string RO; name: string RO =""; type: enum:certificate_type RO =host;
     host: host ref RO =OpaqueRef:NULL; not_before: datetime RO; not_after: datetime RO;
     fingerprint: string RO; fingerprint_sha256: string RO; fingerprint_sha1: string RO
 """
 
 _ENUMS_SPEC = """\
+bond_mode: balance-slb, active-backup, lacp
 cls: VM, Host, SR, Pool, VMPP, VMSS, PVS_proxy, VDI, Certificate
 certificate_type: ca, host, host_internal
 console_protocol: vt100, rfb, rdp
@@ -329,6 +336,10 @@ RELATIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("VDI", "snapshot_of"): ("VDI", "snapshots"),
     ("VM", "parent"): ("VM", "children"),
     ("task", "subtask_of"): ("task", "subtasks"),
+    # Bonds and VLANs (xod/sim/lifecycle/networking.py); VLAN_master_of is one-to-one.
+    ("Bond", "master"): ("PIF", "bond_master_of"),
+    ("PIF", "bond_slave_of"): ("Bond", "slaves"),
+    ("VLAN", "tagged_PIF"): ("PIF", "VLAN_slave_of"),
 }
 
 # Classes whose rows never produce events (`gen_events:false`).

@@ -10,18 +10,26 @@ from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
 from . import (  # actions (xod/api/commands.py)
+    disk,  # disk.create
     host,
+    message,
+    network,
+    pif,
+    pool,
     sr,
     stats,  # vm.stats, host.stats, sr.stats (a host's /rrd_updates)
     tag,
     task,
+    vbd,
     vdi,
+    vif,
     vm,
 )
 from . import xod as live  # xod.subscribe… (xod/server/fanout.py)
 
 NAMESPACES: tuple[ModuleType, ...] = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
+NAMESPACES += (vif, vbd, disk, network, pif, pool, message)
 NAMESPACES += (live,)
 NAMESPACES += (stats,)
 

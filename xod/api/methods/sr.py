@@ -16,3 +16,7 @@ def register(registry: Registry) -> None:
             await command.call("SR.set_name_label", ref, params["name_label"])
         if "name_description" in params:
             await command.call("SR.set_name_description", ref, params["name_description"])
+
+    @action(registry, "sr.scan")
+    async def scan(command: Command, params: dict[str, Any]) -> None:
+        await command.run("SR.scan", command.ref_of(params["id"], "SR"))

@@ -1,4 +1,8 @@
-"""Transforms of the network classes: network, PIF, VIF."""
+"""Transforms of the network classes: network, PIF, Bond, VIF.
+
+A network `isBonded` when one of its PIFs is a bond master: PIFs are transformed before
+networks (classes.py), and a bond's creation or removal adds or removes its master PIF, which
+changes the network's `PIFs` and so re-transforms it in the same batch."""
 
 from __future__ import annotations
 
@@ -35,6 +39,18 @@ def network_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: st
         "nbd": "nbd" in purpose,
         "insecureNbd": "insecure_nbd" in purpose,
         "isBonded": bonded,
+    }
+    pool.add_common_fields(obj, ref, object_id, r)
+    return obj
+
+
+def bond_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
+    obj: XoObject = {
+        "type": "bond",
+        "master": pool.link(r.get("master")),
+        "mode": intern(r.get("mode", "balance-slb")),
+        "primarySlave": pool.link(r.get("primary_slave")),
+        "slaves": pool.links(r.get("slaves")),
     }
     pool.add_common_fields(obj, ref, object_id, r)
     return obj

@@ -30,6 +30,7 @@ _TRANSFORMS: dict[str, Transform] = {
     "sr": storage.sr_object,
     "pbd": storage.pbd_object,
     "pif": networks.pif_object,
+    "bond": networks.bond_object,
     "vdi": storage.vdi_object,
     "vbd": storage.vbd_object,
     "vif": networks.vif_object,

@@ -1,17 +1,33 @@
 """VM, host and pool lifecycle messages, one module per job: `domains` (the steps operations
 share), `power` (start, shutdown, reboot, suspend), `migration` (live and storage migration),
 `copies` (clone, copy, snapshot, revert, destroy), `hosts` (host and pool), `setters`
-(explicit setters)."""
+(explicit setters); `devices` (VIF/VBD plugging, VDI and SR calls), `networking` (networks,
+PIFs, bonds, VLANs), `pool_admin` (leaving the pool, host settings and plugins)."""
 
 from __future__ import annotations
 
 from xod.sim.implicit import CreateHook
-from xod.sim.lifecycle import copies, hosts, migration, power, setters
+from xod.sim.lifecycle import (
+    copies,
+    devices,
+    hosts,
+    migration,
+    networking,
+    pool_admin,
+    power,
+    setters,
+)
 from xod.sim.registry import Registry
 
-CREATE_HOOKS: dict[str, CreateHook] = copies.CREATE_HOOKS
+CREATE_HOOKS: dict[str, CreateHook] = {
+    **copies.CREATE_HOOKS,
+    **devices.CREATE_HOOKS,
+    **networking.CREATE_HOOKS,
+}
 
 
 def register(registry: Registry) -> None:
     for module in (power, migration, copies, hosts, setters):
+        module.register(registry)
+    for module in (devices, networking, pool_admin):
         module.register(registry)

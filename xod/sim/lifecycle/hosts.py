@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
 from xod.sim.lifecycle.domains import host_is_usable, next_domid
-from xod.sim.registry import Registry
-from xod.sim.values import NULL_REF, now
+from xod.sim.registry import ParamSpec, Registry
+from xod.sim.values import NULL_REF, datetime_at, now
 
 
 def _non_control_residents(db: Database, host: str) -> list[str]:
@@ -82,17 +84,16 @@ async def host_evacuate(call: Call, host: str, network: str, batch_size: int) ->
 
 
 def host_get_servertime(call: Call, host: str) -> str:
+    """The host's clock: the real time, moved by the host's `SimPool.clock_skew` if any."""
     call.pool.db.get("host", host)
-    return now()
-
-
-def host_call_plugin(call: Call, host: str, plugin: str, fn: str, args: dict[str, Any]) -> str:
-    call.pool.db.get("host", host)
-    return ""
+    return datetime_at(time.time() + call.pool.clock_skew.get(host, 0.0))
 
 
 async def pool_designate_new_master(call: Call, host: str) -> str:
-    call.pool.db.get("host", host)
+    db = call.pool.db
+    metrics = db.find("host_metrics", db.get("host", host)["metrics"])
+    if metrics is not None and not metrics["live"]:
+        raise XapiFailure("HOST_OFFLINE", host)  # a dead host cannot take over
     await call.work()
     call.pool.designate_new_master(host)
     return ""
@@ -105,7 +106,7 @@ def pool_emergency_transition_to_master(call: Call) -> str:
 
 def register(registry: Registry) -> None:
     host = ("host", "ref:host")
-    for name, params, handler in (
+    messages: list[tuple[str, list[ParamSpec], Callable[..., Any]]] = [
         ("host.enable", [host], host_enable),
         ("host.disable", [host, ("auto_enable", "bool", True)], host_disable),
         ("host.reboot", [host], host_reboot),
@@ -115,13 +116,9 @@ def register(registry: Registry) -> None:
             [host, ("network", "ref:network", NULL_REF), ("batch_size", "int", 0)],
             host_evacuate,
         ),
-        (
-            "host.call_plugin",
-            [host, ("plugin", "string"), ("fn", "string"), ("args", "map")],
-            host_call_plugin,
-        ),
         ("pool.designate_new_master", [host], pool_designate_new_master),
-    ):
+    ]
+    for name, params, handler in messages:
         registry.add(name, params, handler, async_capable=True)
     registry.add("host.get_servertime", [host], host_get_servertime)
     registry.add("host.get_server_localtime", [host], host_get_servertime)

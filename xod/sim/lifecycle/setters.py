@@ -1,5 +1,6 @@
 """Explicit setters: fields that are read-only in the datamodel (no implicit setter) but have
-messages of their own (VCPUs, memory, HA priority; SR and VDI names), and VDI.destroy."""
+messages of their own (VCPUs, memory, HA priority; SR and VDI names), and VDI.destroy (which
+takes the disk's unplugged VBDs with it and gives its size back to the SR)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
+from xod.sim.lifecycle.devices import release
 from xod.sim.registry import Registry
 
 
@@ -81,7 +83,9 @@ def vdi_destroy(call: Call, vdi: str) -> str:
     for vbd in db.get("VDI", vdi)["VBDs"]:
         if db.get("VBD", vbd)["currently_attached"]:
             raise XapiFailure("VDI_IN_USE", vdi, "destroy")
-    db.delete("VDI", vdi)
+    for vbd in list(db.get("VDI", vdi)["VBDs"]):  # its (unplugged) VBDs go with it, as in xapi
+        db.delete("VBD", vbd)
+    release(db, db.delete("VDI", vdi))
     return ""
 
 

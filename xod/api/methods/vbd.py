@@ -1,0 +1,52 @@
+"""vbd.*: a VM's disk and CD drives, as xo-server changes them."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from xod.api.commands import Command, action
+from xod.api.registry import Registry
+from xod.xapi.errors import XapiError
+
+
+async def unplug(command: Command, ref: str) -> None:
+    """A forced unplug; a VBD xapi calls not unpluggable is made unpluggable first, as
+    xo-server does when the guest lacks hotplug support."""
+    try:
+        await command.run("VBD.unplug_force", ref)
+    except XapiError as error:
+        if error.code != "VBD_NOT_UNPLUGGABLE":
+            raise
+        await command.call("VBD.set_unpluggable", ref, True)
+        await command.run("VBD.unplug_force", ref)
+
+
+def register(registry: Registry) -> None:
+    @action(registry, "vbd.connect")
+    async def connect(command: Command, params: dict[str, Any]) -> None:
+        await command.run("VBD.plug", command.ref_of(params["id"], "VBD"))
+
+    @action(registry, "vbd.disconnect")
+    async def disconnect(command: Command, params: dict[str, Any]) -> None:
+        await unplug(command, command.ref_of(params["id"], "VBD"))
+
+    @action(registry, "vbd.delete")
+    async def delete(command: Command, params: dict[str, Any]) -> None:
+        vbd = command.resolve(params["id"], "VBD")
+        if vbd["attached"]:
+            # As xo-server: a failed unplug does not stop the removal (destroy then says why).
+            with contextlib.suppress(XapiError):
+                await unplug(command, vbd["_xapiRef"])
+        await command.run("VBD.destroy", vbd["_xapiRef"])
+
+    @action(registry, "vbd.set")
+    async def set_(command: Command, params: dict[str, Any]) -> None:
+        ref = command.ref_of(params["id"], "VBD")
+        if "position" in params:
+            await command.call("VBD.set_userdevice", ref, str(params["position"]))
+
+    @action(registry, "vbd.setBootable")
+    async def set_bootable(command: Command, params: dict[str, Any]) -> None:
+        ref = command.ref_of(params["vbd"], "VBD")
+        await command.call("VBD.set_bootable", ref, params["bootable"])
