@@ -65,6 +65,7 @@ async def test_vif_connect_disconnect_set_delete(tmp_path: Path) -> None:
         assert (vif["rateLimit"], vif["txChecksumming"]) == (1024, False)
         await call("vif.set", {"id": vif_id, "rateLimit": None, "txChecksumming": True})
         vif = await env.object(vif_id)
+        assert vif is not None
         assert "rateLimit" not in vif or vif["rateLimit"] is None
         assert vif["txChecksumming"] is True
 
@@ -246,7 +247,7 @@ async def test_disk_create_resize_migrate_delete(tmp_path: Path) -> None:
         assert (await env.object(vbd_id)) is None  # its VBD was made again on the copy
         [new_vbd] = [
             v
-            for v in await _devices(env, (await env.object(halted["id"])), "$VBDs")
+            for v in await _devices(env, await env.object(halted["id"]) or {}, "$VBDs")
             if v["position"] == vbd["position"]
         ]
         moved = await env.object(new_vbd["VDI"])

@@ -54,7 +54,7 @@ async def test_pool_settings_and_reads(tmp_path: Path) -> None:
             )
             is True
         )
-        pool = await env.object(pool_id)
+        pool = await env.object(pool_id) or {}
         assert (pool["name_label"], pool["name_description"], pool["auto_poweron"]) == (
             "prod",
             "",
@@ -65,7 +65,7 @@ async def test_pool_settings_and_reads(tmp_path: Path) -> None:
         assert (pool["suspendSr"], pool["crashDumpSr"]) == (local, None)
         assert env.sim_record("pool", pool_id)["migration_compression"] is True
         await call("pool.set", {"id": pool_id, "auto_poweron": False, "backupNetwork": None})
-        pool = await env.object(pool_id)
+        pool = await env.object(pool_id) or {}
         assert pool["auto_poweron"] is False and "xo:backupNetwork" not in pool["otherConfig"]
 
         assert await call("pool.setDefaultSr", {"sr": local}) is True
