@@ -383,7 +383,13 @@ class Builder:
             PV_legacy_args="",
             HVM_boot_policy="BIOS order",
             HVM_boot_params={"order": "cdn"},
-            platform={"acpi": "1", "apic": "true", "viridian": "false"},
+            # As real VMs carry it: one socket of `vcpus` cores.
+            platform={
+                "acpi": "1",
+                "apic": "true",
+                "viridian": "false",
+                "cores-per-socket": str(vcpus),
+            },
             PCI_bus="",
             other_config={},
             domid=domid if live else -1,
