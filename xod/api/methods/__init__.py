@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xod.api.methods import server, session, system, token, user, xo
+from xod.api.methods import cloud_config, server, session, system, token, user, xo
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
@@ -14,6 +14,7 @@ from . import xod as live  # xod.subscribe… (xod/server/fanout.py)
 NAMESPACES = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
 NAMESPACES += (live,)
+NAMESPACES += (cloud_config,)
 
 
 def build_registry(schemas_dir: Path = SCHEMAS_DIR) -> Registry:

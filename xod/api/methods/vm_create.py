@@ -46,9 +46,15 @@ class VmBuilder:
         """The new VM as the cache has it now."""
         return self.command.store.get(self.command.id_of(self.ref) or "") or {}
 
-    def _vbds(self) -> list[dict[str, Any]]:
+    async def current(self) -> dict[str, Any]:
+        """The new VM once the cache shows every call made so far."""
+        await self.command.settle()
+        return self.vm
+
+    async def _vbds(self) -> list[dict[str, Any]]:
         store = self.command.store
-        return [vbd for vbd_id in self.vm.get("$VBDs") or () if (vbd := store.get(vbd_id))]
+        vm = await self.current()
+        return [vbd for vbd_id in vm.get("$VBDs") or () if (vbd := store.get(vbd_id))]
 
     async def _allowed(self, kind: str) -> list[str]:
         return list(await self.command.call(f"VM.get_allowed_{kind}_devices", self.ref))
@@ -81,7 +87,7 @@ class VmBuilder:
 
     async def edit(self) -> None:
         edits = {k: v for k, v in self.params.items() if k in EDIT_PARAMS}
-        await VmEditor(self.command, self.vm).apply(edits)
+        await VmEditor(self.command, await self.current()).apply(edits)
 
     async def install(self) -> None:
         repository = (self.params.get("installation") or {}).get("repository")
@@ -89,7 +95,7 @@ class VmBuilder:
             return
         iso = self.command.store.get(repository)
         method = "cd" if iso is not None else "network"
-        vm = self.vm
+        vm = await self.current()
         if vm.get("virtualizationMode") == "hvm":
             first = "d" if method == "cd" else "n"
             order = (vm.get("boot") or {}).get("order") or ("dcn" if method == "cd" else "ncd")
@@ -100,7 +106,7 @@ class VmBuilder:
             await self.insert_iso(self.command.ref_of(repository, ("VDI", "VDI-snapshot")))
 
     async def insert_iso(self, vdi_ref: str) -> None:
-        drive = next((vbd for vbd in self._vbds() if vbd.get("is_cd_drive")), None)
+        drive = next((vbd for vbd in await self._vbds() if vbd.get("is_cd_drive")), None)
         if drive is not None:
             await self.command.run("VBD.insert", drive["_xapiRef"], vdi_ref)
             await self.command.call("VBD.set_bootable", drive["_xapiRef"], True)
@@ -113,7 +119,7 @@ class VmBuilder:
 
     async def disks(self) -> None:
         vdis = [dict(item) for item in self.params.get("VDIs") or ()]
-        by_position = {vbd["position"]: vbd for vbd in self._vbds()}
+        by_position = {vbd["position"]: vbd for vbd in await self._vbds()}
         for position, props in (self.params.get("existingDisks") or {}).items():
             if position in by_position:
                 sr = props.get("$SR")
@@ -178,7 +184,9 @@ class VmBuilder:
 
     async def interfaces(self) -> None:
         command = self.command
-        for vif_id in self.vm.get("VIFs") or ():  # the template's, replaced by the requested
+        for vif_id in (await self.current()).get(
+            "VIFs"
+        ) or ():  # the template's, replaced by the requested
             await command.run("VIF.destroy", command.ref_of(vif_id, "VIF"))
         requested = self.params.get("VIFs") or ()
         allowed = await self._allowed("VIF") if requested else []
@@ -208,7 +216,7 @@ class VmBuilder:
         command = self.command
         store = command.store
         first = next(
-            (vbd for vbd in self._vbds() if not vbd.get("is_cd_drive") and vbd.get("VDI")), None
+            (v for v in await self._vbds() if not v.get("is_cd_drive") and v.get("VDI")), None
         )
         vdi = store.get(first["VDI"]) if first is not None else None
         if vdi is None:
@@ -230,13 +238,15 @@ class VmBuilder:
         await command.call("VBD.create", _vbd_record(self.ref, vdi_ref, position, False))
 
     async def roll_back(self) -> None:
-        """Creation failed: the new VM and the disks made for it go (errors only logged)."""
+        """Creation failed: the new VM and the disks made for it go (errors only logged), and
+        the caller hears of the failure once the cache no longer shows them."""
         command = self.command
         for method, ref in (("VM.destroy", self.ref), *(("VDI.destroy", v) for v in self.new_vdis)):
             try:
-                await command.send(method, ref)
+                await command.call(method, ref)
             except (XapiError, TransportError, errors.ApiError) as error:
                 log.warning("vm.create roll-back: %s %s failed: %s", method, ref, error)
+        await command.settle()
 
 
 def _slot(allowed: list[str], *, prefer: str | None = None, avoid: str | None = None) -> str:
