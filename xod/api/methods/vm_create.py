@@ -258,7 +258,9 @@ def _slot(allowed: list[str], *, prefer: str | None = None, avoid: str | None = 
     raise errors.unknown_error("no free device slot on the VM")
 
 
-def _vbd_record(vm: str, vdi: str, position: str, bootable: bool, *, cd: bool = False) -> dict:
+def _vbd_record(
+    vm: str, vdi: str, position: str, bootable: bool, *, cd: bool = False
+) -> dict[str, Any]:
     return {
         "VM": vm,
         "VDI": vdi,

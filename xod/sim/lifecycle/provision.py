@@ -71,7 +71,8 @@ async def vm_provision(call: Call, vm: str) -> str:
         other = {k: v for k, v in record["other_config"].items() if k != "default_template"}
         return "", {"is_a_template": False, "is_default_template": False, "other_config": other}
 
-    return await vm_operation(call, vm, "provision", effect)
+    await vm_operation(call, vm, "provision", effect)
+    return ""
 
 
 def _insert_vbd(db: Database, vm: str, vdi: str, userdevice: str, bootable: bool) -> str:
