@@ -223,6 +223,11 @@ async def test_device_slots_cd_drive_and_plug(sim: Simulator) -> None:
         assert _task_status(api, api.Async.VIF.plug(vif)) == "success"
         assert api.VIF.get_currently_attached(vif) is True
         assert _failure(lambda: api.VIF.plug(vif)) == ["DEVICE_ALREADY_ATTACHED", vif]
+        # A slot already used: refused, and no second device left behind.
+        taken = {**api.VIF.get_record(vif), "MAC": ""}
+        vifs = api.VM.get_VIFs(running)
+        assert _failure(lambda: api.VIF.create(taken)) == ["DEVICE_ALREADY_EXISTS", taken["device"]]
+        assert api.VM.get_VIFs(running) == vifs
 
     await asyncio.to_thread(scenario)
 

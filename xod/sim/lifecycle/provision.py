@@ -334,8 +334,27 @@ def register(registry: Registry) -> None:
         registry.add(f"{cls}.plug", [("self", f"ref:{cls}")], _plug(cls), async_capable=True)
 
 
+def _refuse_taken_slot(db: Database, cls: str, ref: str, slot_field: str) -> None:
+    """xapi refuses a second device on a VM's slot: DEVICE_ALREADY_EXISTS(slot). (The record
+    was inserted by the generic create; it goes again.)"""
+    record = db.get(cls, ref)
+    vm = db.find("VM", record["VM"])
+    slot = record[slot_field]
+    if vm is not None and any(
+        other != ref and db.get(cls, other)[slot_field] == slot for other in vm[f"{cls}s"]
+    ):
+        db.delete(cls, ref)
+        raise XapiFailure("DEVICE_ALREADY_EXISTS", slot)
+
+
+def _vbd_create_hook(call: Call, ref: str, record: dict[str, Any]) -> None:
+    _refuse_taken_slot(call.pool.db, "VBD", ref, "userdevice")
+
+
 def _vif_create_hook(call: Call, ref: str, record: dict[str, Any]) -> None:
-    """xapi gives a VIF created without a MAC a random locally administered one."""
+    """A VIF on a free slot; xapi gives one created without a MAC a random locally
+    administered MAC."""
+    _refuse_taken_slot(call.pool.db, "VIF", ref, "device")
     if not record["MAC"]:
         digits = new_uuid().replace("-", "")[:10]
         mac = ":".join(["02", *(digits[i : i + 2] for i in range(0, 10, 2))])
@@ -355,4 +374,8 @@ def _vdi_create_hook(call: Call, ref: str, record: dict[str, Any]) -> None:
     )
 
 
-CREATE_HOOKS: dict[str, CreateHook] = {"VIF": _vif_create_hook, "VDI": _vdi_create_hook}
+CREATE_HOOKS: dict[str, CreateHook] = {
+    "VBD": _vbd_create_hook,
+    "VIF": _vif_create_hook,
+    "VDI": _vdi_create_hook,
+}
