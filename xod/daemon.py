@@ -27,8 +27,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode, web
 
 from xod import __version__, config, logs, metrics, runtime
+from xod.cache.instrumented import InstrumentedPoolConnection
 from xod.config import ConfigError, Settings
 from xod.notify import Notifier
+from xod.server.admission import ClientLimit
+from xod.server.health import Observability
 
 if TYPE_CHECKING:
     from xod.server.app import XodApp
@@ -191,8 +194,8 @@ class Daemon:
         self._app: XodApp | None = None
         self._listener: Listener | None = None
         self._stop_step = "nothing"
-        self._observability: metrics.Observability | None = None
-        self._client_limit = metrics.ClientLimit(lambda: 0)
+        self._observability: Observability | None = None
+        self._client_limit = ClientLimit(lambda: 0)
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -224,7 +227,7 @@ class Daemon:
             connect_timeout=pools.connect_timeout,
             disconnect_grace=pools.disconnect_grace,
             event_timeout=pools.event_timeout,
-            connection_factory=metrics.InstrumentedPoolConnection,
+            connection_factory=InstrumentedPoolConnection,
             bulk_load=runtime.bulk_load,  # GC off during a pool's load, heap frozen after it
             version=__version__,
             store=store,
@@ -249,10 +252,10 @@ class Daemon:
         def connected_clients() -> int:
             return len(fanout.peers)
 
-        self._client_limit = metrics.ClientLimit(connected_clients, limits.max_clients)
+        self._client_limit = ClientLimit(connected_clients, limits.max_clients)
         self._client_limit.attach(app.app)
         app.app.on_shutdown.append(self._close_clients)
-        self._observability = metrics.Observability(
+        self._observability = Observability(
             app.objects,
             app.pools,
             enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],

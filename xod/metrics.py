@@ -1,4 +1,7 @@
-"""Prometheus metrics (prometheus_client) and the /metrics, /healthz, /readyz handlers.
+"""Prometheus metrics (prometheus_client): the metric definitions, the collectors read at scrape
+time, and the functions that observe events. The HTTP endpoints serving them are in
+xod/server/health.py; the pool connection that counts event batches is
+xod/cache/instrumented.py.
 
 The metric objects below are module-level so any module can update them
 (`metrics.SLOW_CLIENTS_CLOSED.inc()`); they live in xod's own `REGISTRY`, not prometheus_client's
@@ -11,29 +14,20 @@ too much for one frame written to each of 10k clients.
 
 from __future__ import annotations
 
-import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
-import orjson
-from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from xod.cache.pools import PoolManager
-from xod.cache.store import ChangeBatch, ObjectStore
-from xod.xapi.connection import PoolConnection
+if TYPE_CHECKING:  # read only: metrics import nothing of xod at run time
+    from xod.cache.pools import PoolManager
+    from xod.cache.store import ChangeBatch, ObjectStore
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -89,7 +83,7 @@ RPC_DURATION = Histogram(
     registry=REGISTRY,
 )
 
-# -- updated by the event stream (InstrumentedPoolConnection) and the cache listener -----------
+# -- updated by the event stream (xod/cache/instrumented.py) and the cache listener ----------
 EVENT_BATCHES = Counter(
     "xod_event_batches", "event.from replies received", ["server"], registry=REGISTRY
 )
@@ -126,51 +120,15 @@ def count_cache_batch(batch: ChangeBatch) -> None:
     CACHE_CHANGES.labels(pool).inc(len(batch))
 
 
-class InstrumentedPoolConnection(PoolConnection):
-    """A PoolConnection that counts event.from replies and measures how long each one takes to
-    be applied (the PoolSync loop asks for the next batch right after applying one). Pass it as
-    PoolManager's `connection_factory`."""
-
-    def __init__(self, url: str, *args: Any, **kwargs: Any) -> None:
-        super().__init__(url, *args, **kwargs)
-        self._server_label = url
-        self._reply_at: float | None = None
-
-    async def event_from(self, *args: Any, **kwargs: Any) -> dict:
-        server = self._server_label
-        if self._reply_at is not None:
-            EVENT_BATCH_LAG.labels(server).observe(time.monotonic() - self._reply_at)
-            self._reply_at = None
-        reply = await super().event_from(*args, **kwargs)
-        self._reply_at = time.monotonic()
-        EVENT_BATCHES.labels(server).inc()
-        EVENTS.labels(server).inc(len(reply.get("events") or ()))
-        return reply
+def observe_event_batch(server: str, events: int) -> None:
+    """One event.from reply of `server`, carrying `events` events."""
+    EVENT_BATCHES.labels(server).inc()
+    EVENTS.labels(server).inc(events)
 
 
-class ClientLimit:
-    """Refuses WebSocket upgrades beyond `max_clients` with 503. The clients are the fan-out's
-    connections (`Fanout.peers`, whose length is O(1)): one set of clients, counted, closed on
-    shutdown and reported to /metrics from the same place."""
-
-    def __init__(self, connected: Callable[[], int], max_clients: int | None = None) -> None:
-        self.connected = connected
-        self.max_clients = max_clients  # reloadable: read on every upgrade
-
-    def attach(self, app: web.Application) -> None:
-        app.middlewares.append(self._refuse_beyond_limit)
-
-    @web.middleware
-    async def _refuse_beyond_limit(self, request: web.Request, handler: Any) -> Any:
-        if (
-            self.max_clients is not None
-            and request.headers.get("Upgrade", "").lower() == "websocket"
-            and self.connected() >= self.max_clients
-        ):
-            raise web.HTTPServiceUnavailable(
-                text=f"too many clients (limits.max_clients = {self.max_clients})"
-            )
-        return await handler(request)
+def observe_event_lag(server: str, seconds: float) -> None:
+    """How long one event.from reply of `server` took to be applied."""
+    EVENT_BATCH_LAG.labels(server).observe(seconds)
 
 
 class StateCollector(Collector):
@@ -216,68 +174,3 @@ class StateCollector(Collector):
         clients = GaugeMetricFamily("xod_clients_connected", "WebSocket clients connected")
         clients.add_metric([], self.clients() if self.clients else 0)
         yield clients
-
-
-class Observability:
-    """The three unauthenticated operational endpoints, as aiohttp handlers."""
-
-    def __init__(
-        self,
-        objects: ObjectStore,
-        pools: PoolManager,
-        enabled_servers: Callable[[], Iterable[str]] | None = None,
-        clients: Callable[[], int] | None = None,  # connected WebSocket clients
-    ) -> None:
-        self.pools = pools
-        # The ids of the servers that should be connected (the store's enabled servers); a
-        # server enabled but absent from the manager is not ready.
-        self.enabled_servers = enabled_servers
-        self.collector = StateCollector(objects, pools, clients)
-        self._registered = False
-
-    def register(self) -> None:
-        if not self._registered:
-            REGISTRY.register(self.collector)
-            self._registered = True
-
-    def unregister(self) -> None:
-        if self._registered:
-            REGISTRY.unregister(self.collector)
-            self._registered = False
-
-    def readiness(self) -> tuple[bool, list[dict[str, Any]]]:
-        statuses = {s.server_id: s for s in self.pools.statuses()}
-        wanted = list(self.enabled_servers()) if self.enabled_servers else list(statuses)
-        pools = []
-        for server_id in wanted:
-            status = statuses.get(server_id)
-            pools.append(
-                {
-                    "server": server_id,
-                    "status": status.status if status else "disconnected",
-                    "synced": bool(status and status.synced),
-                }
-            )
-        return all(p["synced"] for p in pools), pools
-
-    async def healthz(self, _request: web.Request) -> web.Response:
-        return web.Response(body=b'{"status":"ok"}', content_type="application/json")
-
-    async def readyz(self, _request: web.Request) -> web.Response:
-        ready, pools = self.readiness()
-        body = orjson.dumps({"ready": ready, "pools": pools})
-        return web.Response(
-            body=body, status=200 if ready else 503, content_type="application/json"
-        )
-
-    async def metrics(self, _request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(REGISTRY))
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
-
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/healthz", self.healthz),
-            web.get("/readyz", self.readyz),
-            web.get("/metrics", self.metrics),
-        ]

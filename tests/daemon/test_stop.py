@@ -24,7 +24,9 @@ ADMIN_PASSWORD = "admin-Secret-9c2d14"
 async def test_stop_with_actions_in_flight_and_a_silent_master(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     store = Store.open(state_dir)
-    async with Simulator(SimConfig(hosts=1, vms=4, op_duration=60.0), listen="127.0.0.9") as sim:
+    # Seed 7 builds a pool with a halted VM (vm-00000) to start.
+    config = SimConfig(hosts=1, vms=4, op_duration=60.0, seed=7)
+    async with Simulator(config, listen="127.0.0.9") as sim:
         store.servers.add(sim.master_url, "root", "password", label="lab")
         store.close()
         xod = XodProcess(
@@ -44,7 +46,7 @@ async def test_stop_with_actions_in_flight_and_a_silent_master(tmp_path: Path) -
                     o["id"] for o in objects.values()
                     if o["type"] == "VM" and o["power_state"] == "Halted"
                 ]  # fmt: skip
-                assert halted
+                assert halted, "the seeded pool has a halted VM to start"
                 for request_id, vm in enumerate(halted, 10):  # each takes a minute on the pool
                     call = {"jsonrpc": "2.0", "id": request_id, "method": "vm.start"}
                     await ws.send(orjson.dumps({**call, "params": {"id": vm}}))

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xod.api import errors
-from xod.api.context import CallContext, Services
+from xod.api.context import CallContext
 from xod.api.registry import Registry
+from xod.api.services import Services
 from xod.backoff import Backoff
 from xod.cache.store import ChangeBatch, ObjectStore
 from xod.cache.sync import PoolSync
@@ -243,9 +244,7 @@ class Commands:
 
 def commands_of(services: Services) -> Commands:
     """The Commands of a daemon (created on first use, kept on its Services)."""
-    if services.commands is None:
-        services.commands = Commands(services, services.failover_timeout)
-    return services.commands
+    return services.state(Commands, lambda: Commands(services, services.failover_timeout))
 
 
 @dataclass(eq=False)

@@ -1,11 +1,13 @@
 """JSON-RPC 2.0 dispatch as xo-server does it (xo-jsonrpc §1.3-§1.5), done right where xo-server
 is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
 
-Transport-free: the edge decodes a frame in its wire format (JSON or msgpack; `PARSE_ERROR` is
-the answer to one that does not decode), and `handle_message(connection, message, encode)`
-returns the encoded reply, or None. Batching and its limits are here, once, for every format:
-a batch holds at most `MAX_BATCH` calls (a bigger one is rejected whole with -32600), so one
-small frame cannot buy thousands of password checks or huge replies.
+Transport-free: the edge decodes a frame in its wire format with xod/api/requests.py (JSON or
+msgpack, into JSON-shaped values nested at most `MAX_NESTING` deep, malformed requests already
+turned into their error; `PARSE_ERROR` is the answer to a frame that does not decode), and
+`handle_message(connection, message, encode)` returns the encoded reply, or None. Batching
+and its limits are here, once, for every format: a batch holds at most `MAX_BATCH` calls (a
+bigger one is rejected whole with -32600), so one small frame cannot buy thousands of password
+checks or huge replies.
 Every call passes through `Dispatcher.handle`, which logs it (`call`: method, user, duration,
 outcome — never its params) and counts it for /metrics.
 """
@@ -21,8 +23,10 @@ from typing import Any
 from xod import metrics
 from xod.api import errors
 from xod.api.commands import ACTIONS, ASYNC_REQUESTED
-from xod.api.context import ApiConnection, CallContext, Services
+from xod.api.context import ApiConnection, CallContext
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
+from xod.api.requests import RejectedRequest, error_response, is_valid_id
+from xod.api.services import Services
 from xod.store import User, permission_allows
 
 log = logging.getLogger("xod.api")
@@ -38,12 +42,8 @@ Encode = Callable[[Any], bytes]
 _NO_ID = object()
 
 
-def _error(request_id: Any, error: dict[str, Any]) -> dict[str, Any]:
-    return {"error": error, "id": request_id, "jsonrpc": "2.0"}
-
-
 # The reply to a frame that does not decode.
-PARSE_ERROR = _error(None, errors.parse_error().to_json())
+PARSE_ERROR = error_response(None, errors.parse_error().to_json())
 
 
 def _response(request_id: Any, result: Any) -> dict[str, Any]:
@@ -105,10 +105,10 @@ class Dispatcher:
             reply = await self.handle(connection, message)
             return None if reply is None else encode(reply)
         if not message:
-            return encode(_error(None, errors.invalid_request().to_json()))
+            return encode(error_response(None, errors.invalid_request().to_json()))
         if len(message) > MAX_BATCH:
             reason = f"a batch holds at most {MAX_BATCH} calls, this one {len(message)}"
-            return encode(_error(None, errors.invalid_request(reason).to_json()))
+            return encode(error_response(None, errors.invalid_request(reason).to_json()))
         replies: list[dict[str, Any] | None] = [None] * len(message)
         pending = iter(enumerate(message))
 
@@ -122,17 +122,18 @@ class Dispatcher:
 
     async def handle(self, connection: ApiConnection, message: Any) -> dict[str, Any] | None:
         """One request object → its response object (None for a notification)."""
+        if type(message) is RejectedRequest:  # malformed (xod/api/requests.py)
+            return message.reply
         if not isinstance(message, dict):
-            return _error(None, errors.invalid_request().to_json())
+            return error_response(None, errors.invalid_request().to_json())
         request_id = message.get("id", _NO_ID)
         method_name = message.get("method")
         if request_id is _NO_ID:
             return None  # a client notification: accepted and ignored, as xo-server does
-        valid_id = isinstance(request_id, (int, float, str)) and not isinstance(request_id, bool)
-        if not valid_id and request_id is not None:
-            return _error(None, errors.invalid_request().to_json())
+        if not is_valid_id(request_id):
+            return error_response(None, errors.invalid_request().to_json())
         if not isinstance(method_name, str):
-            return _error(request_id, errors.invalid_request().to_json())
+            return error_response(request_id, errors.invalid_request().to_json())
         started = time.perf_counter()
         method = self.registry.get(method_name)
         user: User | None = None
@@ -150,7 +151,7 @@ class Dispatcher:
             is_admin = user is not None and user.permission == "admin"
             error_object = errors.to_error_object(error, is_admin=is_admin)
             self._record(connection, method, f"error {error_object.get('code')}", started)
-            return _error(request_id, error_object)
+            return error_response(request_id, error_object)
         self._record(connection, method, "success", started)
         return _response(request_id, result)
 

@@ -15,10 +15,10 @@ from typing import Any, TextIO
 from aiohttp import WSCloseCode, web
 
 from xod import __version__
-from xod.api.context import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.api.dispatch import Dispatcher
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
+from xod.api.services import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
 from xod.cache.sync import BulkLoad

@@ -30,12 +30,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-import orjson
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from xod.api.context import ApiConnection
 from xod.api.dispatch import PARSE_ERROR, Dispatcher
+from xod.api.requests import UndecodableFrame, decode_json, decode_msgpack
 from xod.server.aiohttp_edge import max_message_size
 from xod.server.fanout import Fanout, after_reply
 from xod.server.frames import (
@@ -183,9 +182,10 @@ class WsSession:
     # -- input ----------------------------------------------------------------------------------
 
     def _decode(self, data: str | bytes) -> Any:
+        """The frame as JSON-shaped values (malformed requests already answered)."""
         if isinstance(data, bytes) and self.fmt is MSGPACK:
-            return msgpack.unpackb(data)
-        return orjson.loads(data)
+            return decode_msgpack(data)
+        return decode_json(data)
 
     def _encode(self, message: Any) -> bytes:
         return self.fmt.frame(message)
@@ -229,7 +229,7 @@ class WsSession:
             return False
         try:
             decoded = self._decode(message.data)
-        except Exception:  # orjson's and msgpack's errors alike: not a message
+        except UndecodableFrame:
             peer.send(self._encode(PARSE_ERROR))
             return True
         slots = await self._take_slots(self.dispatcher.call_count(decoded))

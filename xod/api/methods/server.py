@@ -7,8 +7,9 @@ import dataclasses
 from typing import Any
 
 from xod.api import errors
-from xod.api.context import CallContext, Services
+from xod.api.context import CallContext
 from xod.api.registry import Registry
+from xod.api.services import Services
 from xod.store import DuplicateServer, ServerRecord
 
 _CONNECTION_FIELDS = ("host", "username", "password", "allowUnauthorized", "httpProxy")

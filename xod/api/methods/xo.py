@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from xod.api import errors
-from xod.api.context import CallContext, TooManyDownloads
+from xod.api.context import CallContext
+from xod.api.oneshot import TooManyDownloads
 from xod.api.registry import SIGNED_IN, Registry
 from xod.filters import MatcherSyntaxError, compile_filter
 
