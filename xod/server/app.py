@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from aiohttp import WSCloseCode, web
 
 from xod import __version__
+from xod.api.commands import commands_of
 from xod.api.dispatch import Dispatcher
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
@@ -240,11 +241,9 @@ class XodApp:
             self._listener = None
         # Detached actions outlive their caller, not the daemon: left running, they would keep
         # calling (and retrying) the pools being closed.
-        commands = self.services.commands
-        if commands is not None:
-            left = await commands.cancel_all(actions_grace)
-            if left:
-                log.warning("stop: %d action(s) still running after %g s", left, actions_grace)
+        left = await commands_of(self.services).cancel_all(actions_grace)
+        if left:
+            log.warning("stop: %d action(s) still running after %g s", left, actions_grace)
         # Every pool at once, each logging out of its session; a master that does not answer
         # holds only itself, and only for the grace.
         server_ids = self.pools.server_ids()
