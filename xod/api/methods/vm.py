@@ -247,7 +247,7 @@ def register(registry: Registry) -> None:
     async def delete(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
         ref = vm["_xapiRef"]
-        # `force` also stands for both specific overrides, as in xo-server.
+        # `force` stands for both overrides, as in xo-server.
         force = bool(params.get("force"))
         blocked = (vm.get("blockedOperations") or {}).get("destroy")
         if blocked is not None and not params.get("forceBlockedOperation", force):
@@ -256,8 +256,9 @@ def register(registry: Registry) -> None:
         if vm.get("isDefaultTemplate") and not params.get("forceDeleteDefaultTemplate", force):
             raise errors.incorrect_state(True, False, vm["id"], "isDefaultTemplate")
         disks = _own_disks(command, vm) if params.get("deleteDisks") else []
-        if force and vm["power_state"] != "Halted" and vm["type"] != "VM-snapshot":
-            # Stopped first, as xo-server does: a suspended VM's image goes with it too.
+        if vm["power_state"] != "Halted" and vm["type"] != "VM-snapshot":
+            # Stopped first, as xo-server does (force or not: Terraform deletes running VMs);
+            # a suspended VM's image goes with it too.
             await command.run("VM.hard_shutdown", ref)
         if blocked is not None:
             await command.call("VM.remove_from_blocked_operations", ref, "destroy")
