@@ -40,21 +40,13 @@ class VmBuilder:
         self.params = params
         self.ref = NULL_REF
         self.new_vdis: list[str] = []
-
-    @property
-    def vm(self) -> dict[str, Any]:
-        """The new VM as the cache has it now."""
-        return self.command.store.get(self.command.id_of(self.ref) or "") or {}
-
-    async def current(self) -> dict[str, Any]:
-        """The new VM once the cache shows every call made so far."""
-        await self.command.settle()
-        return self.vm
-
-    async def _vbds(self) -> list[dict[str, Any]]:
-        store = self.command.store
-        vm = await self.current()
-        return [vbd for vbd_id in vm.get("$VBDs") or () if (vbd := store.get(vbd_id))]
+        # The VM as provisioned (the cache shows it: provision is followed to its end) and its
+        # devices then; later steps keep their own account of what they add, so no step waits
+        # for the cache until the very end.
+        self.provisioned: dict[str, Any] = {}
+        self.vbds: list[dict[str, Any]] = []
+        # The SR of each disk of the VM by position, in the VM's order (for the config drive).
+        self.disk_srs: dict[str, str] = {}
 
     async def _allowed(self, kind: str) -> list[str]:
         return list(await self.command.call(f"VM.get_allowed_{kind}_devices", self.ref))
@@ -73,7 +65,14 @@ class VmBuilder:
         with contextlib.suppress(XapiError):  # no recipe: nothing to remove
             await command.call("VM.remove_from_other_config", self.ref, "disks")
         await command.run("VM.provision", self.ref)
-        uuid = self.vm["uuid"]
+        store = command.store
+        self.provisioned = store.get(command.id_of(self.ref) or "") or {}
+        self.vbds = [v for i in self.provisioned.get("$VBDs") or () if (v := store.get(i))]
+        for vbd in self.vbds:
+            vdi = store.get(vbd["VDI"] or "")
+            if vdi is not None and not vbd.get("is_cd_drive"):
+                self.disk_srs[vbd["position"]] = vdi["$SR"]
+        uuid = self.provisioned["uuid"]
         creation = {
             "creation": {
                 "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
@@ -87,7 +86,7 @@ class VmBuilder:
 
     async def edit(self) -> None:
         edits = {k: v for k, v in self.params.items() if k in EDIT_PARAMS}
-        await VmEditor(self.command, await self.current()).apply(edits)
+        await VmEditor(self.command, self.provisioned).apply(edits)
 
     async def install(self) -> None:
         repository = (self.params.get("installation") or {}).get("repository")
@@ -95,7 +94,7 @@ class VmBuilder:
             return
         iso = self.command.store.get(repository)
         method = "cd" if iso is not None else "network"
-        vm = await self.current()
+        vm = self.provisioned
         if vm.get("virtualizationMode") == "hvm":
             first = "d" if method == "cd" else "n"
             order = (vm.get("boot") or {}).get("order") or ("dcn" if method == "cd" else "ncd")
@@ -106,7 +105,7 @@ class VmBuilder:
             await self.insert_iso(self.command.ref_of(repository, ("VDI", "VDI-snapshot")))
 
     async def insert_iso(self, vdi_ref: str) -> None:
-        drive = next((vbd for vbd in await self._vbds() if vbd.get("is_cd_drive")), None)
+        drive = next((vbd for vbd in self.vbds if vbd.get("is_cd_drive")), None)
         if drive is not None:
             await self.command.run("VBD.insert", drive["_xapiRef"], vdi_ref)
             await self.command.call("VBD.set_bootable", drive["_xapiRef"], True)
@@ -119,7 +118,7 @@ class VmBuilder:
 
     async def disks(self) -> None:
         vdis = [dict(item) for item in self.params.get("VDIs") or ()]
-        by_position = {vbd["position"]: vbd for vbd in await self._vbds()}
+        by_position = {vbd["position"]: vbd for vbd in self.vbds}
         for position, props in (self.params.get("existingDisks") or {}).items():
             if position in by_position:
                 sr = props.get("$SR")
@@ -140,6 +139,7 @@ class VmBuilder:
                 raise errors.unknown_error(f"VBD with userdevice: {position} exist but has no VDI")
             elif item.get("destroy"):
                 await self.command.run("VDI.destroy", self.command.ref_of(vbd["VDI"], "VDI"))
+                self.disk_srs.pop(vbd["position"], None)
             else:
                 await self.update_disk(vbd, item)
 
@@ -163,6 +163,7 @@ class VmBuilder:
         if position is None:
             position = _slot(await self._allowed("VBD"), avoid=CD_POSITION)
         await command.call("VBD.create", _vbd_record(self.ref, vdi_ref, position, bootable))
+        self.disk_srs[position] = command.id_of(sr_ref) or ""
         return str(vdi_ref)
 
     async def update_disk(self, vbd: dict[str, Any], item: dict[str, Any]) -> None:
@@ -184,9 +185,8 @@ class VmBuilder:
 
     async def interfaces(self) -> None:
         command = self.command
-        for vif_id in (await self.current()).get(
-            "VIFs"
-        ) or ():  # the template's, replaced by the requested
+        # The template's interfaces go: the requested ones replace them.
+        for vif_id in self.provisioned.get("VIFs") or ():
             await command.run("VIF.destroy", command.ref_of(vif_id, "VIF"))
         requested = self.params.get("VIFs") or ()
         allowed = await self._allowed("VIF") if requested else []
@@ -214,18 +214,14 @@ class VmBuilder:
     async def config_drive(self) -> None:
         """The cloud-init drive (label `cidata`): a disk beside the VM's first disk."""
         command = self.command
-        store = command.store
-        first = next(
-            (v for v in await self._vbds() if not v.get("is_cd_drive") and v.get("VDI")), None
-        )
-        vdi = store.get(first["VDI"]) if first is not None else None
-        if vdi is None:
+        sr_id = next(iter(self.disk_srs.values()), None)
+        if sr_id is None:
             raise errors.unknown_error("Can't create cloud init config drive for VM without disks")
         vdi_ref = await command.call(
             "VDI.create",
             {
                 "name_label": CONFIG_DRIVE_LABEL,
-                "SR": command.ref_of(vdi["$SR"], "SR"),
+                "SR": command.ref_of(sr_id, "SR"),
                 "virtual_size": CONFIG_DRIVE_SIZE,
                 "type": "user",
                 "sharable": False,
