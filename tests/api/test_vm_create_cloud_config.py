@@ -1,6 +1,7 @@
 """cloudConfig.*: stored cloud-init templates through xod's JSON-RPC API (admins write, anyone
 signed in reads), kept in the state database across restarts; the schema migration that adds
-them keeps an existing database's data."""
+them keeps an existing database's data; vm.getCloudInitConfig, the pool's proposal for a
+template."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.api.harness import RpcError, connect, running_xod
+from tests.api.test_commands_support import commands_env
+from tests.api.test_vm_create_support import error_of
 from xod.store import SCHEMA_VERSION, Database
 from xod.store.database import MIGRATIONS
 
@@ -95,3 +98,23 @@ def test_migration_keeps_an_older_database(tmp_path: Path) -> None:
     assert [row["email"] for row in database.query("SELECT email FROM users")] == ["a@x"]
     assert database.query("SELECT count(*) AS n FROM cloud_configs")[0]["n"] == 0
     database.close()
+
+
+async def test_get_cloud_init_config(tmp_path: Path) -> None:
+    async with commands_env(tmp_path) as env:
+        template = min(env.app.objects.by_type("VM-template").values(), key=lambda t: t["id"])
+        config = await env.client.call("vm.getCloudInitConfig", {"template": template["id"]})
+        assert config.startswith("#cloud-config\n") and "%XSVMNAMETOHOSTNAME%" in config
+        # XAPI's refusal (the plugin runs on the master, which is offline) as XO's code 18.
+        db = env.sim.pool.db
+        master = db.get("host", env.sim.pool.master)
+        db.update("host_metrics", master["metrics"], {"live": False})
+        error = await error_of(env, "vm.getCloudInitConfig", {"template": template["id"]})
+        assert error.code == 18
+        db.update("host_metrics", master["metrics"], {"live": True})
+        # Not a template; invalid params.
+        vm_id = (await env.vm_in_state("Halted"))["id"]
+        error = await error_of(env, "vm.getCloudInitConfig", {"template": vm_id})
+        assert (error.code, error.data["type"]) == (1, "VM-template")
+        assert (await error_of(env, "vm.getCloudInitConfig", {})).code == 10
+        assert (await error_of(env, "vm.getCloudInitConfig", {"id": template["id"]})).code == 10

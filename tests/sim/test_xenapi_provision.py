@@ -251,3 +251,22 @@ async def test_vm_setters_and_cores_per_socket(sim: Simulator) -> None:
         assert _failure(lambda: api.VM.set_domain_type(running, "hvm"))[0] == "VM_BAD_POWER_STATE"
 
     await asyncio.to_thread(scenario)
+
+
+async def test_xscontainer_config_drive_default(sim: Simulator) -> None:
+    def scenario() -> None:
+        api = xenapi_login(sim.master_url, sim).xenapi
+        template = _template(api)
+        host = api.pool.get_master(api.pool.get_all()[0])
+        args = {"templateuuid": api.VM.get_uuid(template)}
+        answer = api.host.call_plugin(host, "xscontainer", "get_config_drive_default", args)
+        assert answer.startswith("True#cloud-config\n")
+        unknown = {"templateuuid": "00000000-0000-0000-0000-000000000000"}
+        failure = _failure(
+            lambda: api.host.call_plugin(host, "xscontainer", "get_config_drive_default", unknown)
+        )
+        assert failure[0] == "XENAPI_PLUGIN_FAILURE"
+        # Other plugins still reach the handler registered before.
+        assert api.host.call_plugin(host, "echo", "main", {}) == ""
+
+    await asyncio.to_thread(scenario)

@@ -283,3 +283,4 @@ def register(registry: Registry) -> None:
     action(registry, "vm.createInterface")(vm_devices.create_interface)
     action(registry, "vm.attachDisk")(vm_devices.attach_disk)
     action(registry, "vm.setBootOrder")(vm_devices.set_boot_order)
+    action(registry, "vm.getCloudInitConfig")(vm_create.get_cloud_init_config)

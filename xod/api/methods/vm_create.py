@@ -299,3 +299,16 @@ async def _boot(command: Command, ref: str) -> None:
         await command.send("VM.start", ref, False, False)
     except (XapiError, TransportError, errors.ApiError) as error:
         log.warning("vm.create: starting the new VM failed: %s", error)
+
+
+async def get_cloud_init_config(command: Command, params: dict[str, Any]) -> Any:
+    """vm.getCloudInitConfig: the config the pool's xscontainer plugin proposes for a template
+    (its answer starts with "True", which xo-server drops)."""
+    template = command.resolve(params["template"], "VM-template")
+    pool = command.store.get(template["$pool"]) or {}
+    master = command.ref_of(pool.get("master") or "", "host")
+    args = {"templateuuid": template["uuid"]}
+    answer = await command.send(
+        "host.call_plugin", master, "xscontainer", "get_config_drive_default", args
+    )
+    return str(answer)[4:]

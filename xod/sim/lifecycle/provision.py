@@ -4,6 +4,7 @@ the VM setters of read-only fields (start delay, vendor device, domain type)."""
 
 from __future__ import annotations
 
+import inspect
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
@@ -280,8 +281,59 @@ def vm_set_start_delay(call: Call, vm: str, value: int) -> str:
     return ""
 
 
+# What XCP-ng's xscontainer plugin proposes as a template's cloud-init config (`%…%` are the
+# plugin's placeholders, filled in by the client).
+XSCONTAINER_DEFAULT_CONFIG = """#cloud-config
+
+hostname: %XSVMNAMETOHOSTNAME%
+ssh_authorized_keys:
+  - ssh-rsa %XSCONTAINERRSAPUB%
+coreos:
+  units:
+    - name: etcd.service
+      command: start
+    - name: fleet.service
+      command: start
+  etcd:
+    name: %XSVMNAMETOHOSTNAME%
+"""
+
+
+def _with_xscontainer(previous: Any) -> Any:
+    """host.call_plugin also answering xscontainer's get_config_drive_default ("True" + the
+    config, as the plugin does); other plugins go to the handler registered before."""
+
+    async def call_plugin(call: Call, host: str, plugin: str, fn: str, args: dict[str, str]) -> Any:
+        if plugin == "xscontainer" and fn == "get_config_drive_default":
+            db = call.pool.db
+            metrics = db.find("host_metrics", db.get("host", host)["metrics"])
+            if metrics is not None and not metrics["live"]:
+                raise XapiFailure("HOST_OFFLINE", host)  # a plugin runs on its host
+            try:
+                db.by_uuid("VM", args.get("templateuuid", ""))
+            except XapiFailure:
+                raise XapiFailure(
+                    "XENAPI_PLUGIN_FAILURE", fn, "Exception", "no such template"
+                ) from None
+            return "True" + XSCONTAINER_DEFAULT_CONFIG
+        result = previous(call, host, plugin, fn, args)
+        return await result if inspect.isawaitable(result) else result
+
+    return call_plugin
+
+
 def register(registry: Registry) -> None:
     vm = ("self", "ref:VM")
+    plugin = registry.lookup("host.call_plugin")
+    if plugin is not None:
+        registry.add(
+            "host.call_plugin",
+            [(p.name, p.spec, p.default) for p in plugin.params],
+            _with_xscontainer(plugin.handler),
+            async_capable=plugin.async_capable,
+            slave_ok=plugin.slave_ok,
+            timed=plugin.timed,
+        )
     registry.add("VM.provision", [vm], vm_provision, async_capable=True)
     registry.add(
         "VM.set_memory_limits",
