@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode, web
 
 from xod import __version__, config, logs, metrics, runtime
-from xod.cache.instrumented import InstrumentedPoolConnection
 from xod.config import ConfigError, Settings
 from xod.notify import Notifier
 from xod.server.admission import ClientLimit
 from xod.server.health import Observability
+from xod.server.instrumented import InstrumentedPoolConnection
 
 if TYPE_CHECKING:
     from xod.server.app import XodApp

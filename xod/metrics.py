@@ -1,7 +1,7 @@
 """Prometheus metrics (prometheus_client): the metric definitions, the collectors read at scrape
 time, and the functions that observe events. The HTTP endpoints serving them are in
 xod/server/health.py; the pool connection that counts event batches is
-xod/cache/instrumented.py.
+xod/server/instrumented.py.
 
 The metric objects below are module-level so any module can update them
 (`metrics.SLOW_CLIENTS_CLOSED.inc()`); they live in xod's own `REGISTRY`, not prometheus_client's
@@ -83,7 +83,7 @@ RPC_DURATION = Histogram(
     registry=REGISTRY,
 )
 
-# -- updated by the event stream (xod/cache/instrumented.py) and the cache listener ----------
+# -- updated by the event stream (xod/server/instrumented.py) and the cache listener ----------
 EVENT_BATCHES = Counter(
     "xod_event_batches", "event.from replies received", ["server"], registry=REGISTRY
 )
