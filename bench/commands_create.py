@@ -24,7 +24,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import XenAPI
+import XenAPI  # type: ignore[import-untyped]
 
 from bench.commands_sim import simulator_process
 from tests.api.harness import connect, running_xod
@@ -169,7 +169,7 @@ async def through_xod(
                             },
                         )
                         timings.append(time.perf_counter() - started)
-                        assert len(app.objects.get(vm_id)["$VBDs"]) == 3
+                        assert len((app.objects.get(vm_id) or {})["$VBDs"]) == 3
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             return timings

@@ -11,6 +11,7 @@ from tests.api.test_vm_create_support import (
     GiB,
     by_label,
     cache_shows,
+    cached,
     error_of,
     make_iso,
     template_with_disk,
@@ -52,7 +53,7 @@ async def test_create_from_a_diskless_template_with_disks_networks_and_cloud_ini
                 "bootAfterCreate": False,
             },
         )
-        vm = env.app.objects.get(vm_id)
+        vm = cached(env, vm_id)
         assert vm is not None and vm["type"] == "VM" and vm["power_state"] == "Halted"
         assert (vm["name_label"], vm["name_description"]) == ("web-1", "made by a test")
         assert vm["CPUs"] == {"max": 4, "number": 4}  # the template's max (2) raised first
@@ -63,7 +64,7 @@ async def test_create_from_a_diskless_template_with_disks_networks_and_cloud_ini
         assert vm["creation"]["user"] == me["id"]
         assert vm["creation"]["template"] == template["uuid"]
         vbds, vifs = vm_devices(env, vm)
-        disks = [env.app.objects.get(vbd["VDI"]) for vbd in vbds]
+        disks = [cached(env, vbd["VDI"]) for vbd in vbds]
         assert [(vbd["position"], vbd["bootable"], vbd["is_cd_drive"]) for vbd in vbds] == [
             ("0", True, False),
             ("1", False, False),
@@ -80,7 +81,7 @@ async def test_create_from_a_diskless_template_with_disks_networks_and_cloud_ini
         ]
         assert vifs[1]["MAC"] == "02:00:00:00:00:01" and len(vifs[0]["MAC"]) == 17
         # The template is untouched, and the pool holds exactly one such VM.
-        assert env.app.objects.get(template["id"])["type"] == "VM-template"
+        assert cached(env, template["id"])["type"] == "VM-template"
         assert env.sim_count("VM", name_label="web-1") == 1
 
 
@@ -103,8 +104,8 @@ async def test_create_from_a_disk_template_keeps_resizes_and_drops_its_disks(
                 "VIFs": [],
             },
         )
-        vbds, vifs = vm_devices(env, env.app.objects.get(vm_id))
-        disks = [env.app.objects.get(vbd["VDI"]) for vbd in vbds]
+        vbds, vifs = vm_devices(env, cached(env, vm_id))
+        disks = [cached(env, vbd["VDI"]) for vbd in vbds]
         assert [(v["position"], v["bootable"]) for v in vbds] == [("0", True), ("1", False)]
         assert [(d["name_label"], d["size"]) for d in disks] == [
             ("system", 10 * GiB),
@@ -120,9 +121,9 @@ async def test_create_from_a_disk_template_keeps_resizes_and_drops_its_disks(
                 "VDIs": [{"userdevice": "0", "size": 0, "SR": sr["id"], "destroy": True}],
             },
         )
-        dropped_vm = env.app.objects.get(dropped)
+        dropped_vm = cached(env, dropped)
         assert all(
-            env.app.objects.get(env.app.objects.get(vbd)["VDI"] or "") is None
+            env.app.objects.get(cached(env, vbd)["VDI"] or "") is None
             for vbd in dropped_vm["$VBDs"]
         )
         renamed = await env.client.call(
@@ -133,8 +134,8 @@ async def test_create_from_a_disk_template_keeps_resizes_and_drops_its_disks(
                 "existingDisks": {"0": {"name_label": "boot", "$SR": sr["id"]}},
             },
         )
-        (vbd,), _ = vm_devices(env, env.app.objects.get(renamed))
-        assert env.app.objects.get(vbd["VDI"])["name_label"] == "boot"
+        (vbd,), _ = vm_devices(env, cached(env, renamed))
+        assert cached(env, vbd["VDI"])["name_label"] == "boot"
         # A smaller size than the template's disk is refused, and the new VM rolled back.
         error = await error_of(
             env,
@@ -161,7 +162,7 @@ async def test_create_with_an_installation(tmp_path: Path) -> None:
                 "installation": {"method": "cdrom", "repository": iso_id},
             },
         )
-        vm = env.app.objects.get(cd_vm)
+        vm = cached(env, cd_vm)
         assert vm["boot"]["order"] == "dcn"
         (cd,), _ = vm_devices(env, vm)
         assert (cd["is_cd_drive"], cd["position"], cd["VDI"], cd["bootable"]) == (
@@ -178,7 +179,7 @@ async def test_create_with_an_installation(tmp_path: Path) -> None:
                 "installation": {"method": "network", "repository": "pxe"},
             },
         )
-        assert env.app.objects.get(pxe_vm)["boot"]["order"] == "ncd"
+        assert cached(env, pxe_vm)["boot"]["order"] == "ncd"
 
 
 async def test_boot_after_create(tmp_path: Path) -> None:
@@ -192,7 +193,7 @@ async def test_boot_after_create(tmp_path: Path) -> None:
         await cache_shows(
             env,
             "the new VM running",
-            lambda: env.app.objects.get(vm_id)["power_state"] == "Running",
+            lambda: cached(env, vm_id)["power_state"] == "Running",
         )
 
 
@@ -202,7 +203,7 @@ async def test_create_errors_roll_back(tmp_path: Path) -> None:
         vms_before = env.sim_count("VM")
         # Unknown template, network, SR: noSuchObject (the last two after the clone: rolled back).
         error = await error_of(env, "vm.create", {"template": "nope", "name_label": "x"})
-        assert (error.code, error.data["id"]) == (1, "nope")
+        assert (error.code, error.error["data"]["id"]) == (1, "nope")
         error = await error_of(
             env,
             "vm.create",
@@ -223,7 +224,7 @@ async def test_create_errors_roll_back(tmp_path: Path) -> None:
             "vm.create",
             {"template": template["id"], "name_label": "x", "memoryStaticMax": 1, "memoryMax": 2},
         )
-        assert (error.code, error.data["code"]) == (21, "MEMORY_CONSTRAINT_VIOLATION")
+        assert (error.code, error.error["data"]["code"]) == (21, "MEMORY_CONSTRAINT_VIOLATION")
         # Every failed creation was rolled back: no VM, no disk left behind.
         assert env.sim_count("VM") == vms_before
         assert env.sim_count("VM", name_label="x") == 0

@@ -115,6 +115,6 @@ async def test_get_cloud_init_config(tmp_path: Path) -> None:
         # Not a template; invalid params.
         vm_id = (await env.vm_in_state("Halted"))["id"]
         error = await error_of(env, "vm.getCloudInitConfig", {"template": vm_id})
-        assert (error.code, error.data["type"]) == (1, "VM-template")
+        assert (error.code, error.error["data"]["type"]) == (1, "VM-template")
         assert (await error_of(env, "vm.getCloudInitConfig", {})).code == 10
         assert (await error_of(env, "vm.getCloudInitConfig", {"id": template["id"]})).code == 10

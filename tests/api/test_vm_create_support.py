@@ -37,6 +37,13 @@ async def cache_shows(
         await asyncio.sleep(0.01)
 
 
+def cached(env: Env, object_id: str) -> dict[str, Any]:
+    """The cache's object right now, read straight from the store (it must be there)."""
+    obj = env.app.objects.get(object_id)
+    assert obj is not None, f"{object_id} is not in the cache"
+    return obj
+
+
 def by_label(env: Env, object_type: str, label: str) -> dict[str, Any]:
     return next(
         obj
@@ -76,7 +83,7 @@ async def make_iso(env: Env, label: str = "debian-12.iso") -> str:
         )
         return str(api.VDI.get_uuid(vdi))
 
-    iso_id = await xenapi(env, create)
+    iso_id: str = await xenapi(env, create)
     await cache_shows(env, "the ISO", lambda: env.app.objects.get(iso_id) is not None)
     return iso_id
 
@@ -115,15 +122,15 @@ async def template_with_disk(env: Env, size: int = 10 * GiB) -> dict[str, Any]:
         )
 
     await xenapi(env, add)
-    await cache_shows(
-        env, "the template's disk", lambda: env.app.objects.get(template["id"])["$VBDs"]
-    )
-    return env.app.objects.get(template["id"])
+    await cache_shows(env, "the template's disk", lambda: cached(env, template["id"])["$VBDs"])
+    return cached(env, template["id"])
 
 
-def vm_devices(env: Env, vm: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+Devices = list[dict[str, Any]]
+
+
+def vm_devices(env: Env, vm: dict[str, Any]) -> tuple[Devices, Devices]:
     """The VM's VBDs (by position) and VIFs (by device), as the cache has them now."""
-    objects = env.app.objects
-    vbds = sorted((objects.get(i) for i in vm["$VBDs"]), key=lambda v: int(v["position"]))
-    vifs = sorted((objects.get(i) for i in vm["VIFs"]), key=lambda v: int(v["device"]))
+    vbds = sorted((cached(env, i) for i in vm["$VBDs"]), key=lambda v: int(v["position"]))
+    vifs = sorted((cached(env, i) for i in vm["VIFs"]), key=lambda v: int(v["device"]))
     return vbds, vifs

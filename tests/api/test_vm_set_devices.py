@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.api.test_commands_support import commands_env
+from tests.api.test_commands_support import Env, commands_env
 from tests.api.test_vm_create_support import (
     GiB,
     by_label,
     cache_shows,
+    cached,
     error_of,
     make_iso,
     vm_devices,
@@ -19,9 +20,16 @@ from tests.api.test_vm_create_support import (
 )
 
 
-def _cd(env: Any, vm_id: str) -> dict[str, Any] | None:
-    vbds, _ = vm_devices(env, env.app.objects.get(vm_id))
-    return next((vbd for vbd in vbds if vbd["is_cd_drive"]), None)
+def _cd(env: Env, vm_id: str) -> dict[str, Any]:
+    vbds, _ = vm_devices(env, cached(env, vm_id))
+    drive = next((vbd for vbd in vbds if vbd["is_cd_drive"]), None)
+    assert drive is not None, "the VM has no CD drive"
+    return drive
+
+
+def _has_cd(env: Env, vm_id: str) -> bool:
+    vbds, _ = vm_devices(env, cached(env, vm_id))
+    return any(vbd["is_cd_drive"] for vbd in vbds)
 
 
 async def test_insert_and_eject_cd(tmp_path: Path) -> None:
@@ -29,23 +37,23 @@ async def test_insert_and_eject_cd(tmp_path: Path) -> None:
         iso = await make_iso(env, "first.iso")
         other = await make_iso(env, "second.iso")
         vm_id = (await env.vm_in_state("Halted"))["id"]
-        assert _cd(env, vm_id) is None
+        assert not _has_cd(env, vm_id)
         # No drive yet: one is added at position 3 with the disc in it.
         assert await env.client.call("vm.insertCd", {"id": vm_id, "cd_id": iso}) is True
         drive = _cd(env, vm_id)
-        assert drive is not None and (drive["position"], drive["VDI"]) == ("3", iso)
+        assert (drive["position"], drive["VDI"]) == ("3", iso)
         assert drive["read_only"] is True
         # A full drive: with force (the default) the disc is swapped; without, xapi refuses.
         await env.client.call("vm.insertCd", {"id": vm_id, "cd_id": other})
         assert _cd(env, vm_id)["VDI"] == other
         error = await error_of(env, "vm.insertCd", {"id": vm_id, "cd_id": iso, "force": False})
-        assert (error.code, error.data["code"]) == (21, "VBD_NOT_EMPTY")
+        assert (error.code, error.error["data"]["code"]) == (21, "VBD_NOT_EMPTY")
         assert _cd(env, vm_id)["VDI"] == other
         assert await env.client.call("vm.ejectCd", {"id": vm_id}) is True
         assert _cd(env, vm_id)["VDI"] is None
         # Ejecting an empty drive: xapi's VBD_IS_EMPTY; a VM without a drive: nothing to do.
         error = await error_of(env, "vm.ejectCd", {"id": vm_id})
-        assert (error.code, error.data["code"]) == (21, "VBD_IS_EMPTY")
+        assert (error.code, error.error["data"]["code"]) == (21, "VBD_IS_EMPTY")
         other_vm = (await env.vm_in_state("Running"))["id"]
         assert await env.client.call("vm.ejectCd", {"id": other_vm}) is True
         # Invalid params and unknown objects.
@@ -62,26 +70,26 @@ async def test_create_interface(tmp_path: Path) -> None:
             "vm.createInterface",
             {"vm": halted, "network": eth1["id"], "mac": "02:11:22:33:44:55"},
         )
-        vif = env.app.objects.get(vif_id)
+        vif = cached(env, vif_id)
         assert (vif["$VM"], vif["$network"], vif["MAC"]) == (
             halted,
             eth1["id"],
             "02:11:22:33:44:55",
         )
         assert vif["device"] == "1" and vif["attached"] is False
-        assert vif_id in env.app.objects.get(halted)["VIFs"]
+        assert vif_id in cached(env, halted)["VIFs"]
         # A running VM: plugged at once, on the position asked for.
         running = (await env.vm_in_state("Running"))["id"]
         vif_id = await env.client.call(
             "vm.createInterface", {"vm": running, "network": eth1["id"], "position": 4}
         )
-        vif = env.app.objects.get(vif_id)
+        vif = cached(env, vif_id)
         assert (vif["device"], vif["attached"]) == ("4", True) and len(vif["MAC"]) == 17
         # A position xapi refuses (taken): its error, as operationFailed with the code.
         error = await error_of(
             env, "vm.createInterface", {"vm": running, "network": eth1["id"], "position": 0}
         )
-        assert (error.code, error.data["code"]) == (21, "DEVICE_ALREADY_EXISTS")
+        assert (error.code, error.error["data"]["code"]) == (21, "DEVICE_ALREADY_EXISTS")
         assert (await error_of(env, "vm.createInterface", {"vm": running})).code == 10
         error = await error_of(env, "vm.createInterface", {"vm": running, "network": "nope"})
         assert error.code == 1
@@ -114,13 +122,13 @@ async def test_attach_disk(tmp_path: Path) -> None:
             )
             is True
         )
-        vbds, _ = vm_devices(env, env.app.objects.get(running))
+        vbds, _ = vm_devices(env, cached(env, running))
         (vbd,) = [v for v in vbds if v["VDI"] == spare]
         assert (vbd["position"], vbd["read_only"], vbd["attached"]) == ("5", True, True)
         # xapi's refusal: a slot already used.
         error = await error_of(env, "vm.attachDisk", {"vm": running, "vdi": spare, "position": "5"})
-        assert (error.code, error.data["code"]) == (21, "DEVICE_ALREADY_EXISTS")
-        assert len(env.app.objects.get(running)["$VBDs"]) == len(vbds)  # nothing left behind
+        assert (error.code, error.error["data"]["code"]) == (21, "DEVICE_ALREADY_EXISTS")
+        assert len(cached(env, running)["$VBDs"]) == len(vbds)  # nothing left behind
         for params in (
             {"vm": running},
             {"vm": running, "vdi": spare, "mode": "rw"},
@@ -134,7 +142,7 @@ async def test_set_boot_order(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm_id = (await env.vm_in_state("Halted"))["id"]
         assert await env.client.call("vm.setBootOrder", {"vm": vm_id, "order": "ndc"}) is True
-        assert env.app.objects.get(vm_id)["boot"]["order"] == "ndc"
+        assert cached(env, vm_id)["boot"]["order"] == "ndc"
         await env.client.call("vm.set", {"id": vm_id, "virtualizationMode": "pv"})
         error = await error_of(env, "vm.setBootOrder", {"vm": vm_id, "order": "cdn"})
         assert (error.code, error.error["message"]) == (

@@ -124,7 +124,10 @@ def assert_decodes(obj: dict[str, Any], fields: dict[str, str], required: set[st
 
 async def of_type(client: Client, object_type: str) -> dict[str, dict[str, Any]]:
     """The SDK's only lookup: every object of a type (it filters on its side)."""
-    return await client.call("xo.getAllObjects", {"filter": {"type": object_type}})
+    objects: dict[str, dict[str, Any]] = await client.call(
+        "xo.getAllObjects", {"filter": {"type": object_type}}
+    )
+    return objects
 
 
 async def get_vm(client: Client, vm_id: str) -> dict[str, Any]:
@@ -147,7 +150,10 @@ async def wait_power_state(client: Client, vm_id: str, target: str, pending: str
         delay = min(delay * 2, 10)
 
 
-async def read_vm(client: Client, vm_id: str) -> tuple[dict, list[dict], list[dict], list[dict]]:
+Objects = list[dict[str, Any]]
+
+
+async def read_vm(client: Client, vm_id: str) -> tuple[dict[str, Any], Objects, Objects, Objects]:
     """resourceVmRead: the VM, its VIFs, its disks (VBDs and their VDIs), each decoded."""
     vm = await get_vm(client, vm_id)
     vifs = [v for v in (await of_type(client, "VIF")).values() if v["$VM"] == vm_id]

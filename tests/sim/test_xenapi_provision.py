@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import XenAPI
+import XenAPI  # type: ignore[import-untyped]
 
 from tests.sim.conftest import xenapi_login
 from xod.sim.simulator import Simulator
@@ -34,7 +34,7 @@ def _task_status(api: Any, task: str) -> str:
 
 def _template(api: Any) -> str:
     return next(
-        ref
+        str(ref)
         for ref, r in api.VM.get_all_records().items()
         if r["is_a_template"] and not r["is_a_snapshot"]
     )
@@ -42,7 +42,7 @@ def _template(api: Any) -> str:
 
 def _vm_in(api: Any, state: str) -> str:
     return next(
-        ref
+        str(ref)
         for ref, r in api.VM.get_all_records().items()
         if r["power_state"] == state and not r["is_a_template"] and not r["is_control_domain"]
     )
