@@ -159,11 +159,13 @@ async def test_create_with_an_installation(tmp_path: Path) -> None:
             {
                 "template": template["id"],
                 "name_label": "installed-from-cd",
+                "clone": False,  # a full copy: what the Go SDK asks for a diskless template
                 "installation": {"method": "cdrom", "repository": iso_id},
             },
         )
         vm = cached(env, cd_vm)
-        assert vm["boot"]["order"] == "dcn"
+        assert vm["boot"]["order"] == "dcn" and vm["type"] == "VM"
+        assert "VM.copy" in env.sim.pool.call_log or "Async.VM.copy" in env.sim.pool.call_log
         (cd,), _ = vm_devices(env, vm)
         assert (cd["is_cd_drive"], cd["position"], cd["VDI"], cd["bootable"]) == (
             True,
