@@ -178,6 +178,14 @@ class VmEditor:
     async def apply(self, params: dict[str, Any]) -> None:
         _check(params)
         vm, get = self.vm, params.get
+        # vm.set writes these two before the edit proper, as xo-server does.
+        if "suspendSr" in params:
+            sr_id = params["suspendSr"]
+            await self._call(
+                "VM.set_suspend_SR", self.command.ref_of(sr_id, "SR") if sr_id else NULL_REF
+            )
+        for key, value in (get("xenStoreData") or {}).items():
+            await self.set_entry("xenstore_data", _xenstore_key(key), value)
         if "name_label" in params and params["name_label"] != vm.get("name_label"):
             await self._call("VM.set_name_label", params["name_label"])
         if "name_description" in params and params["name_description"] != vm.get(
@@ -281,12 +289,5 @@ class VmEditor:
             if reason is True:
                 reason = "true"
             await self.set_entry("blocked_operations", operation, reason or None)
-        for key, value in (get("xenStoreData") or {}).items():
-            await self.set_entry("xenstore_data", _xenstore_key(key), value)
-        if "suspendSr" in params:
-            sr_id = params["suspendSr"]
-            await self._call(
-                "VM.set_suspend_SR", self.command.ref_of(sr_id, "SR") if sr_id else NULL_REF
-            )
         if "tags" in params:
             await self._call("VM.set_tags", list(params["tags"]))
