@@ -56,6 +56,9 @@ async def test_insert_and_eject_cd(tmp_path: Path) -> None:
         assert (error.code, error.error["data"]["code"]) == (21, "VBD_IS_EMPTY")
         other_vm = (await env.vm_in_state("Running"))["id"]
         assert await env.client.call("vm.ejectCd", {"id": other_vm}) is True
+        # A running VM's new drive is plugged at once.
+        assert await env.client.call("vm.insertCd", {"id": other_vm, "cd_id": iso}) is True
+        assert _cd(env, other_vm)["attached"] is True and _cd(env, other_vm)["VDI"] == iso
         # Invalid params and unknown objects.
         assert (await error_of(env, "vm.insertCd", {"id": vm_id})).code == 10
         assert (await error_of(env, "vm.insertCd", {"id": vm_id, "cd_id": vm_id})).code == 1
