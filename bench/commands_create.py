@@ -25,7 +25,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import XenAPI  # type: ignore[import-untyped]
+import XenAPI
 
 from bench.commands_sim import simulator_process
 from tests.api.harness import connect, running_xod

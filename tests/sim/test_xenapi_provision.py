@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import XenAPI  # type: ignore[import-untyped]
+import XenAPI
 
 from tests.sim.conftest import xenapi_login
 from xod.sim.simulator import Simulator
