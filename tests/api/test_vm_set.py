@@ -44,6 +44,11 @@ async def test_set_cpus_and_memory_with_xo_constraints(tmp_path: Path) -> None:
         await env.client.call("vm.set", {"id": vm_id, "memory": 5 * GiB})
         memory = cached(env, vm_id)["memory"]
         assert (memory["dynamic"], memory["static"][1]) == ([5 * GiB, 5 * GiB], 5 * GiB)
+        # A dynamic max above the static max asked for in the same call: refused, not half done.
+        error = await error_of(
+            env, "vm.set", {"id": vm_id, "memoryMax": 7 * GiB, "memoryStaticMax": 5 * GiB}
+        )
+        assert (error.code, error.error["data"]["code"]) == (21, "MEMORY_CONSTRAINT_VIOLATION")
 
         # A running VM: the dynamic range only; vCPUs live up to the max.
         running = await env.vm_in_state("Running")

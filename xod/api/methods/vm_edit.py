@@ -141,28 +141,24 @@ class VmEditor:
         """The dynamic max: the dynamic range of a live VM, every limit of a halted one."""
         static_min, static_max = self.vm["memory"]["static"]
         dynamic_min = self.vm["memory"]["dynamic"][0]
+        limits = [min(static_min, size), max(size, static_max), min(dynamic_min, size), size]
         try:
             if self.live:
                 await self._call("VM.set_memory_dynamic_range", min(dynamic_min, size), size)
-                return
-            try:
-                await self._call(
-                    "VM.set_memory_limits",
-                    min(static_min, size),
-                    max(size, static_max),
-                    min(dynamic_min, size),
-                    size,
-                )
-            except XapiError as error:
-                if not error.code.startswith(_MEMORY_VIOLATIONS):
-                    raise
-                await self._call("VM.set_memory_limits", min(static_min, size), size, size, size)
+                limits[:2] = static_min, static_max
+            else:
+                try:
+                    await self._call("VM.set_memory_limits", *limits)
+                except XapiError as error:
+                    if not error.code.startswith(_MEMORY_VIOLATIONS):
+                        raise
+                    limits = [min(static_min, size), size, size, size]
+                    await self._call("VM.set_memory_limits", *limits)
         except XapiError as error:
             if self.live and error.code.startswith(_MEMORY_VIOLATIONS):
                 raise errors.unknown_error("Cannot change memory on running VM") from None
             raise
-        finally:
-            self.vm["memory"] = {**self.vm["memory"], "dynamic": [min(dynamic_min, size), size]}
+        self.vm["memory"] = {"static": limits[:2], "dynamic": limits[2:]}
 
     async def set_memory(self, size: int) -> None:
         """XO's `memory`: the dynamic max when DMC is in use, else one fixed size."""
@@ -171,7 +167,9 @@ class VmEditor:
         if dynamic_min != dynamic_max or dynamic_min != static_max:
             await self.set_memory_max(size)
         else:
-            await self._call("VM.set_memory_limits", min(static_min, size), size, size, size)
+            limits = [min(static_min, size), size, size, size]
+            await self._call("VM.set_memory_limits", *limits)
+            self.vm["memory"] = {"static": limits[:2], "dynamic": limits[2:]}
 
     # -- the whole edit ----------------------------------------------------------------------
 
