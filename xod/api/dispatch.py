@@ -1,5 +1,5 @@
-"""JSON-RPC 2.0 dispatch as xo-server does it (xo-jsonrpc §1.3-§1.5), done right where xo-server
-is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
+"""JSON-RPC 2.0 dispatch as xo-server does it (message shapes, call pipeline), done right where
+xo-server is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
 
 Transport-free: the edge decodes a frame in its wire format with xod/api/requests.py (JSON or
 msgpack, into JSON-shaped values nested at most `MAX_NESTING` deep, malformed requests already

@@ -1,4 +1,4 @@
-"""The HTTP side of `$getFrom` / `$sendTo` (xo-jsonrpc §3.5): one-shot URLs on the same server.
+"""The HTTP side of `$getFrom` / `$sendTo` (docs/protocol.md): one-shot URLs on the same server.
 
 A small HTTP/1.1 client on asyncio streams, because all it does is one GET or one POST to the
 server it already talks to — and importing aiohttp would double the start-up time of every
