@@ -20,6 +20,14 @@ from tests.sim.conftest import xenapi_login
 GiB = 2**30
 
 
+async def act(env: Env, method: str, params: dict[str, Any]) -> Any:
+    """An action, then a read on the same connection: what its user sees next (reads wait for
+    the connection's own writes), so the store itself shows the effect afterwards."""
+    result = await env.client.call(method, params)
+    await env.objects({"type": "pool"})
+    return result
+
+
 async def error_of(env: Env, method: str, params: dict[str, Any]) -> RpcError:
     with pytest.raises(RpcError) as raised:
         await env.client.call(method, params)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.api.test_commands_support import commands_env
-from tests.api.test_vm_create_support import GiB, by_label, cached, error_of
+from tests.api.test_vm_create_support import GiB, act, by_label, cached, error_of
 
 
 async def test_set_cpus_and_memory_with_xo_constraints(tmp_path: Path) -> None:
@@ -17,31 +17,29 @@ async def test_set_cpus_and_memory_with_xo_constraints(tmp_path: Path) -> None:
         vm = cached(env, vm_id)
         max_cpus = vm["CPUs"]["max"]
         # The case: CPUs above VCPUs_max on a halted VM raises the max first.
-        assert await env.client.call("vm.set", {"id": vm_id, "CPUs": max_cpus + 2}) is True
+        assert await act(env, "vm.set", {"id": vm_id, "CPUs": max_cpus + 2}) is True
         assert cached(env, vm_id)["CPUs"] == {"max": max_cpus + 2, "number": max_cpus + 2}
         # A max below the vCPUs at startup lowers them first.
-        await env.client.call("vm.set", {"id": vm_id, "cpusMax": 1})
+        await act(env, "vm.set", {"id": vm_id, "cpusMax": 1})
         assert cached(env, vm_id)["CPUs"] == {"max": 1, "number": 1}
 
         # Memory: the dynamic max (halted: every limit), sizes as bytes or human strings.
-        await env.client.call("vm.set", {"id": vm_id, "memoryMax": "3GiB"})
+        await act(env, "vm.set", {"id": vm_id, "memoryMax": "3GiB"})
         memory = cached(env, vm_id)["memory"]
         assert memory["dynamic"][1] == 3 * GiB and memory["static"][1] >= 3 * GiB
-        await env.client.call(
-            "vm.set", {"id": vm_id, "memoryStaticMax": 6 * GiB, "memoryMin": 3 * GiB}
-        )
+        await act(env, "vm.set", {"id": vm_id, "memoryStaticMax": 6 * GiB, "memoryMin": 3 * GiB})
         memory = cached(env, vm_id)["memory"]
         assert (memory["static"][1], memory["dynamic"]) == (6 * GiB, [3 * GiB, 3 * GiB])
         # xapi's order static_min <= dynamic_min: refused, as operationFailed with its code.
         error = await error_of(env, "vm.set", {"id": vm_id, "memoryMin": 1})
         assert (error.code, error.error["data"]["code"]) == (21, "MEMORY_CONSTRAINT_VIOLATION")
         # A static max below the dynamic max: the dynamic max is lowered first.
-        await env.client.call("vm.set", {"id": vm_id, "memoryStaticMax": 2 * GiB})
+        await act(env, "vm.set", {"id": vm_id, "memoryStaticMax": 2 * GiB})
         memory = cached(env, vm_id)["memory"]
         assert memory["static"][1] == 2 * GiB and memory["dynamic"][1] == 2 * GiB
         # `memory` without DMC: one fixed size.
-        await env.client.call("vm.set", {"id": vm_id, "memoryMin": 2 * GiB})
-        await env.client.call("vm.set", {"id": vm_id, "memory": 5 * GiB})
+        await act(env, "vm.set", {"id": vm_id, "memoryMin": 2 * GiB})
+        await act(env, "vm.set", {"id": vm_id, "memory": 5 * GiB})
         memory = cached(env, vm_id)["memory"]
         assert (memory["dynamic"], memory["static"][1]) == ([5 * GiB, 5 * GiB], 5 * GiB)
         # A dynamic max above the static max asked for in the same call: refused, not half done.
@@ -53,14 +51,14 @@ async def test_set_cpus_and_memory_with_xo_constraints(tmp_path: Path) -> None:
         # A running VM: the dynamic range only; vCPUs live up to the max.
         running = await env.vm_in_state("Running")
         static_max = running["memory"]["static"][1]
-        await env.client.call("vm.set", {"id": running["id"], "memoryMax": static_max // 2})
+        await act(env, "vm.set", {"id": running["id"], "memoryMax": static_max // 2})
         assert cached(env, running["id"])["memory"]["dynamic"][1] == static_max // 2
         error = await error_of(env, "vm.set", {"id": running["id"], "memoryMax": 2 * static_max})
         assert (error.code, error.error["message"]) == (
             -32000,
             "Cannot change memory on running VM",
         )
-        await env.client.call("vm.set", {"id": running["id"], "CPUs": 1})
+        await act(env, "vm.set", {"id": running["id"], "CPUs": 1})
         assert cached(env, running["id"])["CPUs"]["number"] == 1
         # XAPI refuses a max change on a running VM: VM_BAD_POWER_STATE → 13.
         error = await error_of(env, "vm.set", {"id": running["id"], "CPUs": 32})
@@ -72,7 +70,8 @@ async def test_set_platform_boot_and_map_fields(tmp_path: Path) -> None:
         vm_id = (await env.vm_in_state("Halted"))["id"]
         sr = by_label(env, "SR", "NFS storage")
         assert (
-            await env.client.call(
+            await act(
+                env,
                 "vm.set",
                 {
                     "id": vm_id,
@@ -113,7 +112,8 @@ async def test_set_platform_boot_and_map_fields(tmp_path: Path) -> None:
         assert platform["device-model"] == "qemu-upstream-uefi"
 
         # Removals: null / false entries go, the others stay.
-        await env.client.call(
+        await act(
+            env,
             "vm.set",
             {
                 "id": vm_id,
@@ -130,17 +130,18 @@ async def test_set_platform_boot_and_map_fields(tmp_path: Path) -> None:
         vm = cached(env, vm_id)
         assert vm["blockedOperations"] == {} and vm["xenStoreData"] == {"vm-data/site": "eu"}
         assert vm["secureBoot"] is False and vm["expNestedHvm"] is False
-        assert "cpuCap" not in vm and vm["notes"] is None and "coresPerSocket" not in vm
-        assert vm["suspendSr"] is None
+        # Keys XO leaves out when unset are absent.
+        assert "cpuCap" not in vm and "notes" not in vm and "coresPerSocket" not in vm
+        assert vm.get("suspendSr") is None
 
         # Virtualization mode (halted only): a PV guest shows its PV args.
-        await env.client.call("vm.set", {"id": vm_id, "virtualizationMode": "pv"})
-        await env.client.call("vm.set", {"id": vm_id, "PV_args": "console=hvc0"})
+        await act(env, "vm.set", {"id": vm_id, "virtualizationMode": "pv"})
+        await act(env, "vm.set", {"id": vm_id, "PV_args": "console=hvc0"})
         vm = cached(env, vm_id)
         assert (vm["virtualizationMode"], vm["PV_args"]) == ("pv", "console=hvc0")
 
         # auto_poweron also turns the pool's on, as xo-server does.
-        await env.client.call("vm.set", {"id": vm_id, "auto_poweron": True})
+        await act(env, "vm.set", {"id": vm_id, "auto_poweron": True})
         pool = env.sim.pool.db.get("pool", env.sim.pool.pool_ref)
         assert pool["other_config"]["auto_poweron"] == "true"
 

@@ -10,6 +10,7 @@ from typing import Any
 from tests.api.test_commands_support import Env, commands_env
 from tests.api.test_vm_create_support import (
     GiB,
+    act,
     by_label,
     cache_shows,
     cached,
@@ -39,25 +40,25 @@ async def test_insert_and_eject_cd(tmp_path: Path) -> None:
         vm_id = (await env.vm_in_state("Halted"))["id"]
         assert not _has_cd(env, vm_id)
         # No drive yet: one is added at position 3 with the disc in it.
-        assert await env.client.call("vm.insertCd", {"id": vm_id, "cd_id": iso}) is True
+        assert await act(env, "vm.insertCd", {"id": vm_id, "cd_id": iso}) is True
         drive = _cd(env, vm_id)
         assert (drive["position"], drive["VDI"]) == ("3", iso)
         assert drive["read_only"] is True
         # A full drive: with force (the default) the disc is swapped; without, xapi refuses.
-        await env.client.call("vm.insertCd", {"id": vm_id, "cd_id": other})
+        await act(env, "vm.insertCd", {"id": vm_id, "cd_id": other})
         assert _cd(env, vm_id)["VDI"] == other
         error = await error_of(env, "vm.insertCd", {"id": vm_id, "cd_id": iso, "force": False})
         assert (error.code, error.error["data"]["code"]) == (21, "VBD_NOT_EMPTY")
         assert _cd(env, vm_id)["VDI"] == other
-        assert await env.client.call("vm.ejectCd", {"id": vm_id}) is True
+        assert await act(env, "vm.ejectCd", {"id": vm_id}) is True
         assert _cd(env, vm_id)["VDI"] is None
         # Ejecting an empty drive: xapi's VBD_IS_EMPTY; a VM without a drive: nothing to do.
         error = await error_of(env, "vm.ejectCd", {"id": vm_id})
         assert (error.code, error.error["data"]["code"]) == (21, "VBD_IS_EMPTY")
         other_vm = (await env.vm_in_state("Running"))["id"]
-        assert await env.client.call("vm.ejectCd", {"id": other_vm}) is True
+        assert await act(env, "vm.ejectCd", {"id": other_vm}) is True
         # A running VM's new drive is plugged at once.
-        assert await env.client.call("vm.insertCd", {"id": other_vm, "cd_id": iso}) is True
+        assert await act(env, "vm.insertCd", {"id": other_vm, "cd_id": iso}) is True
         assert _cd(env, other_vm)["attached"] is True and _cd(env, other_vm)["VDI"] == iso
         # Invalid params and unknown objects.
         assert (await error_of(env, "vm.insertCd", {"id": vm_id})).code == 10
@@ -69,7 +70,8 @@ async def test_create_interface(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         eth1 = by_label(env, "network", "Pool-wide network associated with eth1")
         halted = (await env.vm_in_state("Halted"))["id"]
-        vif_id = await env.client.call(
+        vif_id = await act(
+            env,
             "vm.createInterface",
             {"vm": halted, "network": eth1["id"], "mac": "02:11:22:33:44:55"},
         )
@@ -83,8 +85,8 @@ async def test_create_interface(tmp_path: Path) -> None:
         assert vif_id in cached(env, halted)["VIFs"]
         # A running VM: plugged at once, on the position asked for.
         running = (await env.vm_in_state("Running"))["id"]
-        vif_id = await env.client.call(
-            "vm.createInterface", {"vm": running, "network": eth1["id"], "position": 4}
+        vif_id = await act(
+            env, "vm.createInterface", {"vm": running, "network": eth1["id"], "position": 4}
         )
         vif = cached(env, vif_id)
         assert (vif["device"], vif["attached"]) == ("4", True) and len(vif["MAC"]) == 17
@@ -120,8 +122,8 @@ async def test_attach_disk(tmp_path: Path) -> None:
         running = (await env.vm_in_state("Running"))["id"]
         await cache_shows(env, "the new disk", lambda: env.app.objects.get(spare) is not None)
         assert (
-            await env.client.call(
-                "vm.attachDisk", {"vm": running, "vdi": spare, "position": "5", "mode": "RO"}
+            await act(
+                env, "vm.attachDisk", {"vm": running, "vdi": spare, "position": "5", "mode": "RO"}
             )
             is True
         )
@@ -144,9 +146,9 @@ async def test_attach_disk(tmp_path: Path) -> None:
 async def test_set_boot_order(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm_id = (await env.vm_in_state("Halted"))["id"]
-        assert await env.client.call("vm.setBootOrder", {"vm": vm_id, "order": "ndc"}) is True
+        assert await act(env, "vm.setBootOrder", {"vm": vm_id, "order": "ndc"}) is True
         assert cached(env, vm_id)["boot"]["order"] == "ndc"
-        await env.client.call("vm.set", {"id": vm_id, "virtualizationMode": "pv"})
+        await act(env, "vm.set", {"id": vm_id, "virtualizationMode": "pv"})
         error = await error_of(env, "vm.setBootOrder", {"vm": vm_id, "order": "cdn"})
         assert (error.code, error.error["message"]) == (
             10,

@@ -37,6 +37,11 @@ commands:
                         `--filter 'type:VM name_label:web*'`, `--name_label --power_state`
   watch [--filter EXPR] [--fields F,…] [--ndjson]
                         live changes as they happen; resumes after a reconnect
+  rest get|post|put|patch|delete PATH [--ndjson] [key=value…]
+                        the REST API: `rest get vms fields=name_label,power_state`,
+                        `rest post vms/ID/actions/snapshot name_label=before`
+  rest watch PATH [key=value…]
+                        a collection's changes as NDJSON; resumes after a reconnect
   METHOD key=value…     call a method, print its result as JSON
 
 values: `json:` prefix for any JSON (`tags=json:["a","b"]`), true/false, numbers (typed by
@@ -218,6 +223,28 @@ def cmd_watch(args: list[str]) -> int:
         return ExitCode.OK  # Ctrl-C is how a watch ends
 
 
+def cmd_rest(args: list[str]) -> int:
+    parser = Parser(
+        "rest",
+        "Call the REST API /rest/v0 with the registered token. PATH is relative to /rest/v0;"
+        " for get/delete the pairs are query parameters, for post/put/patch the JSON body."
+        " `watch PATH` prints changes as they happen and resumes after a reconnect.",
+    )
+    parser.add_argument("verb", metavar="get|post|put|patch|delete|watch")
+    parser.add_argument("path", metavar="PATH", help="e.g. vms, vms/ID/actions/snapshot")
+    parser.add_argument("pairs", metavar="key=value", nargs="*")
+    parser.add_argument("--ndjson", action="store_true", help="one JSON value per line")
+    options = parser.parse_args(args)
+    from xod.cli import rest
+
+    if options.verb != "watch":
+        return _run(rest.request(options.verb, options.path, options.pairs, options.ndjson))
+    try:
+        return _run(rest.watch(options.path, options.pairs))
+    except KeyboardInterrupt:
+        return ExitCode.OK  # Ctrl-C is how a watch ends
+
+
 METHOD_USAGE = f"""\
 usage: {PROG} METHOD [--no-progress] [key=value…] [@=FILE]
 
@@ -259,6 +286,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "list-commands": cmd_list_commands,
     "list-objects": cmd_list_objects,
     "watch": cmd_watch,
+    "rest": cmd_rest,
 }
 
 

@@ -94,6 +94,10 @@ class Faults:
 Call = Callable[..., Awaitable[Any]]
 
 
+# A listener's GET handlers: the response, or None for a path they do not serve.
+HttpGet = Callable[[web.BaseRequest], Awaitable[web.StreamResponse | None]]
+
+
 class RpcListener:
     """One host's RPC endpoint: a TCP address (or the Unix socket) served by aiohttp.
 
@@ -109,8 +113,11 @@ class RpcListener:
         host_ref: Callable[[], str],
         fault_key: str,
         local: bool = False,
+        http_get: HttpGet | None = None,
     ) -> None:
         self._call = call
+        # The host's GET handlers (/rrd_updates …); None answers the index page.
+        self._http_get = http_get
         self._faults = faults
         self._host_ref = host_ref
         self._fault_key = fault_key
@@ -182,6 +189,10 @@ class RpcListener:
         if request.method == "OPTIONS":
             return web.Response(body=b"", headers=_COMMON_HEADERS)
         if request.method == "GET":
+            if self._http_get is not None:
+                response = await self._http_get(request)
+                if response is not None:
+                    return response
             return web.Response(
                 body=_INDEX_PAGE, headers={**_COMMON_HEADERS, "Content-Type": "text/html"}
             )

@@ -389,11 +389,11 @@ class Builder:
             PV_legacy_args="",
             HVM_boot_policy="BIOS order",
             HVM_boot_params={"order": "cdn"},
-            # As real VMs carry it: one socket of `vcpus` cores.
             platform={
                 "acpi": "1",
                 "apic": "true",
                 "viridian": "false",
+                # As XO leaves it on every VM it sees (one socket).
                 "cores-per-socket": str(vcpus),
             },
             PCI_bus="",

@@ -273,6 +273,9 @@ def _vbd_record(
 
 
 async def create(command: Command, params: dict[str, Any]) -> Any:
+    # As xo-server (its createVm ends with an event barrier): the answer waits until the cache
+    # shows the VM, its disks and interfaces, whichever connection reads next.
+    command.wait_for_cache = True
     template = command.resolve(params["template"], "VM-template")
     builder = VmBuilder(command, template, params)
     await builder.clone()

@@ -109,7 +109,8 @@ async def create_interface(command: Command, params: dict[str, Any]) -> Any:
         },
     )
     await _plug_if_running(command, vm, "VIF", vif_ref)
-    await command.settle()  # the new VIF's id is read from the cache
+    command.wait_for_cache = True  # the new VIF's id is read from the cache
+    await command.settle()
     return command.id_of(vif_ref)
 
 
