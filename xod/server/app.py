@@ -15,8 +15,8 @@ from typing import Any, TextIO
 from aiohttp import WSCloseCode, web
 
 from xod import __version__
-from xod.api.commands import commands_of
 from xod.api.dispatch import Dispatcher
+from xod.api.jobs import commands_of
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
 from xod.api.services import DEFAULT_FAILOVER_TIMEOUT, Services
