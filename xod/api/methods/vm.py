@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from xod.api import errors
-from xod.api.commands import ACTIONS, Command, action, commands_of
+from xod.api.commands import ACTIONS, Command, action, execute
 from xod.api.context import CallContext
+from xod.api.jobs import commands_of
 from xod.api.methods import vm_create, vm_devices, vm_migration
 from xod.api.methods.vm_edit import VmEditor
 from xod.api.registry import Registry
@@ -278,7 +279,8 @@ def register(registry: Registry) -> None:
     async def create(ctx: CallContext, params: dict[str, Any]) -> Any:
         # The creator's id goes into the VM's XO data (`creation.user`).
         params = {**params, vm_create.CREATOR: None if ctx.user is None else ctx.user.id}
-        return await commands_of(ctx.services).execute(ctx, "vm.create", vm_create.create, params)
+        commands = commands_of(ctx.services)
+        return await execute(commands, ctx, "vm.create", vm_create.create, params)
 
     registry.add("vm.create", create, "write")
     ACTIONS.add("vm.create")
