@@ -42,7 +42,8 @@ def to_json_schema(xo_schema: Mapping[str, Any]) -> dict[str, Any]:
         "minLength" in schema or "format" in schema or "pattern" in schema or "enum" in schema
     ):
         schema["minLength"] = 1
-    if schema.get("type") == "integer":
+    schema_type = schema.get("type")
+    if schema_type == "integer" or (isinstance(schema_type, list) and "integer" in schema_type):
         schema.setdefault("minimum", XAPI_INT_RANGE[0])
         schema.setdefault("maximum", XAPI_INT_RANGE[1])
     properties = xo_schema.get("properties")

@@ -1,4 +1,5 @@
-"""Persistence: users, authentication tokens and registered XAPI servers, in one SQLite file."""
+"""Persistence: users, authentication tokens, registered XAPI servers and cloud-init templates,
+in one SQLite file."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 
 from argon2 import PasswordHasher
 
+from xod.store.cloud_configs import CloudConfig, CloudConfigStore
 from xod.store.database import DATABASE_NAME, SCHEMA_VERSION, Database, SchemaTooNew
 from xod.store.first_start import FirstStartAdmin, ensure_admin
 from xod.store.servers import DuplicateServer, NoSuchServer, ServerRecord, ServerStore
@@ -25,6 +27,8 @@ __all__ = [
     "DATABASE_NAME",
     "PERMISSIONS",
     "SCHEMA_VERSION",
+    "CloudConfig",
+    "CloudConfigStore",
     "Database",
     "DuplicateServer",
     "DuplicateUser",
@@ -50,13 +54,14 @@ __all__ = [
 
 
 class Store:
-    """The state directory's database with its three tables."""
+    """The state directory's database with its tables."""
 
     def __init__(self, database: Database, hasher: PasswordHasher | None = None) -> None:
         self.database = database
         self.users = UserStore(database, hasher)
         self.tokens = TokenStore(database)
         self.servers = ServerStore(database)
+        self.cloud_configs = CloudConfigStore(database)
 
     @classmethod
     def open(cls, state_dir: str | os.PathLike[str], hasher: PasswordHasher | None = None) -> Store:

@@ -57,6 +57,16 @@ MIGRATIONS: tuple[str, ...] = (
         created_at         INTEGER NOT NULL
     );
     """,
+    # 1 -> 2: cloud-init templates (xod/store/cloud_configs.py).
+    """
+    CREATE TABLE cloud_configs (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        template   TEXT NOT NULL,
+        type       TEXT CHECK (type IS NULL OR type = 'network'),
+        created_at INTEGER NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

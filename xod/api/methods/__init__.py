@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from xod.api.methods import server, session, system, token, user, xo
+from xod.api.methods import cloud_config, server, session, system, token, user, xo
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
@@ -32,6 +32,7 @@ NAMESPACES += (vm, host, sr, vdi, tag, task)
 NAMESPACES += (vif, vbd, disk, network, pif, pool, message)
 NAMESPACES += (live,)
 NAMESPACES += (stats,)
+NAMESPACES += (cloud_config,)
 
 
 def build_registry(schemas_dir: Path = SCHEMAS_DIR) -> Registry:

@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from xod.api import errors
-from xod.api.commands import Command, action
-from xod.api.methods import vm_migration
+from xod.api.commands import ACTIONS, Command, action, execute
+from xod.api.context import CallContext
+from xod.api.jobs import commands_of
+from xod.api.methods import vm_create, vm_devices, vm_migration
+from xod.api.methods.vm_edit import VmEditor
 from xod.api.registry import Registry
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
@@ -18,8 +21,6 @@ from xod.xapi.errors import XapiError
 VM_TYPES = ("VM",)
 # What vm.snapshot/vm.clone/vm.copy may start from (XO lets templates be copied too).
 COPYABLE_TYPES = ("VM", "VM-template")
-# vm.set's `high_availability` values (VM.ha_restart_priority).
-HA_PRIORITIES = ("", "best-effort", "restart")
 # The operations whose blocks vm.start (forced), vm.stop and vm.restart (bypassBlockedOperation)
 # lift, as xo-server does.
 START_OPERATIONS = ("start", "start_on")
@@ -251,7 +252,7 @@ def register(registry: Registry) -> None:
     async def delete(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
         ref = vm["_xapiRef"]
-        # `force` also stands for both specific overrides, as in xo-server.
+        # `force` stands for both overrides, as in xo-server.
         force = bool(params.get("force"))
         blocked = (vm.get("blockedOperations") or {}).get("destroy")
         if blocked is not None and not params.get("forceBlockedOperation", force):
@@ -260,8 +261,9 @@ def register(registry: Registry) -> None:
         if vm.get("isDefaultTemplate") and not params.get("forceDeleteDefaultTemplate", force):
             raise errors.incorrect_state(True, False, vm["id"], "isDefaultTemplate")
         disks = _own_disks(command, vm) if params.get("deleteDisks") else []
-        if force and vm["power_state"] != "Halted" and vm["type"] != "VM-snapshot":
-            # Stopped first, as xo-server does: a suspended VM's image goes with it too.
+        if vm["power_state"] != "Halted" and vm["type"] != "VM-snapshot":
+            # Stopped first, as xo-server does (force or not: Terraform deletes running VMs);
+            # a suspended VM's image goes with it too.
             await command.run("VM.hard_shutdown", ref)
         if blocked is not None:
             await command.call("VM.remove_from_blocked_operations", ref, "destroy")
@@ -272,32 +274,19 @@ def register(registry: Registry) -> None:
     @action(registry, "vm.set")
     async def set_(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
-        ref = vm["_xapiRef"]
-        if "name_label" in params:
-            await command.call("VM.set_name_label", ref, params["name_label"])
-        if "name_description" in params:
-            await command.call("VM.set_name_description", ref, params["name_description"])
-        if "cpusMax" in params:
-            await command.call("VM.set_VCPUs_max", ref, int(params["cpusMax"]))
-        if "CPUs" in params:
-            cpus = int(params["CPUs"])
-            if vm["power_state"] == "Running":
-                await command.call("VM.set_VCPUs_number_live", ref, cpus)
-            else:
-                await command.call("VM.set_VCPUs_at_startup", ref, cpus)
-        if "memory" in params:
-            # XO's `memory` is the VM's memory size: static max and the dynamic range.
-            await command.call("VM.set_memory", ref, int(params["memory"]))
-        if "auto_poweron" in params:
-            await command.call("VM.remove_from_other_config", ref, "auto_poweron")
-            if params["auto_poweron"]:
-                await command.call("VM.add_to_other_config", ref, "auto_poweron", "true")
-        if "high_availability" in params:
-            priority = params["high_availability"]
-            if priority is True or priority is False:
-                priority = "restart" if priority else ""
-            await command.call("VM.set_ha_restart_priority", ref, priority)
-        if "affinityHost" in params:
-            host_id = params["affinityHost"]
-            host_ref = command.ref_of(host_id, "host") if host_id else NULL_REF
-            await command.call("VM.set_affinity", ref, host_ref)
+        await VmEditor(command, vm).apply({k: v for k, v in params.items() if k != "id"})
+
+    async def create(ctx: CallContext, params: dict[str, Any]) -> Any:
+        # The creator's id goes into the VM's XO data (`creation.user`).
+        params = {**params, vm_create.CREATOR: None if ctx.user is None else ctx.user.id}
+        commands = commands_of(ctx.services)
+        return await execute(commands, ctx, "vm.create", vm_create.create, params)
+
+    registry.add("vm.create", create, "write")
+    ACTIONS.add("vm.create")
+    action(registry, "vm.insertCd")(vm_devices.insert_cd)
+    action(registry, "vm.ejectCd")(vm_devices.eject_cd)
+    action(registry, "vm.createInterface")(vm_devices.create_interface)
+    action(registry, "vm.attachDisk")(vm_devices.attach_disk)
+    action(registry, "vm.setBootOrder")(vm_devices.set_boot_order)
+    action(registry, "vm.getCloudInitConfig")(vm_create.get_cloud_init_config)

@@ -2,7 +2,8 @@
 share), `power` (start, shutdown, reboot, suspend), `migration` (live and storage migration),
 `copies` (clone, copy, snapshot, revert, destroy), `hosts` (host and pool), `setters`
 (explicit setters); `devices` (VIF/VBD plugging, VDI and SR calls), `networking` (networks,
-PIFs, bonds, VLANs), `pool_admin` (leaving the pool, host settings and plugins)."""
+PIFs, bonds, VLANs), `pool_admin` (leaving the pool, host settings and plugins), `provision`
+(what creating and configuring a VM needs)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from xod.sim.lifecycle import (
     networking,
     pool_admin,
     power,
+    provision,
     setters,
 )
 from xod.sim.registry import Registry
@@ -23,11 +25,12 @@ CREATE_HOOKS: dict[str, CreateHook] = {
     **copies.CREATE_HOOKS,
     **devices.CREATE_HOOKS,
     **networking.CREATE_HOOKS,
+    **provision.CREATE_HOOKS,
 }
 
 
 def register(registry: Registry) -> None:
-    for module in (power, migration, copies, hosts, setters):
+    # provision last: it wraps the host.call_plugin that pool_admin registers.
+    for module in (power, migration, copies, hosts, setters, devices, networking, pool_admin):
         module.register(registry)
-    for module in (devices, networking, pool_admin):
-        module.register(registry)
+    provision.register(registry)

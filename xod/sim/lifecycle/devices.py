@@ -126,7 +126,15 @@ def _vdi_create_hook(call: Call, ref: str, record: dict[str, Any]) -> None:
     except XapiFailure:
         db.delete("VDI", ref)
         raise
-    db.update("VDI", ref, {"managed": True, "location": record["uuid"]})
+    db.update(
+        "VDI",
+        ref,
+        {
+            "managed": True,
+            "location": record["uuid"],
+            "allowed_operations": ["clone", "copy", "snapshot", "destroy", "resize"],
+        },
+    )
 
 
 CREATE_HOOKS: dict[str, CreateHook] = {"VDI": _vdi_create_hook}
