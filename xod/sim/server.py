@@ -92,6 +92,8 @@ class Faults:
 
 
 Call = Callable[..., Awaitable[Any]]
+# The pool master's other HTTP handlers (xod/sim/http_transfers.py): path -> (method, handler).
+HttpRoutes = dict[str, tuple[str, Callable[[web.BaseRequest, str, bool], Awaitable[Any]]]]
 
 
 class RpcListener:
@@ -109,8 +111,10 @@ class RpcListener:
         host_ref: Callable[[], str],
         fault_key: str,
         local: bool = False,
+        routes: HttpRoutes | None = None,
     ) -> None:
         self._call = call
+        self._routes = routes or {}
         self._faults = faults
         self._host_ref = host_ref
         self._fault_key = fault_key
@@ -173,6 +177,9 @@ class RpcListener:
         assert task is not None
         self._in_flight.add(task)
         try:
+            route = self._routes.get(request.path.rstrip("/"))
+            if route is not None and route[0] == request.method:
+                return await route[1](request, self._host_ref(), self._local)
             return await self._handle_rpc(request)
         finally:
             self._in_flight.discard(task)

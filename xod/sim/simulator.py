@@ -7,6 +7,7 @@ import dataclasses
 import ipaddress
 from types import TracebackType
 
+from xod.sim.http_transfers import Transfers
 from xod.sim.pool import SimConfig, SimPool
 from xod.sim.server import Faults, RpcListener, bind_host_group
 
@@ -47,6 +48,7 @@ class Simulator:
         self._faults = Faults()
         self._listeners: dict[str, RpcListener] = {}
         self._unix_listener: RpcListener | None = None
+        self._routes = Transfers(self.pool).routes()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -64,6 +66,7 @@ class Simulator:
                     host_ref=lambda: self.pool.master,
                     fault_key="unix",
                     local=True,
+                    routes=self._routes,
                 )
                 await self._unix_listener.start_unix(self.unix_path)
         except BaseException:
@@ -92,7 +95,11 @@ class Simulator:
 
     def _tcp_listener(self, host_ref: str) -> RpcListener:
         return RpcListener(
-            self.pool.call, self._faults, host_ref=lambda: host_ref, fault_key=host_ref
+            self.pool.call,
+            self._faults,
+            host_ref=lambda: host_ref,
+            fault_key=host_ref,
+            routes=self._routes,
         )
 
     # -- addresses -------------------------------------------------------------------------------
