@@ -107,6 +107,22 @@ class Transport:
             )
         return self._session
 
+    def transfer_client(self) -> aiohttp.ClientSession:
+        """A session of its own for one long transfer (xod/xapi/transfers.py), with the pool's
+        TLS settings: a stream held for minutes must not take an RPC connection slot."""
+        connector: aiohttp.BaseConnector
+        if self._unix_socket is not None:
+            connector = aiohttp.UnixConnector(path=self._unix_socket, limit=1)
+        else:
+            connector = aiohttp.TCPConnector(ssl=self._ssl_setting(), limit=1)
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "xod"},
+        )
+
     async def post(
         self, url: URL, body: bytes, content_type: str, *, timeout: float, method: str
     ) -> HttpAnswer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xod.api.methods import server, session, system, token, user, xo
+from xod.api.methods import transfers as transfer_methods  # vm.export/import, vdi.*Content
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
@@ -14,6 +15,7 @@ from . import xod as live  # xod.subscribe… (xod/server/fanout.py)
 NAMESPACES = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
 NAMESPACES += (live,)
+NAMESPACES += (transfer_methods,)
 
 
 def build_registry(schemas_dir: Path = SCHEMAS_DIR) -> Registry:
