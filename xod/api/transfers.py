@@ -40,13 +40,12 @@ BAD_IMAGE_ERRORS = frozenset({"VDI_IO_ERROR", "IMPORT_ERROR"})
 
 
 def invalid_image(reason: str) -> errors.ApiError:
-    return errors.invalid_parameters([{"message": reason}], f"invalid image: {reason}")
+    return errors.ApiError(10, f"invalid image: {reason}", {"errors": [{"message": reason}]})
 
 
 def length_required() -> errors.ApiError:
-    return errors.invalid_parameters(
-        [{"message": "the upload needs a Content-Length"}], "the upload needs a Content-Length"
-    )
+    message = "the upload needs a Content-Length"
+    return errors.ApiError(10, message, {"errors": [{"message": message}]})
 
 
 @dataclass

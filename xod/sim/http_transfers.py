@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -195,14 +196,14 @@ class Transfers:
             await response.prepare(request)
             try:
                 result = await body(transfer, response, prepared)
-            except XapiFailure as failure:
-                pool.tasks.fail(transfer.task, failure)
+            except XapiFailure as failed:
+                pool.tasks.fail(transfer.task, failed)
                 _drop(request)
                 return response
             except (ConnectionError, OSError) as error:
                 code = "TASK_CANCELLED" if _cancel_requested(pool, transfer.task) else ""
-                failure = XapiFailure(code or "CLIENT_ERROR", str(error) or "connection lost")
-                pool.tasks.fail(transfer.task, failure)
+                lost = XapiFailure(code or "CLIENT_ERROR", str(error) or "connection lost")
+                pool.tasks.fail(transfer.task, lost)
                 _drop(request)
                 return response
             pool.tasks.succeed(transfer.task, result)
@@ -265,13 +266,10 @@ class Transfers:
         ]
         disks = self.pool.disks
         exported = [
-            xva.Disk(
-                ids[ref], disks.size_of(ref), disks.allocated(ref),
-                lambda index, ref=ref: disks.read(ref, index),
-            )
+            xva.Disk(ids[ref], disks.size_of(ref), disks.allocated(ref), partial(disks.read, ref))
             for cls, ref in order
             if cls == "VDI"
-        ]  # fmt: skip
+        ]
         return xva.encode_ova_xml(EXPORT_VERSION, objects), exported
 
     async def export_raw_vdi(
