@@ -19,7 +19,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import structlog
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, connect, running_xod
 from xod.api.methods import build_registry
@@ -70,10 +71,10 @@ _TEXT = st.text(max_size=12) | st.sampled_from(["", "*", "$or", "VM", "id", "~/"
 
 def _values(msgpack_only: bool, ids: list[str]) -> st.SearchStrategy[Any]:
     ints = _MSGPACK_INTS if msgpack_only else _JSON_INTS
-    scalars = st.none() | st.booleans() | ints | _FLOATS | _TEXT
+    scalars: st.SearchStrategy[Any] = st.none() | st.booleans() | ints | _FLOATS | _TEXT
     if ids:
         scalars |= st.sampled_from(ids)
-    keys = _TEXT | st.sampled_from(PARAM_NAMES)
+    keys: st.SearchStrategy[Any] = _TEXT | st.sampled_from(PARAM_NAMES)
     if msgpack_only:
         scalars |= st.binary(max_size=8) | st.builds(
             msgpack.ExtType, st.integers(0, 127), st.binary(max_size=4)
@@ -122,7 +123,7 @@ def _envelopes(msgpack_only: bool, ids: list[str]) -> st.SearchStrategy[dict[Any
         envelope.update(extra)
         return envelope
 
-    keys = st.sampled_from(["extra", "error", "result"])
+    keys: st.SearchStrategy[Any] = st.sampled_from(["extra", "error", "result"])
     if msgpack_only:
         keys |= st.binary(max_size=3) | st.integers(0, 3)
     return st.builds(
@@ -194,7 +195,8 @@ def _typed_params(
     strings: st.SearchStrategy[str],
     numbers: st.SearchStrategy[Any],
 ) -> st.SearchStrategy[dict[str, Any]]:
-    required, optional = {}, {}
+    required: dict[str, Any] = {}
+    optional: dict[str, Any] = {}
     for name, prop in properties.items():
         if name == "*":
             continue
@@ -220,7 +222,9 @@ def _typed_calls(msgpack_only: bool, ids: list[str]) -> st.SearchStrategy[dict[s
         return {"id": 1, "jsonrpc": "2.0", "method": method.name, "params": params}
 
     return st.sampled_from(methods).flatmap(
-        lambda m: st.builds(call, st.just(m), _typed_params(m.params, values, strings, numbers))
+        lambda m: st.builds(
+            call, st.just(m), _typed_params(m.params or {}, values, strings, numbers)
+        )
     )
 
 
@@ -247,7 +251,7 @@ def frames(msgpack_only: bool, ids: list[str]) -> st.SearchStrategy[bytes | str]
     )
     encoded = message.map(lambda m: _encode(m, msgpack_only)).filter(lambda f: f is not None)
     garbage = st.binary(max_size=40) | st.text(max_size=40)
-    return encoded | garbage | _deep_frames(msgpack_only)  # type: ignore[return-value]
+    return encoded | garbage | _deep_frames(msgpack_only)  # type: ignore[return-value]  # the filter dropped the Nones
 
 
 # -- the target ----------------------------------------------------------------------------------
@@ -269,7 +273,7 @@ class FuzzTarget:
     url: str = ""
     object_ids: list[str] = field(default_factory=list)
     log: _Records = field(default_factory=_Records)
-    structlog_events: list[dict[str, Any]] = field(default_factory=list)
+    structlog_events: list[MutableMapping[str, Any]] = field(default_factory=list)
     # Fuzzing clients by format (msgpack or not), signed in before any fuzz: the fuzz's failed
     # sign-ins soon throttle new ones from this address.
     clients: dict[bool, FuzzClient] = field(default_factory=dict)
@@ -360,7 +364,7 @@ class FuzzClient:
 
     def __init__(self, url: str, as_msgpack: bool) -> None:
         self.as_msgpack = as_msgpack
-        protocols = [MSGPACK_SUBPROTOCOL] if as_msgpack else None
+        protocols = [Subprotocol(MSGPACK_SUBPROTOCOL)] if as_msgpack else None
         # Read at once whatever comes (no queue limit): a client waiting for its turn must not
         # stop reading, or it misses pongs and xod's keepalive.
         self._connection = ws_connect(

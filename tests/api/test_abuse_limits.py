@@ -172,7 +172,7 @@ async def test_unknown_method_names_are_not_logged(
             await client.call("x" * 5000)
         await client.call("system.getVersion")
     calls = [r for r in caplog.records if r.name == "xod.api.calls"]
-    assert [(r.method, r.outcome) for r in calls] == [  # type: ignore[attr-defined]
+    assert [(r.method, r.outcome) for r in calls] == [  # type: ignore[attr-defined]  # the call log's extra fields
         ("(unknown)", "error -32601"),
         ("system.getVersion", "success"),
     ]

@@ -151,7 +151,7 @@ async def test_vm_migrate_force_skips_the_cpu_check(tmp_path: Path) -> None:
         assert _cached(env, vm_id)["$container"] == target
 
 
-def _disks(env: Env, vm_id: str) -> list[dict]:
+def _disks(env: Env, vm_id: str) -> list[dict | None]:
     vbds = [_cached(env, vbd) for vbd in _cached(env, vm_id)["$VBDs"]]
     return [_cached(env, vbd["VDI"]) for vbd in vbds if not vbd["is_cd_drive"] and vbd["VDI"]]
 

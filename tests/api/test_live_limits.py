@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -135,7 +136,7 @@ async def test_watchdog_survives_a_failing_pass(tmp_path: Path) -> None:
         await client.sign_in()
         fanout = app.fanout
         real_bookmarks = fanout._bookmarks
-        failures = []
+        failures: list[Any] = []
 
         def failing_once(now: float) -> None:
             if not failures:
@@ -143,7 +144,7 @@ async def test_watchdog_survives_a_failing_pass(tmp_path: Path) -> None:
                 raise RuntimeError("one bad pass")
             real_bookmarks(now)
 
-        fanout._bookmarks = failing_once  # type: ignore[method-assign]
+        fanout._bookmarks = failing_once  # type: ignore[method-assign]  # a fault injected for the test
         subscription = (await client.call("xod.subscribe", {"filter": {"type": "pool"}}))[
             "subscription"
         ]

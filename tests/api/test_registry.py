@@ -91,7 +91,7 @@ def test_discovery_documents_are_built_once() -> None:
     assert registry.methods_info() is registry.methods_info()
     assert registry.openrpc("1.0") is registry.openrpc("1.0")
     assert registry.openrpc("2.0")["info"]["version"] == "2.0"
-    validator = registry.get("server.enable").validator  # type: ignore[union-attr]
+    validator = registry.get("server.enable").validator
     assert validator is not None and validator.property_names is validator.property_names
     # The permission levels are declared in the schema (one check, advertised to clients).
     levels = ["none", "read", "write", "admin"]

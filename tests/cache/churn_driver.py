@@ -64,9 +64,9 @@ class ChurnDriver:
             )
             self.created_tasks.append(db.insert("task", task, _new_ref()))
         elif kind == "task_del" and self.created_tasks:
-            task = self.created_tasks.pop(rng.randrange(len(self.created_tasks)))
-            if task in db.tables["task"]:
-                db.delete("task", task)
+            task_ref = self.created_tasks.pop(rng.randrange(len(self.created_tasks)))
+            if task_ref in db.tables["task"]:
+                db.delete("task", task_ref)
         elif kind == "vif_add":
             network = rng.choice(sorted(db.tables["network"]))
             vif = new_record(

@@ -47,6 +47,7 @@ async def test_two_pools_sync_side_by_side_and_fail_independently(two_sims):
         manager.add("b", second.master_url, "root", "password", **FAST_CONNECTION)
         await _until(lambda: all(status.synced for status in manager.statuses()))
         pool_a, pool_b = manager.status("a").pool_id, manager.status("b").pool_id
+        assert pool_a is not None and pool_b is not None
         assert pool_a != pool_b and sorted(store.pools()) == sorted([pool_a, pool_b])
         assert {i: store.get(i) for i in store.by_pool(pool_a)} == expected_objects(first)
         assert {i: store.get(i) for i in store.by_pool(pool_b)} == expected_objects(second)

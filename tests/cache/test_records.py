@@ -31,7 +31,7 @@ class _RecordingRecord(dict):
         return super().__getitem__(key)
 
     def __contains__(self, key: object) -> bool:
-        self.read.add(key)  # type: ignore[arg-type]
+        self.read.add(key)  # type: ignore[arg-type]  # any key asked is recorded
         return super().__contains__(key)
 
 

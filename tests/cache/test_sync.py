@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
 from xod.xapi.connection import PoolConnection
 
-FAST_CONNECTION = {
+FAST_CONNECTION: dict[str, Any] = {
     "call_timeout": 5.0,
     "probe_timeout": 1.0,
     "backoff_initial": 0.05,

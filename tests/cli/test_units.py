@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
 from xod.cli.config import Config
 from xod.cli.discovery import expand_braces, format_methods, matcher, signature
-from xod.cli.errors import ExitCode, RpcError, param_path
+from xod.cli.errors import ExitCode, RpcError, UsageError, param_path
 from xod.cli.main import split_field_flags
 from xod.cli.output import pick
 from xod.cli.progress import render
 from xod.cli.rpc import api_url, http_url
-from xod.cli.values import UsageError, parse_args, parse_value
+from xod.cli.values import parse_args, parse_value
 from xod.cli.watch import FULL_CHUNK, Watcher, entries, is_gone
 
 
@@ -161,7 +163,7 @@ def test_gone_is_recognised() -> None:
 
 def test_watch_resumes_only_from_a_complete_revision() -> None:
     watcher = Watcher(Config(server="http://x", token="t"), None, [], ndjson=True)
-    full_chunk = {str(i): {} for i in range(FULL_CHUNK)}
+    full_chunk: dict[str, Any] = {str(i): {} for i in range(FULL_CHUNK)}
     watcher._seen(5, full_chunk)  # a chunked snapshot: more frames of revision 5 may follow
     assert watcher.revision is None
     watcher._seen(5, {"last": {}})
@@ -197,7 +199,7 @@ async def test_watch_falls_back_to_all_notifications(capfdbinary) -> None:
         all_("enter", {"v1": vm}),
         all_("exit", {"v1": 0}),
     ]
-    await watcher._stream_all(_XoServerLike(messages))  # type: ignore[arg-type]
+    await watcher._stream_all(_XoServerLike(messages))  # type: ignore[arg-type]  # a stand-in for the client
     lines = [orjson.loads(line) for line in capfdbinary.readouterr().out.splitlines()]
     assert [(r["event"], r["id"]) for r in lines] == [
         ("enter", "v1"),

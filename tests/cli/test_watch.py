@@ -20,7 +20,8 @@ LINE_TIMEOUT = 10.0
 class TcpProxy:
     """A loopback TCP relay to xod that the test can cut, as a flaky network would."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int | None) -> None:
+        assert port is not None, "xod is not listening"
         self.target_port = port
         self.accepting = True
         self._writers: set[asyncio.StreamWriter] = set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -45,7 +46,7 @@ async def call_collecting_all(ws, method: str, params: dict, request_id: int) ->
     await ws.send(
         orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
     )
-    notifications = []
+    notifications: list[Any] = []
     async with asyncio.timeout(20):
         while True:
             text = await ws.recv()

@@ -34,7 +34,7 @@ def peer_common_name(port: int, trusted: Path) -> str:
         socket.create_connection(("127.0.0.1", port)) as raw,
         context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
-        subject = dict(item[0] for item in tls.getpeercert()["subject"])
+        subject = dict(item[0] for item in tls.getpeercert()["subject"])  # type: ignore[misc]  # typeshed: any field
     return subject["commonName"]
 
 

@@ -119,7 +119,8 @@ def test_xo_fixture_parses_to_the_xo_ast_and_prints_back() -> None:
 def test_empty_filter_is_null_and_matches_everything() -> None:
     assert parse("") == Null()
     assert parse("   ") == Null()
-    assert all(parse("").match(value) for value in (None, 0, "", [], {}, make_vm()))
+    values: list[object] = [None, 0, "", [], {}, make_vm()]
+    assert all(parse("").match(value) for value in values)
 
 
 def test_numbers_and_numbers_in_strings_differ() -> None:
@@ -310,6 +311,7 @@ def test_property_on_missing_or_null_values() -> None:
 
 def test_truthiness_follows_javascript() -> None:
     truthy = parse("x?")
+    value: object
     for value in (True, 1, -1, "a", [], {}, 0.5):
         assert truthy.match({"x": value}), value
     for value in (False, 0, 0.0, "", None, math.nan):

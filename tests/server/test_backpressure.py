@@ -39,6 +39,7 @@ def peer_of(app: XodApp, attacker: RawWebSocket) -> Peer:
 
 
 async def attack(app: XodApp) -> tuple[list[RawWebSocket], list[asyncio.Task[None]]]:
+    assert app.port is not None, "xod is not listening"
     attackers = [await RawWebSocket.connect(app.config.host, app.port) for _ in range(ATTACKERS)]
     calls = [{"jsonrpc": "2.0", "id": i, "method": "rpc.discover"} for i in range(CALLS)]
     return attackers, [a.send_calls(calls) for a in attackers]
@@ -65,7 +66,7 @@ async def drain_all(attackers: list[RawWebSocket], senders: list[asyncio.Task[No
     """The attackers now read, all at once: every one of their calls is answered."""
 
     async def drain(attacker: RawWebSocket, sender: asyncio.Task[None]) -> set[int]:
-        answered = set()
+        answered: set[int] = set()
         while len(answered) < CALLS:
             opcode, payload = await attacker.recv()
             assert opcode == 0x1, (opcode, payload[:100])

@@ -43,7 +43,7 @@ async def test_async_clone_progress_and_result() -> None:
     new_vm = xmlrpc.client.loads(
         f"<methodResponse><params><param>{final['result']}</param></params></methodResponse>"
     )[0][0]
-    assert final["result"] == f"<value>{new_vm}</value>"
+    assert final["result"] == f"<value>{new_vm!s}</value>"
     assert pool.records("VM")[new_vm]["name_label"] == "async copy"
     await pool.call("task.destroy", [s, task], host=m)
     assert task not in pool.records("task")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 from tests.sim.core_helpers import check_reverse_references, failure, login, small_pool, vms
 from xod.sim.values import NULL_REF
@@ -237,7 +238,7 @@ async def test_random_operations_keep_reverse_references_consistent() -> None:
         op = rng.choice(ops)
         user_vms = [r for r, v in pool.records("VM").items() if not v["is_control_domain"]]
         vm = rng.choice(user_vms)
-        args: list = {
+        args: list[Any] = {  # type: ignore[assignment]  # each a list: its items differ in type
             "VM.start": [vm, False, False],
             "VM.resume": [vm, False, False],
             "VM.clone": [vm, "c"],

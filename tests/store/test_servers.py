@@ -62,9 +62,9 @@ def test_update_enable_error(store: Store) -> None:
 
 
 def test_public_record_shape(store: Store) -> None:
-    server = store.servers.add("10.0.0.2", "root", "a")
-    store.servers.update(server.id, error={"message": "connect ECONNREFUSED"})
-    server = store.servers.get(server.id)
+    added = store.servers.add("10.0.0.2", "root", "a")
+    store.servers.update(added.id, error={"message": "connect ECONNREFUSED"})
+    server = store.servers.get(added.id)
     pool = {"poolId": "p-uuid", "master": "h-uuid", "poolNameLabel": "Lab pool"}
     assert server.public("connected", pool) == {
         "id": server.id,

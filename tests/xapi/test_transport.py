@@ -52,7 +52,7 @@ async def http_peer() -> AsyncIterator[URL]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]
     yield URL(f"http://127.0.0.1:{port}")
     await runner.cleanup()
 

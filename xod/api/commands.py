@@ -87,8 +87,8 @@ def master_unreachable(object_id: Any, waited: float, cause: BaseException) -> e
 
 @dataclass(eq=False)
 class _TaskWaiter:
-    seen: asyncio.Future[dict]
-    finished: asyncio.Future[dict | None]  # None: the task left the cache unfinished
+    seen: asyncio.Future[dict[str, Any]]
+    finished: asyncio.Future[dict[str, Any] | None]  # None: the task left the cache unfinished
     object_id: str | None = None
 
 
@@ -114,13 +114,13 @@ class TaskFollower:
 
     def forget(self, ref: str, waiter: _TaskWaiter) -> None:
         for index, key in ((self._by_ref, ref), (self._by_id, waiter.object_id)):
-            waiters = index.get(key) if key is not None else None  # type: ignore[arg-type]
+            waiters = index.get(key) if key is not None else None
             if waiters is not None and waiter in waiters:
                 waiters.remove(waiter)
                 if not waiters:
-                    del index[key]  # type: ignore[arg-type]
+                    del index[key]  # type: ignore[arg-type]  # not None: its waiters were found
 
-    def _feed(self, waiter: _TaskWaiter, obj: dict) -> None:
+    def _feed(self, waiter: _TaskWaiter, obj: dict[str, Any]) -> None:
         if waiter.object_id is None:
             waiter.object_id = obj["id"]
             self._by_id.setdefault(obj["id"], []).append(waiter)
@@ -135,7 +135,7 @@ class TaskFollower:
         by_ref = self._by_ref
         for obj in batch.enter.values():
             if obj.get("type") == "task":
-                waiters = by_ref.get(obj.get("_xapiRef"))  # type: ignore[arg-type]
+                waiters = by_ref.get(obj.get("_xapiRef"))  # type: ignore[arg-type]  # None finds none
                 if waiters:
                     for waiter in list(waiters):
                         self._feed(waiter, obj)
@@ -216,13 +216,15 @@ class Commands:
         excess = len(finished) - FINISHED_JOBS_LIMIT
         for task_id in finished:
             job = self._jobs[task_id]
-            if excess > 0 or now - job.finished_at > FINISHED_JOBS_TTL:  # type: ignore[operator]
+            if excess > 0 or now - job.finished_at > FINISHED_JOBS_TTL:  # type: ignore[operator]  # set, as `finished` says
                 del self._jobs[task_id]
                 excess -= 1
 
     # -- running an action ---------------------------------------------------------------------
 
-    async def execute(self, ctx: CallContext, name: str, handler: Handler, params: dict) -> Any:
+    async def execute(
+        self, ctx: CallContext, name: str, handler: Handler, params: dict[str, Any]
+    ) -> Any:
         command = Command(self, name, asynchronous=ASYNC_REQUESTED.get())
         # The action runs on its own, as xo-server's do: a caller that goes away (socket
         # closed, call cancelled) only stops waiting. Stopping halfway could leave a host
@@ -274,7 +276,7 @@ class Command:
 
     # -- objects -------------------------------------------------------------------------------
 
-    def resolve(self, object_id: str, types: tuple[str, ...] | str) -> dict:
+    def resolve(self, object_id: str, types: tuple[str, ...] | str) -> dict[str, Any]:
         """The XO object `object_id` of one of `types`; binds this command to its pool."""
         types = (types,) if isinstance(types, str) else types
         obj = self.store.get(object_id)
@@ -301,7 +303,8 @@ class Command:
         return self.sync.id_of(ref)
 
     def ref_of(self, object_id: str, types: tuple[str, ...] | str) -> str:
-        return self.resolve(object_id, types)["_xapiRef"]
+        ref: str = self.resolve(object_id, types)["_xapiRef"]
+        return ref
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -371,7 +374,9 @@ class Command:
             self._destroy_later(task_ref)
         return task_outcome(task_ref, record)
 
-    async def _finished(self, task_ref: str, method: str, waiter: _TaskWaiter) -> dict | None:
+    async def _finished(
+        self, task_ref: str, method: str, waiter: _TaskWaiter
+    ) -> dict[str, Any] | None:
         """The task's cached object once it ended — or None when the cache cannot tell (the
         task left it unfinished, or the pool says it ended while the cache lags or stopped).
         Raises outcome_unknown when the pool cannot be asked for `failover_timeout` (removed
@@ -432,7 +437,7 @@ class Command:
 
     # -- _async --------------------------------------------------------------------------------
 
-    async def _publish_task(self, task_ref: str, seen: asyncio.Future[dict]) -> None:
+    async def _publish_task(self, task_ref: str, seen: asyncio.Future[dict[str, Any]]) -> None:
         try:
             async with asyncio.timeout(self.commands.failover_timeout):
                 obj = await asyncio.shield(seen)

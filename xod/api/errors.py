@@ -150,7 +150,9 @@ def server_unreachable(object_id: Any = None) -> ApiError:
     return ApiError(9, "server unreachable", {"objectId": object_id})
 
 
-def invalid_parameters(errors: list[dict[str, Any]], message: str = "invalid parameters"):
+def invalid_parameters(
+    errors: list[dict[str, Any]], message: str = "invalid parameters"
+) -> ApiError:
     return ApiError(10, message, {"errors": errors})
 
 

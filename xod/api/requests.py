@@ -72,7 +72,7 @@ def decode_json(data: str | bytes) -> Any:
     # which cannot exceed the limit when the whole frame opens fewer arrays and objects (most
     # frames: counted in C, no walk).
     array, obj = (b"[", b"{") if isinstance(data, bytes) else ("[", "{")
-    if data.count(array) + data.count(obj) <= MAX_NESTING:  # type: ignore[arg-type]
+    if data.count(array) + data.count(obj) <= MAX_NESTING:  # type: ignore[arg-type]  # same type as data
         return message
     return check_frame(message)
 
@@ -106,13 +106,13 @@ def check_request(request: Any) -> Any:
     return request
 
 
-def _check_container(container: dict | list, depth: int) -> None:
+def _check_container(container: dict[str, Any] | list[Any], depth: int) -> None:
     """Raise `_Malformed` at the first value JSON could not carry. `depth`: the nesting level
     of `container` (1 for the request object). Scalars are checked inline: most values are."""
     if depth > MAX_NESTING:
         raise _too_deep()
     is_object = type(container) is dict
-    items = container.items() if is_object else enumerate(container)  # type: ignore[union-attr]
+    items = container.items() if is_object else enumerate(container)  # type: ignore[union-attr]  # is_object: a dict
     for key, item in items:
         if is_object and type(key) is not str:
             raise _Malformed("propertyNames", "object keys must be strings")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastjsonschema
 import jsonschema
@@ -31,7 +31,7 @@ _DIALECT_ONLY = ("optional", "description")
 XAPI_INT_RANGE = (-(2**63), 2**63 - 1)
 
 
-def _is_string_type(schema_type: Any) -> bool:
+def _is_string_type(schema_type: object) -> bool:
     return schema_type == "string"
 
 
@@ -100,8 +100,9 @@ def _ajv_errors(error: jsonschema.ValidationError) -> list[dict[str, Any]]:
     instance_path = _pointer(error.absolute_path)
     schema_path = "#" + _pointer(error.absolute_schema_path)
     keyword = error.validator
-    value = error.validator_value
-    instance = error.instance
+    # jsonschema types these as possibly `Unset` (errors built by hand); a validation sets them.
+    value: Any = error.validator_value
+    instance: Any = error.instance
 
     def one(params: dict[str, Any], message: str, path: str = schema_path) -> dict[str, Any]:
         return {
@@ -118,7 +119,7 @@ def _ajv_errors(error: jsonschema.ValidationError) -> list[dict[str, Any]]:
         name = name if isinstance(name, str) else name[0]
         return [one({"missingProperty": name}, f"must have required property '{name}'")]
     if keyword == "additionalProperties":
-        declared = error.schema.get("properties", {})
+        declared = cast(Mapping[str, Any], error.schema).get("properties", {})
         extras = [k for k in instance if k not in declared]
         return [
             one({"additionalProperty": k}, "must NOT have additional properties") for k in extras
@@ -174,4 +175,4 @@ class ParamsValidator:
 
 def load_namespace(namespace: str, directory: Path = SCHEMAS_DIR) -> dict[str, Any]:
     """`schemas/<namespace>.json`: `{"<method short name>": {"params": {…}}, …}`."""
-    return orjson.loads((directory / f"{namespace}.json").read_bytes())
+    return cast(dict[str, Any], orjson.loads((directory / f"{namespace}.json").read_bytes()))

@@ -12,6 +12,7 @@ it against the transform); values stay untyped (`Any`), exactly as they come off
 
 from __future__ import annotations
 
+from types import GenericAlias
 from typing import Any, TypedDict
 
 import msgspec
@@ -84,7 +85,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def _record_type(cls: str, fields: tuple[str, ...]) -> Any:
-    return TypedDict(  # type: ignore[operator]
+    return TypedDict(  # type: ignore[operator]  # a record type built at run time from its fields
         f"{cls}Record", dict.fromkeys((*_COMMON, *fields), Any), total=False
     )
 
@@ -97,7 +98,7 @@ SNAPSHOT_TYPES: dict[str, Any] = {cls.lower(): t for cls, t in RECORD_TYPES.item
 def all_records_type(cls: str) -> Any:
     """`<cls>.get_all_records`' result type (ref → record), or None for an unknown class."""
     record_type = RECORD_TYPES.get(cls)
-    return None if record_type is None else dict[str, record_type]
+    return None if record_type is None else GenericAlias(dict, (str, record_type))
 
 
 # A cold sync keeps each record as raw JSON (a view into the answer's body) and decodes it only

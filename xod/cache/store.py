@@ -206,7 +206,7 @@ class ObjectStore:
         by_type = self._by_type.get(old["type"])
         if by_type is not None:
             by_type.pop(object_id, None)
-        by_pool = self._by_pool.get(old.get("$pool"))  # type: ignore[arg-type]
+        by_pool = self._by_pool.get(old.get("$pool"))  # type: ignore[arg-type]  # None finds none
         if by_pool is not None:
             by_pool.pop(object_id, None)
 

@@ -168,7 +168,7 @@ class PoolSync:
                 self.store.drop_pool(previous)
             self.pool_id = objects.pool_id
             self._objects = objects
-            self.store.replace_pool(objects.pool_id, loaded)  # type: ignore[arg-type]
+            self.store.replace_pool(objects.pool_id, loaded)  # type: ignore[arg-type]  # every pool has its pool record
             del loaded
         connection.set_known_hosts(objects.host_addresses())
         self._mismatches.clear()
@@ -193,10 +193,11 @@ class PoolSync:
         """ref → record, each record still raw JSON (over JSON-RPC): PoolObjects decodes it when
         it transforms it, so that its decode garbage is freed at once."""
         try:
-            return await self.connection.call(
+            records: Mapping[str, Any] = await self.connection.call(
                 f"{cls}.get_all_records",
                 result_type=RAW_RECORDS_TYPE if cls in RECORD_TYPES else None,
             )
+            return records
         except XapiError as error:
             if error.code in _MISSING_CLASS_CODES:
                 return {}
@@ -209,8 +210,8 @@ class PoolSync:
             try:
                 reply = await self.connection.event_from(
                     event_classes,
-                    self.token,
-                    self.event_timeout,  # type: ignore[arg-type]
+                    self.token,  # type: ignore[arg-type]  # _sync set it before following
+                    self.event_timeout,
                     snapshot_types=SNAPSHOT_TYPES,
                 )
             except XapiError as error:
@@ -227,7 +228,7 @@ class PoolSync:
         if events:
             changes = self._objects.apply(events)
             if changes:
-                self.store.apply(self.pool_id, changes)  # type: ignore[arg-type]
+                self.store.apply(self.pool_id, changes)  # type: ignore[arg-type]  # the sync set it
         await self._check_counts(reply.get("valid_ref_counts") or {})
         await self._advance(reply["token"])
 
@@ -253,7 +254,7 @@ class PoolSync:
         self._mismatches.pop(cls.lower(), None)
         self.class_reloads[cls] = self.class_reloads.get(cls, 0) + 1
         if changes:
-            self.store.apply(self.pool_id, changes)  # type: ignore[arg-type]
+            self.store.apply(self.pool_id, changes)  # type: ignore[arg-type]  # the sync set it
 
     async def _advance(self, token: str) -> None:
         async with self._progress:

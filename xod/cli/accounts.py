@@ -8,7 +8,7 @@ import platform
 import socket
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from xod import __version__
 from xod.cli import config as config_file
@@ -56,13 +56,13 @@ async def create_token(
     if expires is not None:
         params["expiresIn"] = expires
     try:
-        return await connection.call("token.create", params)
+        return cast(str, await connection.call("token.create", params))
     except RpcError as error:
         # xo-cli's fallback for servers that know neither `client` nor `description`.
         if error.code != INVALID_PARAMETERS or not (set(params) - {"expiresIn"}):
             raise
         fallback = {} if expires is None else {"expiresIn": expires}
-        return await connection.call("token.create", fallback)
+        return cast(str, await connection.call("token.create", fallback))
 
 
 async def token_expiration(connection: RpcConnection, client_id: str) -> int | None:

@@ -48,8 +48,8 @@ async def method_info(connection: RpcConnection, method: str) -> dict[str, Any] 
 
 
 def single_key(result: Any, key: str) -> str | None:
-    if isinstance(result, dict) and len(result) == 1 and isinstance(result.get(key), str):
-        return result[key]
+    if isinstance(result, dict) and len(result) == 1 and isinstance(value := result.get(key), str):
+        return value
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from xod.cli.output import print_json, write
@@ -26,7 +26,7 @@ def expand_braces(pattern: str) -> list[str]:
     return expanded
 
 
-def matcher(globs: Iterable[str]):
+def matcher(globs: Iterable[str]) -> Callable[[str], bool]:
     patterns = [p for glob in globs for p in expand_braces(glob)]
     if not patterns:
         return lambda name: True

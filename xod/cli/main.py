@@ -9,7 +9,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from xod import __version__
 from xod.cli.errors import EXIT_CODES_HELP, CliError, ExitCode, UsageError
@@ -75,7 +75,10 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+_Result = TypeVar("_Result")
+
+
+def _run(coroutine: Coroutine[Any, Any, _Result]) -> _Result:
     return asyncio.run(coroutine)
 
 

@@ -136,7 +136,7 @@ class RpcConnection:
                     if self._notifications is not None:
                         await self._notifications.put(message)
                     continue
-                entry = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+                entry = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]  # None finds none
                 if entry is None:
                     continue
                 method, future = entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from xod.cli.config import Config, load_registered
 from xod.cli.errors import INVALID_CREDENTIALS, CliError, ExitCode, RpcError
@@ -33,7 +33,8 @@ def _sign_in_failed(error: RpcError) -> CliError:
 
 async def sign_in_with_token(connection: RpcConnection, config: Config) -> dict[str, Any]:
     try:
-        return await connection.call("session.signIn", {"token": config.token})
+        user = await connection.call("session.signIn", {"token": config.token})
+        return cast(dict[str, Any], user)
     except RpcError as error:
         if error.code == INVALID_CREDENTIALS:
             raise _token_rejected(config) from None
@@ -44,7 +45,8 @@ async def sign_in_with_password(
     connection: RpcConnection, email: str, password: str
 ) -> dict[str, Any]:
     try:
-        return await connection.call("session.signIn", {"email": email, "password": password})
+        user = await connection.call("session.signIn", {"email": email, "password": password})
+        return cast(dict[str, Any], user)
     except RpcError as error:
         raise _sign_in_failed(error) from None
 

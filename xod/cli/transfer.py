@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable
-from typing import BinaryIO
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 from xod.cli.errors import CliError, Unreachable
@@ -22,6 +22,7 @@ READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 300.0  # a stalled download fails instead of hanging forever
 MAX_HEADER_LINES = 100
+_Read = TypeVar("_Read")
 
 
 class _Response:
@@ -31,7 +32,9 @@ class _Response:
         self.headers = headers
 
 
-async def _open(url: str, allow_unauthorized: bool):
+async def _open(
+    url: str, allow_unauthorized: bool
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str, str]:
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     host = parts.hostname or ""
@@ -51,7 +54,7 @@ async def _open(url: str, allow_unauthorized: bool):
     return reader, writer, target, parts.netloc
 
 
-async def _read(coroutine):
+async def _read(coroutine: Awaitable[_Read]) -> _Read:
     try:
         return await asyncio.wait_for(coroutine, READ_TIMEOUT)
     except TimeoutError:
@@ -117,7 +120,7 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncIterator[bytes]:
+async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncGenerator[bytes, None]:
     """The body of a `$getFrom` URL, chunk by chunk as it arrives (close it with aclosing)."""
     url = http_url(server, path)
     reader, writer, target, netloc = await _open(url, allow_unauthorized)
@@ -132,7 +135,7 @@ async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncIte
         await _close(writer)
 
 
-async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """Split a byte stream into lines, whatever their length (one object may be large)."""
     rest = b""
     async for chunk in chunks:

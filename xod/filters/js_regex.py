@@ -51,6 +51,7 @@ class Pattern:
     `size` measures its compiled program (RE2 instructions), which its compile time follows."""
 
     __slots__ = ("size",)
+    size: int
 
     def search(self, text: str) -> bool:
         raise NotImplementedError
@@ -78,7 +79,8 @@ class _Re2Pattern(Pattern):
 
     def search(self, text: str) -> bool:
         encoded = text.encode("utf-8", "surrogatepass")
-        return self._program.Match(_UNANCHORED, encoded, 0, len(encoded))[0][0] >= 0
+        found: bool = self._program.Match(_UNANCHORED, encoded, 0, len(encoded))[0][0] >= 0
+        return found
 
 
 # Letters, digits and punctuation that mean themselves in a JavaScript regexp.

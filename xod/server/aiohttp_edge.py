@@ -28,7 +28,8 @@ def writing_paused(protocol: Any) -> bool:
     aiohttp's `BaseProtocol` (aiohttp/base_protocol.py) sets `_paused` in `pause_writing()`
     and clears it in `resume_writing()`, the asyncio flow-control callbacks of the transport.
     """
-    return protocol._paused
+    paused: bool = protocol._paused
+    return paused
 
 
 async def wait_writable(protocol: Any) -> None:

@@ -53,7 +53,8 @@ def _msgpack_default(value: Any) -> Any:
 
 
 def pack(value: Any) -> bytes:
-    return msgpack.packb(value, default=_msgpack_default)
+    packed: bytes = msgpack.packb(value, default=_msgpack_default)
+    return packed
 
 
 class WireFormat:

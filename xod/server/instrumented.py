@@ -19,7 +19,7 @@ class InstrumentedPoolConnection(PoolConnection):
         self._server_label = url
         self._reply_at: float | None = None
 
-    async def event_from(self, *args: Any, **kwargs: Any) -> dict:
+    async def event_from(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         server = self._server_label
         if self._reply_at is not None:
             metrics.observe_event_lag(server, time.monotonic() - self._reply_at)

@@ -276,6 +276,7 @@ class Peer:
     async def _drain(self) -> None:
         queue = self._queue()
         written = 0
+        frame: bytes | None  # a queued frame, or the next one of a queued iterator (None: spent)
         try:
             while not self.closed:
                 if writing_paused(self.protocol):
@@ -288,7 +289,7 @@ class Peer:
                         self._count(-len(item))
                         frame = item
                     else:
-                        frame = next(item, None)  # type: ignore[call-overload]
+                        frame = next(item, None)
                         if frame is None:
                             queue.popleft()
                             continue

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
@@ -306,7 +306,7 @@ def make_api_handler(
     write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH,
     send_buffer: int | None = None,
     close_grace: float = 5.0,
-):
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def api_websocket(request: web.Request) -> web.StreamResponse:
         # xo-server upgrades only this exact URL: not /api, not /api/?x=1.
         if request.raw_path != "/api/":
@@ -335,7 +335,7 @@ def make_api_handler(
             _remote_address(transport),
             max_concurrent_calls=max_concurrent_calls,
             fanout=fanout,
-            transport=transport,  # type: ignore[arg-type]
+            transport=transport,
             protocol=request.protocol,
             close_grace=close_grace,
         )

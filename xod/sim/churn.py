@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xod.sim.dispatch import Call
 from xod.sim.lifecycle.domains import go_down, go_live, pick_host
@@ -60,7 +60,7 @@ class Churn:
             return self._power_change()
         return self._task_cycle()
 
-    def _random_vm(self) -> tuple[str, dict] | None:
+    def _random_vm(self) -> tuple[str, dict[str, Any]] | None:
         table = self._pool.db.tables["VM"]
         for _ in range(8):
             ref = self._rng.choice(list(table)) if len(table) < 64 else self._sample(table)
@@ -69,7 +69,7 @@ class Churn:
                 return ref, record
         return None
 
-    def _sample(self, table: dict[str, dict]) -> str:
+    def _sample(self, table: dict[str, dict[str, Any]]) -> str:
         # Picking from a 10k-entry dict without building a list of its keys each time.
         keys = getattr(self, "_keys", None)
         if keys is None or self._rng.random() < 0.01:

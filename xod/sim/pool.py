@@ -72,7 +72,7 @@ class SimPool:
 
     # ---------------------------------------------------------------- the wire entry point
 
-    async def call(self, method: str, params: list, *, host: str, local: bool = False) -> Any:
+    async def call(self, method: str, params: list[Any], *, host: str, local: bool = False) -> Any:
         self.call_log.append(method)
         return await dispatch(self, method, list(params), host, local)
 
@@ -80,19 +80,21 @@ class SimPool:
 
     @property
     def master(self) -> str:
-        return self.db.tables["pool"][self.pool_ref]["master"]
+        master: str = self.db.tables["pool"][self.pool_ref]["master"]
+        return master
 
     @property
     def host_refs(self) -> list[str]:
         return list(self._host_refs)
 
     def address_of(self, host_ref: str) -> str:
-        return self.db.get("host", host_ref)["address"]
+        address: str = self.db.get("host", host_ref)["address"]
+        return address
 
     def duration_of(self, message: str) -> float:
         return self.config.op_durations.get(message, self.config.op_duration)
 
-    def records(self, cls: str) -> dict[str, dict]:
+    def records(self, cls: str) -> dict[str, dict[str, Any]]:
         return self.db.tables[cls]
 
     # ---------------------------------------------------------------- fault controls

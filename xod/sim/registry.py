@@ -9,7 +9,7 @@ INTERNAL_ERROR on anything else, as xapi's unmarshalling does.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +153,7 @@ class Registry:
     def add(
         self,
         name: str,
-        params: list[tuple[str, str] | tuple[str, str, Any]],
+        params: Sequence[tuple[Any, ...]],  # each Param's fields: (name, spec[, default])
         handler: Callable[..., Any],
         **flags: Any,
     ) -> Message:

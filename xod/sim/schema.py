@@ -424,7 +424,7 @@ def _parse_field(text: str) -> FieldSpec:
     elif kind == "map":
         default = {}
     elif kind == "enum":
-        default = ENUMS[enum][0]  # type: ignore[index]
+        default = ENUMS[enum][0]  # type: ignore[index]  # an enum kind names its enum
     else:
         default = _TYPE_DEFAULTS[kind]
     return FieldSpec(

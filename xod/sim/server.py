@@ -140,7 +140,8 @@ class RpcListener:
         self._server = await loop.create_server(
             self._web_server(), host=address, port=port, reuse_address=True
         )
-        return self._server.sockets[0].getsockname()[1]
+        bound: int = self._server.sockets[0].getsockname()[1]
+        return bound
 
     async def start_unix(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):

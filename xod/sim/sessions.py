@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 from xod.sim.db import Database
 from xod.sim.errors import XapiFailure
@@ -43,7 +44,7 @@ class Sessions:
         self.on_removed: list[Callable[[str], None]] = []
 
     @property
-    def table(self) -> dict[str, dict]:
+    def table(self) -> dict[str, dict[str, Any]]:
         return self._db.tables["session"]
 
     def assert_master(self, host: str, local: bool) -> None:

@@ -139,7 +139,7 @@ def compile_where(expression: str) -> Predicate:
         parser = _Parser(_tokenize(expression))
         predicate = parser.expr()
         if parser.peek() is not None:
-            raise ValueError(f"trailing {parser.peek()[1]!r}")  # type: ignore[index]
+            raise ValueError(f"trailing {parser.peek()[1]!r}")  # type: ignore[index]  # not None: checked above
     except ValueError as error:
         raise XapiFailure("INVALID_VALUE", expression, str(error)) from error
     return predicate

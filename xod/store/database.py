@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 DATABASE_NAME = "xod.sqlite3"
 
@@ -100,7 +101,8 @@ class Database:
 
     @property
     def schema_version(self) -> int:
-        return self._connection.execute("PRAGMA user_version").fetchone()[0]
+        version: int = self._connection.execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     def _migrate(self) -> None:
         with self.transaction() as connection:
@@ -127,11 +129,11 @@ class Database:
                 raise
             self._connection.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._connection.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, params: tuple | dict = ()) -> int:
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> int:
         """Run one statement in its own transaction; return the number of changed rows."""
         with self.transaction() as connection:
             return connection.execute(sql, params).rowcount

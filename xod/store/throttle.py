@@ -54,7 +54,7 @@ class _BackoffTable:
         penalized = failures - self.free
         if penalized <= 0:
             return 0.0
-        return min(self.base * 2 ** min(penalized - 1, 62), self.maximum)
+        return min(self.base * 2.0 ** min(penalized - 1, 62), self.maximum)
 
     def live(self, key: object, now: float) -> _Failures | None:
         entry = self.entries.get(key)

@@ -146,7 +146,8 @@ class UserStore:
         return [_row_to_user(row) for row in self._db.query("SELECT * FROM users ORDER BY email")]
 
     def count(self) -> int:
-        return self._db.query("SELECT count(*) FROM users")[0][0]
+        count: int = self._db.query("SELECT count(*) FROM users")[0][0]
+        return count
 
     def update(
         self,

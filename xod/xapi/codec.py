@@ -54,9 +54,9 @@ def decode_jsonrpc_response(body: bytes | bytearray, result_type: Any = None) ->
         raise ProtocolError(f"invalid JSON-RPC response: {error}") from None
     if not isinstance(message, dict):
         raise ProtocolError("invalid JSON-RPC response: not an object")
-    error = message.get("error")
-    if error is not None:
-        _raise_failure(error)
+    failure = message.get("error")
+    if failure is not None:
+        _raise_failure(failure)
     if "result" not in message:
         raise ProtocolError("invalid JSON-RPC response: neither result nor error")
     return message["result"]
@@ -71,7 +71,7 @@ def _raise_failure(error: Any) -> None:
 
 
 @lru_cache(maxsize=64)
-def _envelope_decoder(result_type: Any) -> msgspec.json.Decoder:
+def _envelope_decoder(result_type: Any) -> msgspec.json.Decoder[Any]:
     # `result` absent (UNSET) is told apart from a null one (a v1 failure carries
     # `"result": null` beside its error); `error` stays generic.
     envelope = msgspec.defstruct(
@@ -84,7 +84,7 @@ def _envelope_decoder(result_type: Any) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(envelope)
 
 
-def _decode_typed(body: bytes | bytearray, decoder: msgspec.json.Decoder) -> Any:
+def _decode_typed(body: bytes | bytearray, decoder: msgspec.json.Decoder[Any]) -> Any:
     try:
         message = decoder.decode(body)
     except msgspec.DecodeError as error:  # also ValidationError (its subclass)
@@ -119,7 +119,7 @@ class _EventBatch(TypedDict, total=False):
 
 
 @lru_cache(maxsize=64)
-def _snapshot_decoder(record_type: Any) -> msgspec.json.Decoder:
+def _snapshot_decoder(record_type: Any) -> msgspec.json.Decoder[Any]:
     # A deleted object's snapshot may be null.
     return msgspec.json.Decoder(record_type | None)
 

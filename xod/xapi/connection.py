@@ -499,7 +499,7 @@ class PoolConnection:
         token: str,
         timeout: float,
         snapshot_types: Mapping[str, Any] | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """`event.from(classes, token, timeout)`: returns at the first events or after
         `timeout` seconds; the HTTP request waits 1.1 × that plus a margin.
 
@@ -508,9 +508,10 @@ class PoolConnection:
         decode_json: JsonDecoder = decode_jsonrpc_response
         if snapshot_types is not None:
             decode_json = partial(decode_event_batch, snapshot_types=snapshot_types)
-        return await self._call(
+        batch: dict[str, Any] = await self._call(
             "event.from",
             (classes, token, float(timeout)),
             timeout * 1.1 + EVENT_FROM_MARGIN,
             decode_json,
         )
+        return batch

@@ -31,10 +31,12 @@ ProgressCallback = Callable[[float], None]
 class _Caller(Protocol):
     async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any: ...
 
-    async def event_from(self, classes: list[str], token: str, timeout: float) -> dict: ...
+    async def event_from(
+        self, classes: list[str], token: str, timeout: float
+    ) -> dict[str, Any]: ...
 
 
-def task_outcome(task_ref: str, record: dict) -> Any:
+def task_outcome(task_ref: str, record: dict[str, Any]) -> Any:
     """The decoded result of a finished task, or the XapiError / TaskCancelled it ended with."""
     status = record.get("status")
     if status == "success":
@@ -54,7 +56,7 @@ def task_outcome(task_ref: str, record: dict) -> Any:
 
 @dataclass(eq=False)
 class _Waiter:
-    future: asyncio.Future[dict]
+    future: asyncio.Future[dict[str, Any]]
     progress: ProgressCallback | None
     last_progress: float | None = field(default=None)
 
@@ -76,7 +78,7 @@ class TaskWatcher:
 
     async def wait(
         self, task_ref: str, progress: ProgressCallback | None = None, timeout: float | None = None
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The task's record once its status is no longer `pending`."""
         waiter = _Waiter(asyncio.get_running_loop().create_future(), progress)
         self._waiters.setdefault(task_ref, []).append(waiter)
@@ -117,7 +119,7 @@ class TaskWatcher:
                 if not waiter.future.done():
                     waiter.future.set_exception(TransportError("connection closed"))
 
-    def _feed(self, task_ref: str, record: dict) -> None:
+    def _feed(self, task_ref: str, record: dict[str, Any]) -> None:
         waiters = self._waiters.get(task_ref)
         if not waiters:
             return

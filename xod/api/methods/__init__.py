@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 from xod.api.methods import server, session, system, token, user, xo
 from xod.api.methods import transfers as transfer_methods  # vm.export/import, vdi.*Content
@@ -12,7 +13,7 @@ from xod.api.schema import SCHEMAS_DIR
 from . import host, sr, tag, task, vdi, vm  # actions (xod/api/commands.py)
 from . import xod as live  # xod.subscribe… (xod/server/fanout.py)
 
-NAMESPACES = (system, session, token, user, server, xo)
+NAMESPACES: tuple[ModuleType, ...] = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
 NAMESPACES += (live,)
 NAMESPACES += (transfer_methods,)

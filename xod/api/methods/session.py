@@ -10,7 +10,7 @@ from typing import Any
 from xod.api import errors
 from xod.api.context import CallContext
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Registry
-from xod.store import ThrottleDecision, User
+from xod.store import ThrottleDecision
 
 
 def _too_fast(decision: ThrottleDecision) -> errors.ApiError:
@@ -52,9 +52,7 @@ async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, An
         if not decision.allowed:
             raise _too_fast(decision)
         # argon2 costs ~0.1 s of CPU: keep it off the event loop.
-        user: User | None = await asyncio.to_thread(
-            services.store.users.verify_password, email, password
-        )
+        user = await asyncio.to_thread(services.store.users.verify_password, email, password)
         if user is None:
             services.throttle.failure(email, connection.remote)
             raise errors.invalid_credentials()

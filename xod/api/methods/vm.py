@@ -57,12 +57,12 @@ async def _clean_then_hard_shutdown(command: Command, ref: str, delay: float) ->
         await command.run("VM.hard_shutdown", ref)
 
 
-def _assert_unique_macs(command: Command, vm: dict) -> None:
+def _assert_unique_macs(command: Command, vm: dict[str, Any]) -> None:
     """xo-server's check before a start: no two VIFs of the VM, and no running VM of the pool,
     share a MAC address (two guests with one MAC break each other's network)."""
     store = command.store
 
-    def macs(obj: dict) -> list[str]:
+    def macs(obj: dict[str, Any]) -> list[str]:
         return [mac for vif in obj.get("VIFs") or () if (mac := (store.get(vif) or {}).get("MAC"))]
 
     own = macs(vm)
@@ -84,7 +84,11 @@ def _assert_unique_macs(command: Command, vm: dict) -> None:
 
 @contextlib.asynccontextmanager
 async def _unblocked(
-    command: Command, vm: dict, operations: tuple[str, ...], params: dict[str, Any], force: bool
+    command: Command,
+    vm: dict[str, Any],
+    operations: tuple[str, ...],
+    params: dict[str, Any],
+    force: bool,
 ) -> AsyncIterator[None]:
     """`bypassBlockedOperation` (default: `force`), as xo-server does it: the blocks on
     `operations` are lifted for the action and put back, with their reasons, after it."""
@@ -102,7 +106,7 @@ async def _unblocked(
             await command.call("VM.add_to_blocked_operations", ref, operation, reason)
 
 
-def _own_disks(command: Command, vm: dict) -> list[str]:
+def _own_disks(command: Command, vm: dict[str, Any]) -> list[str]:
     """The VM's own disks: not CD drives, not attached to any other VM."""
     store = command.store
     disks = []

@@ -25,13 +25,15 @@ async def migrate(command: Command, params: dict[str, Any]) -> None:
     vdi_map = _vdi_map(command, vm, host, params)
     network = _management_network(command, host)
     token = await command.send("host.migrate_receive", host["_xapiRef"], network, {})
-    args = (vm["_xapiRef"], token, True, vdi_map, {}, options)
+    args: tuple[Any, ...] = (vm["_xapiRef"], token, True, vdi_map, {}, options)
     if not params.get("bypassAssert"):
         await command.run("VM.assert_can_migrate", *args)
     await command.run("VM.migrate_send", *args)
 
 
-def _vdi_map(command: Command, vm: dict, host: dict, params: dict[str, Any]) -> dict[str, str]:
+def _vdi_map(
+    command: Command, vm: dict[str, Any], host: dict[str, Any], params: dict[str, Any]
+) -> dict[str, str]:
     """Where each disk of the VM goes: its `mapVdisSrs` entry, else `sr`, else where it is when
     the target host reaches that SR, else the pool's default SR."""
     store = command.store
@@ -56,7 +58,7 @@ def _vdi_map(command: Command, vm: dict, host: dict, params: dict[str, Any]) -> 
         if target is None:
             sr = store.get(vdi["$SR"]) or {}
             target = (
-                sr.get("_xapiRef") if _reaches(command, host, sr) else _pool_default_sr(command, vm)
+                sr["_xapiRef"] if _reaches(command, host, sr) else _pool_default_sr(command, vm)
             )
         vdi_map[vdi["_xapiRef"]] = target
     if explicit:
@@ -67,28 +69,30 @@ def _vdi_map(command: Command, vm: dict, host: dict, params: dict[str, Any]) -> 
     return vdi_map
 
 
-def _reaches(command: Command, host: dict, sr: dict) -> bool:
+def _reaches(command: Command, host: dict[str, Any], sr: dict[str, Any]) -> bool:
     """Whether the host has a PBD of the SR (it can reach the disks in it)."""
     return any(
         (command.store.get(pbd) or {}).get("host") == host["id"] for pbd in sr.get("$PBDs") or ()
     )
 
 
-def _pool_default_sr(command: Command, vm: dict) -> str:
+def _pool_default_sr(command: Command, vm: dict[str, Any]) -> str:
     pool = command.store.get(vm.get("$pool") or "") or {}
     sr = command.store.get(pool.get("default_SR") or "")
     if sr is None:
         raise errors.invalid_parameter(
             "/sr", "required", "a disk must move and the pool has no default SR: pass sr"
         )
-    return sr["_xapiRef"]
+    ref: str = sr["_xapiRef"]
+    return ref
 
 
-def _management_network(command: Command, host: dict) -> str:
+def _management_network(command: Command, host: dict[str, Any]) -> str:
     """The network the migration stream uses: the target host's management network."""
     for pif_id in host.get("$PIFs") or ():
         pif = command.store.get(pif_id) or {}
         network = command.store.get(pif.get("$network") or "") if pif.get("management") else None
         if network is not None:
-            return network["_xapiRef"]
+            ref: str = network["_xapiRef"]
+            return ref
     raise errors.forbidden_operation("vm.migrate", "the target host has no management network")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sys import intern
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xod.cache.objects.values import (
     EMPTY_LIST,
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from xod.cache.objects.pool import PoolObjects
 
 
-def pool_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def pool_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     cpu_info = as_map(r.get("cpu_info"))
     other = as_map(r.get("other_config"))
     master_id = pool.link(r.get("master"))
@@ -57,7 +57,7 @@ def pool_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObjec
     return obj
 
 
-def host_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def host_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     cpu_info = as_map(r.get("cpu_info"))
     other = as_map(r.get("other_config"))
     software = as_map(r.get("software_version"))

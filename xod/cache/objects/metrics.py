@@ -82,7 +82,7 @@ def guest_metrics_fragment(record: Mapping[str, Any]) -> GuestMetrics:
     major, minor = pv.get("major"), pv.get("minor")
     has_version = major is not None and minor is not None
     version = None
-    if has_version:
+    if major is not None and minor is not None:  # has_version, spelled out for mypy
         major, minor = intern(major), intern(minor)
         version = intern(f"{major}.{minor}.{pv.get('micro')}-{pv.get('build')}")
     detected = record.get("PV_drivers_detected")
@@ -112,7 +112,7 @@ def host_metrics_fragment(record: Mapping[str, Any]) -> HostMetrics:
     )
 
 
-_FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
+_FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {
     "vm_metrics": vm_metrics_fragment,
     "vm_guest_metrics": guest_metrics_fragment,
     "host_metrics": host_metrics_fragment,
@@ -148,7 +148,7 @@ def vm_metrics_fields(
     if is_template or not (running and metrics is not None and xen_tools):
         cpus_number = vcpus_at_startup
     else:
-        cpus_number = metrics[0]  # type: ignore[index]
+        cpus_number = metrics[0]
 
     memory = {"dynamic": dynamic, "static": vm["memory"]["static"]}
     if not running:
@@ -161,7 +161,7 @@ def vm_metrics_fields(
     else:
         memory["size"] = dynamic_max
 
-    tools_known = running and metrics is not None and guest is not None
+    tools = guest if running and metrics is not None else None  # known while it runs
     return {
         "addresses": guest[6] if guest is not None else EMPTY_MAP,
         "mainIpAddress": guest[7] if guest is not None else None,
@@ -171,10 +171,10 @@ def vm_metrics_fields(
         "startTime": metrics[2] if metrics is not None else None,
         "os_version": guest[0] if guest is not None else None,
         "xenTools": xen_tools,
-        "managementAgentDetected": bool(tools_known and (guest[2] is not None or guest[5])),  # type: ignore[index]
-        "pvDriversDetected": bool(tools_known and guest[4]),  # type: ignore[index]
-        "pvDriversVersion": guest[1] if tools_known else None,  # type: ignore[index]
-        "pvDriversUpToDate": guest[3] if tools_known and guest[4] else None,  # type: ignore[index]
+        "managementAgentDetected": bool(tools is not None and (tools[2] is not None or tools[5])),
+        "pvDriversDetected": bool(tools is not None and tools[4]),
+        "pvDriversVersion": tools[1] if tools is not None else None,
+        "pvDriversUpToDate": tools[3] if tools is not None and tools[4] else None,
     }
 
 
@@ -193,7 +193,7 @@ class MetricsLinks:
     """One pool's metrics fragments and which VM or host each metrics record belongs to."""
 
     def __init__(self) -> None:
-        self.fragments: dict[str, dict[str, tuple]] = {c: {} for c in METRICS_CLASSES}
+        self.fragments: dict[str, dict[str, tuple[Any, ...]]] = {c: {} for c in METRICS_CLASSES}
         # metrics ref → parent ref, and parent ref → its inputs for re-patching
         self._parent: dict[str, str] = {}
         self._vm_inputs: dict[str, tuple[str, str, int]] = {}
@@ -241,14 +241,14 @@ class MetricsLinks:
         return vm_metrics_fields(
             vm,
             vcpus_at_startup,
-            self.fragments["vm_metrics"].get(metrics_ref),  # type: ignore[arg-type]
+            self.fragments["vm_metrics"].get(metrics_ref),
             self.fragments["vm_guest_metrics"].get(guest_ref),
         )
 
     def host_fields(self, ref: str) -> dict[str, Any]:
         """The metrics fields of a watched host."""
         metrics_ref = self._host_inputs[ref]
-        return host_metrics_fields(self.fragments["host_metrics"].get(metrics_ref))  # type: ignore[arg-type]
+        return host_metrics_fields(self.fragments["host_metrics"].get(metrics_ref))
 
     def repatch(self, parent_ref: str, old: XoObject) -> XoObject:
         """A new version of a VM or host whose metrics changed."""
@@ -269,6 +269,6 @@ class MetricsLinks:
                     if self._parent.get(metrics_ref) == ref:
                         del self._parent[metrics_ref]
         elif cls == "host":
-            metrics_ref = self._host_inputs.pop(ref, None)
-            if metrics_ref is not None and self._parent.get(metrics_ref) == ref:
-                del self._parent[metrics_ref]
+            host_metrics_ref = self._host_inputs.pop(ref, None)
+            if host_metrics_ref is not None and self._parent.get(host_metrics_ref) == ref:
+                del self._parent[host_metrics_ref]

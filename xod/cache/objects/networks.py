@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sys import intern
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xod.cache.objects.values import XoObject, as_list, as_map, to_int, to_number
 from xod.xapi.codec import NULL_REF
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from xod.cache.objects.pool import PoolObjects
 
 
-def network_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def network_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     purpose = r.get("purpose") or ()
     obj: XoObject = {
@@ -35,7 +35,7 @@ def network_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoOb
     return obj
 
 
-def pif_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def pif_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     obj: XoObject = {
         "type": "PIF",
         "attached": bool(r.get("currently_attached")),
@@ -66,7 +66,7 @@ def pif_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject
     return obj
 
 
-def vif_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def vif_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     tx = other.get("ethtool-tx")
     rate_limit = None

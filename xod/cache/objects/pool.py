@@ -10,7 +10,7 @@ pool's links and already-transformed objects.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from xod.cache.objects import hosts, networks, storage, tasks, vms
 from xod.cache.objects.classes import METRICS_CLASSES, OBJECT_CLASSES, XO_TYPES
@@ -19,7 +19,9 @@ from xod.cache.objects.sharing import compact
 from xod.cache.objects.values import EMPTY_LIST, Changes, XoObject
 from xod.cache.records import decode_id_fields, decode_record
 
-Transform = Callable[["PoolObjects", str, dict, str], XoObject]
+Transform = Callable[["PoolObjects", str, dict[str, Any], str], XoObject]
+# One class's (ref, record or None) pairs, as a full sync or an event batch brings them.
+_Items = TypeVar("_Items", bound=Collection[tuple[str, Any]])
 
 _TRANSFORMS: dict[str, Transform] = {
     "pool": hosts.pool_object,
@@ -103,13 +105,13 @@ class PoolObjects:
         self.clear()
         grouped = {cls.lower(): records.items() for cls, records in records_by_class.items()}
         if consume:
-            records_by_class.clear()  # type: ignore[attr-defined]
+            records_by_class.clear()  # type: ignore[attr-defined]  # consume: a dict, see above
         self._process(grouped)
         return dict(self.objects)
 
     def apply(self, events: Iterable[Mapping[str, Any]]) -> Changes:
         """One event.from reply's events → net changes (id → new object, or None for an exit)."""
-        grouped: dict[str, list[tuple[str, dict | None]]] = {}
+        grouped: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
         for event in events:
             snapshot = None if event["operation"] == "del" else event.get("snapshot")
             if snapshot is None and event["operation"] != "del":
@@ -128,7 +130,7 @@ class PoolObjects:
 
     # -- the batch pipeline --------------------------------------------------------------------
 
-    def _process(self, grouped: dict[str, Collection[tuple[str, Any]]]) -> Changes:
+    def _process(self, grouped: dict[str, _Items]) -> Changes:
         changes: Changes = {}
         ref_to_id = self._ref_to_id
 
@@ -187,11 +189,11 @@ class PoolObjects:
         for parent_ref in touched_parents:
             object_id = ref_to_id.get(parent_ref)
             old = objects.get(object_id) if object_id is not None else None
-            if old is None:
+            if object_id is None or old is None:
                 continue
             obj = self.metrics.repatch(parent_ref, old)
-            objects[object_id] = obj  # type: ignore[index]
-            changes[object_id] = obj  # type: ignore[index]
+            objects[object_id] = obj
+            changes[object_id] = obj
         return changes
 
     def _id_for(self, cls: str, ref: str, record: Mapping[str, Any]) -> str:
@@ -215,7 +217,7 @@ class PoolObjects:
 
     def link(self, ref: str | None) -> str | None:
         """The id of the object a ref field points to (None: no such object)."""
-        return self._ref_to_id.get(ref) if ref else None  # type: ignore[arg-type]
+        return self._ref_to_id.get(ref) if ref else None
 
     def links(self, refs: list[str] | None) -> list[str]:
         """The ids of the objects a ref-list field points to, unknown ones left out."""
@@ -239,6 +241,8 @@ class PoolObjects:
         obj["_xapiRef"] = ref
 
 
-def transform_pool(records_by_class: Mapping[str, Mapping[str, dict]]) -> dict[str, XoObject]:
+def transform_pool(
+    records_by_class: Mapping[str, Mapping[str, dict[str, Any]]],
+) -> dict[str, XoObject]:
     """The XO objects of one pool's full record set (what a fresh sync must produce)."""
     return PoolObjects().load(records_by_class)

@@ -18,9 +18,9 @@ from xod.cache.objects.values import EMPTY_LIST, EMPTY_MAP, XoObject
 # kind). A table is emptied when full, which bounds it whatever the churn: later equal values
 # are merged again from then on.
 _SHARED_LIMIT = 4096
-_shared_maps: dict[bytes, dict] = {}
-_shared_lists: dict[bytes, list] = {}
-_Value = TypeVar("_Value", dict, list)
+_shared_maps: dict[bytes, dict[str, Any]] = {}
+_shared_lists: dict[bytes, list[Any]] = {}
+_Value = TypeVar("_Value", dict[str, Any], list[Any])
 
 
 def _shared(table: dict[bytes, _Value], value: _Value) -> _Value:
@@ -37,12 +37,12 @@ def _shared(table: dict[bytes, _Value], value: _Value) -> _Value:
     return kept
 
 
-def shared_map(value: Any) -> dict:
+def shared_map(value: Any) -> dict[str, Any]:
     """A map many objects may hold with the same content (XAPI map fields, CPUs, memory)."""
     return _shared(_shared_maps, value) if value else EMPTY_MAP
 
 
-def shared_list(value: Any) -> list:
+def shared_list(value: Any) -> list[Any]:
     return _shared(_shared_lists, value) if value else EMPTY_LIST
 
 

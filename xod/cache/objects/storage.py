@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sys import intern
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xod.cache.objects.values import EMPTY_MAP, XoObject, as_list, as_map, to_int, to_timestamp
 
@@ -43,7 +43,7 @@ def is_sensitive(key: str) -> bool:
     return "password" in lowered or "secret" in lowered
 
 
-def obfuscate(config: dict) -> dict:
+def obfuscate(config: dict[str, Any]) -> dict[str, Any]:
     if not config:
         return EMPTY_MAP
     if not any(is_sensitive(k) for k in config):
@@ -51,7 +51,7 @@ def obfuscate(config: dict) -> dict:
     return {k: ("* obfuscated *" if is_sensitive(k) else v) for k, v in config.items()}
 
 
-def sr_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def sr_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     sr_type = intern(r.get("type", ""))
     shared = bool(r.get("shared"))
     pbds = pool.links(r.get("PBDs"))
@@ -84,7 +84,7 @@ def sr_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
     return obj
 
 
-def pbd_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def pbd_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     obj: XoObject = {
         "type": "PBD",
         "attached": bool(r.get("currently_attached")),
@@ -97,7 +97,7 @@ def pbd_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject
     return obj
 
 
-def vdi_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def vdi_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     sm_config = as_map(r.get("sm_config"))
     if r.get("is_a_snapshot"):
         vdi_type = "VDI-snapshot"
@@ -129,7 +129,7 @@ def vdi_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject
     return obj
 
 
-def vbd_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def vbd_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     obj: XoObject = {
         "type": "VBD",
         "attached": bool(r.get("currently_attached")),

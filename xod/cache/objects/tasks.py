@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sys import intern
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xod.cache.objects.values import XoObject, as_list, as_map, to_number, to_timestamp
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from xod.cache.objects.pool import PoolObjects
 
 
-def task_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def task_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     applies_to = other.get("applies_to")
     progress = r.get("progress", 0)
@@ -35,7 +35,7 @@ def task_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObjec
     return obj
 
 
-def message_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def message_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     obj: XoObject = {
         "type": "message",
         "body": r.get("body", ""),

@@ -20,8 +20,8 @@ XoObject = dict[str, Any]
 Changes = dict[str, XoObject | None]
 
 # Shared empty containers (objects are immutable, see the module docstring).
-EMPTY_MAP: dict = {}
-EMPTY_LIST: list = []
+EMPTY_MAP: dict[str, Any] = {}
+EMPTY_LIST: list[Any] = []
 
 
 def to_int(value: Any) -> int:
@@ -86,12 +86,12 @@ def to_timestamp(value: Any) -> int | None:
     return None
 
 
-def as_map(value: Any) -> dict:
+def as_map(value: Any) -> dict[str, Any]:
     """A map field, the shared empty map when empty or missing."""
     return value if value else EMPTY_MAP
 
 
-def as_list(value: Any) -> list:
+def as_list(value: Any) -> list[Any]:
     """A list field, the shared empty list when empty or missing."""
     return value if value else EMPTY_LIST
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=1024)
-def _template_disks(xml: str) -> list[dict]:
+def _template_disks(xml: str) -> list[dict[str, Any]]:
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError:
@@ -35,7 +35,7 @@ def _template_disks(xml: str) -> list[dict]:
         return EMPTY_LIST
     disks = []
     for disk in root.iter("disk"):
-        attributes = dict(disk.attrib)
+        attributes: dict[str, Any] = dict(disk.attrib)
         attributes["bootable"] = attributes.get("bootable") == "true"
         attributes["size"] = to_number(attributes.get("size"))
         attributes["SR"] = attributes.pop("sr", None)
@@ -58,7 +58,7 @@ def vm_domain_type(record: Mapping[str, Any]) -> str:
     return "pv" if record.get("HVM_boot_policy", "") == "" else "hvm"
 
 
-def vm_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
+def vm_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     platform = as_map(r.get("platform"))
     power_state = intern(r.get("power_state", "Halted"))
@@ -80,7 +80,7 @@ def vm_object(pool: PoolObjects, ref: str, r: dict, object_id: str) -> XoObject:
     task_ops = r.get("current_operations")
     if task_ops:
         get = pool.id_of
-        current_operations = {get(t): op for t, op in task_ops.items() if get(t) is not None}
+        current_operations = {i: op for t, op in task_ops.items() if (i := get(t)) is not None}
     else:
         current_operations = EMPTY_MAP
     uuid = r.get("uuid", "")
@@ -189,6 +189,7 @@ def halted_container(pool: PoolObjects, vbd_ids: list[str]) -> str | None:
         sr = objects.get(vdi["$SR"]) if vdi is not None and vdi["$SR"] else None
         if sr is not None and not sr["shared"] and sr["$PBDs"]:
             pbd = objects.get(sr["$PBDs"][0])
-            if pbd is not None and pbd["host"] is not None:
-                return pbd["host"]
+            host: str | None = None if pbd is None else pbd["host"]
+            if host is not None:
+                return host
     return pool.pool_id

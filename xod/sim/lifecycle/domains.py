@@ -11,7 +11,7 @@ update in one write.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
@@ -23,7 +23,8 @@ from xod.sim.vm_states import allowed_operations, operation_error
 LIVE_STATES = ("Running", "Paused")
 
 # An operation's effect: returns (call result, changes for the VM record).
-Effect = Callable[[], tuple[Any, dict[str, Any]]]
+Result = TypeVar("Result")
+Effect = Callable[[], tuple[Result, dict[str, Any]]]
 
 
 def _begin(db: Database, vm: str, key: str, op: str) -> None:
@@ -46,8 +47,8 @@ def _end(db: Database, vm: str, key: str, changes: dict[str, Any]) -> None:
 
 
 async def vm_operation(
-    call: Call, vm: str, op: str, effect: Effect, check: Callable[[], None] | None = None
-) -> Any:
+    call: Call, vm: str, op: str, effect: Effect[Result], check: Callable[[], object] | None = None
+) -> Result:
     db = call.pool.db
     record = db.get("VM", vm)
     error = operation_error(vm, record, op)
@@ -86,7 +87,7 @@ def assert_host_usable(db: Database, host: str) -> None:
 
 
 def pick_host(db: Database, record: dict[str, Any], exclude: str = NULL_REF) -> str:
-    affinity = record["affinity"]
+    affinity: str = record["affinity"]
     if affinity != exclude and host_is_usable(db, affinity):
         return affinity
     candidates = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from xod.sim.db import Database
 from xod.sim.dispatch import Call
 from xod.sim.errors import XapiFailure
@@ -84,7 +86,7 @@ def host_get_servertime(call: Call, host: str) -> str:
     return now()
 
 
-def host_call_plugin(call: Call, host: str, plugin: str, fn: str, args: dict) -> str:
+def host_call_plugin(call: Call, host: str, plugin: str, fn: str, args: dict[str, Any]) -> str:
     call.pool.db.get("host", host)
     return ""
 

@@ -66,7 +66,7 @@ def _check_migration(
     db: Database, vm: str, dest: dict[str, Any], vdi_map: dict[str, str], options: dict[str, Any]
 ) -> str:
     """The destination host, once everything the migration needs is there."""
-    host = dest.get("host", NULL_REF)
+    host: str = dest.get("host", NULL_REF)
     db.get("host", host)
     assert_host_usable(db, host)
     if db.get("VM", vm)["power_state"] in LIVE_STATES:
@@ -138,7 +138,7 @@ async def vm_migrate_send(
 
 def register(registry: Registry) -> None:
     vm = ("vm", "ref:VM")
-    storage_motion = [
+    storage_motion: list[tuple[Any, ...]] = [
         vm,
         ("dest", "map"),
         ("live", "bool"),
