@@ -50,8 +50,8 @@ async def upload(env: Env, path: str, body: bytes) -> tuple[int, Any]:
         return response.status, await response.json()
 
 
-async def new_vdi(env: Env, size: int) -> tuple[str, str]:
-    ref, uuid = small_vdi(env.sim, size)
+async def new_vdi(env: Env, size: int, density: float = 0.5) -> tuple[str, str]:
+    ref, uuid = small_vdi(env.sim, size, density)
     await cached(env, uuid)
     return ref, uuid
 
@@ -97,7 +97,7 @@ async def test_a_vhd_written_by_qemu_imports(env: Env, tmp_path: Path) -> None:
 
 
 async def test_bad_vhds_are_refused_with_the_reason(env: Env, tmp_path: Path) -> None:
-    ref, vdi = await new_vdi(env, 4 * MiB)
+    ref, vdi = await new_vdi(env, 4 * MiB, density=1.0)  # both 2 MiB blocks allocated
     before = expected_raw(env.sim, ref)
     get = await env.client.call("vdi.exportContent", {"id": vdi, "format": "vhd"})
     image = await download(env, get["$getFrom"])
@@ -118,8 +118,8 @@ async def test_bad_vhds_are_refused_with_the_reason(env: Env, tmp_path: Path) ->
     status, answer = await upload(env, send["$sendTo"], image[: len(image) - 2 * MiB])
     assert status == 400
     assert re.fullmatch(
-        r"invalid image: truncated VHD: block \d \(at byte \d+\) is missing: "
-        r"\d of \d blocks never arrived",
+        r"invalid image: truncated VHD: block 1 \(at byte \d+\) is missing: "
+        r"1 of 2 blocks never arrived",
         answer["error"]["message"],
     )
 
@@ -132,7 +132,7 @@ async def test_a_failed_new_vdi_import_leaves_no_vdi(env: Env) -> None:
     sr = next(iter((await env.objects({"type": "SR", "SR_type": "nfs"})).values()), None) or next(
         iter((await env.objects({"type": "SR"})).values())
     )
-    _ref, vdi = await new_vdi(env, 4 * MiB)
+    _ref, vdi = await new_vdi(env, 4 * MiB, density=1.0)
     get = await env.client.call("vdi.exportContent", {"id": vdi, "format": "vhd"})
     image = await download(env, get["$getFrom"])
     vdis_before = env.sim_count("VDI")
@@ -207,8 +207,7 @@ def final_statuses(env: Env) -> dict[str, str]:
 
 
 async def test_disconnecting_mid_export_cancels_the_task(env: Env) -> None:
-    env.sim.pool.disks.density = 1.0
-    _ref, vdi = await new_vdi(env, 4096 * MiB)  # far more than the test lets through
+    _ref, vdi = await new_vdi(env, 4096 * MiB, density=1.0)  # far more than the test lets through
     statuses = final_statuses(env)
     get = await env.client.call("vdi.exportContent", {"id": vdi, "format": "raw"})
     async with aiohttp.ClientSession() as http:
@@ -226,8 +225,7 @@ async def test_disconnecting_mid_export_cancels_the_task(env: Env) -> None:
 
 
 async def test_a_failure_after_the_headers_cuts_the_stream(env: Env) -> None:
-    env.sim.pool.disks.density = 1.0
-    _ref, vdi = await new_vdi(env, 512 * MiB)
+    _ref, vdi = await new_vdi(env, 512 * MiB, density=1.0)
     get = await env.client.call("vdi.exportContent", {"id": vdi, "format": "raw"})
     async with (
         aiohttp.ClientSession() as http,
@@ -242,8 +240,7 @@ async def test_a_failure_after_the_headers_cuts_the_stream(env: Env) -> None:
 
 
 async def test_progress_moves_in_the_cache(env: Env) -> None:
-    env.sim.pool.disks.density = 1.0
-    _ref, vdi = await new_vdi(env, 256 * MiB)
+    _ref, vdi = await new_vdi(env, 256 * MiB, density=1.0)
     get = await env.client.call("vdi.exportContent", {"id": vdi, "format": "raw"})
     seen: set[float] = set()
     async with (

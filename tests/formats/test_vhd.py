@@ -101,7 +101,7 @@ def sample(tmp_path: Path) -> bytes:
         (lambda v: v[:-512] + b"\0" * 512, "not a VHD: footer cookie"),
     ],
 )
-def test_bad_vhds_are_refused_with_the_reason(tmp_path: Path, cut, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_vhds_are_refused_with_the_reason(tmp_path: Path, cut, reason: str) -> None:
     with pytest.raises(vhd.VhdError, match=reason):
         b"".join(vhd.vhd_to_raw([cut(sample(tmp_path))]))
 

@@ -164,6 +164,7 @@ async def test_vm_export_and_import_round_trip(sim: Simulator, compression: str)
     (refs,), _ = xmlrpc.client.loads(
         f"<methodResponse><params><param>{record['result']}</param></params></methodResponse>"
     )
+    assert isinstance(refs, list)
     (new_vm,) = refs
     vms = sim.pool.records("VM")
     assert vms[new_vm]["name_label"] == vms[vm]["name_label"]

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-Stream = Callable[[], AsyncIterator[bytes]]
+Stream = Callable[[], AsyncGenerator[bytes, None]]
 # Given the request body (chunks) and its announced length, consumes it; the call's result.
 Receiver = Callable[[AsyncIterator[bytes], int | None], Awaitable[Any]]
 

@@ -93,7 +93,9 @@ class Faults:
 
 Call = Callable[..., Awaitable[Any]]
 # The pool master's other HTTP handlers (xod/sim/http_transfers.py): path -> (method, handler).
-HttpRoutes = dict[str, tuple[str, Callable[[web.BaseRequest, str, bool], Awaitable[Any]]]]
+HttpRoutes = dict[
+    str, tuple[str, Callable[[web.BaseRequest, str, bool], Awaitable[web.StreamResponse]]]
+]
 
 
 class RpcListener:
