@@ -17,7 +17,6 @@ from yarl import URL
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError
 
-READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 30.0
 # A transfer whose peer sends nothing for this long is dead (xapi answers exports within
 # seconds; XO waits up to 30 min for the first byte of a snapshot export).
@@ -59,7 +58,7 @@ class Download:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
-            async for data in self._response.content.iter_chunked(READ_CHUNK):
+            async for data in self._response.content.iter_any():
                 yield data
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise TransportError(f"transfer interrupted: {error}", method="download") from None

@@ -17,6 +17,7 @@ from xod.xapi.errors import CallTimeout, TlsError, TransportError
 
 # Enough parallel requests for a busy pool (XO allows 20 concurrent calls) plus long polls.
 _CONNECTION_LIMIT = 64
+TRANSFER_READ_BUFFER = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,9 @@ class Transport:
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
+            # Read in big gulps (aiohttp's default is 64 KiB): fewer, larger writes to the
+            # client; the buffer stays bounded (aiohttp pauses the socket past twice this).
+            read_bufsize=TRANSFER_READ_BUFFER,
             skip_auto_headers=("User-Agent",),
             headers={"User-Agent": "xod"},
         )
