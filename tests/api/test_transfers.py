@@ -15,7 +15,8 @@ import pytest
 
 from tests.api.test_commands_support import Env, commands_env
 from tests.formats.qemu import qemu_img
-from tests.sim.transfer_helpers import MiB, expected_raw, small_halted_vm, small_vdi
+from tests.sim.transfer_helpers import MiB, expected_raw, small_halted_vm, small_vdi, small_vm
+from xod.formats.xva import XvaReader
 
 
 @pytest.fixture
@@ -47,6 +48,8 @@ async def upload(env: Env, path: str, body: bytes) -> tuple[int, Any]:
         aiohttp.ClientSession() as http,
         http.post(env.app.url + path, data=body) as response,
     ):
+        if response.content_type != "application/json":
+            return response.status, await response.text()
         return response.status, await response.json()
 
 
@@ -124,6 +127,25 @@ async def test_bad_vhds_are_refused_with_the_reason(env: Env, tmp_path: Path) ->
     )
 
 
+async def test_an_upload_needs_its_length_and_a_url_serves_once(env: Env) -> None:
+    ref, vdi = await new_vdi(env, MiB)
+    before = expected_raw(env.sim, ref)
+    send = await env.client.call("vdi.importContent", {"id": vdi, "format": "raw"})
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield bytes(MiB)  # no Content-Length: aiohttp sends it chunked
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(env.app.url + send["$sendTo"], data=chunked()) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["error"]["message"] == "the upload needs a Content-Length"
+    assert expected_raw(env.sim, ref) == before
+    status, _ = await upload(env, send["$sendTo"], bytes(MiB))
+    assert status == 404  # one shot: taken by the first request
+
+
 async def test_a_failed_new_vdi_import_leaves_no_vdi(env: Env) -> None:
     """The SR import (REST's POST /srs/{id}/vdis) creates its VDI and removes it on failure."""
     from xod.api import transfers
@@ -180,10 +202,24 @@ async def test_vm_export_and_reimport(env: Env, compress: Any) -> None:
     assert contents[0] == contents[1] and len(contents[0]) >= 1
 
 
-async def test_running_vm_export_is_refused(env: Env) -> None:
-    running = await env.vm_in_state("Running")
-    with pytest.raises(Exception, match="incorrect state"):
-        await env.client.call("vm.export", {"vm": running["id"]})
+async def test_a_running_vm_is_exported_through_a_snapshot_removed_afterwards(env: Env) -> None:
+    vm_ref = small_vm(env.sim, "Running")
+    vm = env.sim.pool.records("VM")[vm_ref]
+    await cached(env, vm["uuid"])
+    counts = (env.sim_count("VM"), env.sim_count("VDI"), env.sim_count("VBD"))
+    get = await env.client.call("vm.export", {"vm": vm["uuid"]})
+    reader = XvaReader()
+    reader.feed(await download(env, get["$getFrom"]))
+    (exported,) = [o for o in reader.finish()["objects"] if o["class"] == "VM"]
+    assert exported["snapshot"]["name_label"] == f"[XO Export] {vm['name_label']}"
+    assert exported["snapshot"]["is_a_snapshot"] is True
+
+    async def cleaned() -> None:
+        while (env.sim_count("VM"), env.sim_count("VDI"), env.sim_count("VBD")) != counts:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(cleaned(), 10)  # the snapshot and its disks are removed
+    assert env.sim.pool.records("VM")[vm_ref]["power_state"] == "Running"
 
 
 def export_tasks(env: Env) -> list[dict[str, Any]]:

@@ -23,15 +23,20 @@ def small_vdi(sim: Simulator, size: int = 6 * MiB, density: float = 0.5) -> tupl
 
 def small_halted_vm(sim: Simulator) -> str:
     """A halted VM whose disks are shrunk to a few MiB, so that exports stay quick."""
+    return small_vm(sim, "Halted")
+
+
+def small_vm(sim: Simulator, power_state: str) -> str:
+    """A VM in `power_state` whose disks are shrunk to a few MiB, so that exports stay quick."""
     pool = sim.pool
     for ref, vm in pool.records("VM").items():
-        if vm["power_state"] == "Halted" and not vm["is_a_template"] and vm["VBDs"]:
+        if vm["power_state"] == power_state and not vm["is_a_template"] and vm["VBDs"]:
             disks = [pool.records("VBD")[vbd]["VDI"] for vbd in vm["VBDs"]]
             if all(d in pool.records("VDI") for d in disks):
                 for size, vdi in enumerate(disks, start=3):
                     pool.db.update("VDI", vdi, {"virtual_size": size * MiB + 4096})
                 return ref
-    raise AssertionError("the workload has no halted VM with disks")
+    raise AssertionError(f"the workload has no {power_state} VM with disks")
 
 
 def expected_raw(sim: Simulator, vdi: str) -> bytes:

@@ -26,7 +26,7 @@ from typing import Any
 from xod.api import errors
 from xod.api.commands import Command
 from xod.formats import vhd
-from xod.xapi import transfers
+from xod.xapi import NULL_REF, transfers
 from xod.xapi.errors import TransportError, XapiError
 
 log = logging.getLogger("xod.api.transfers")
@@ -58,8 +58,26 @@ class Export:
     label: str
     content_type: str
     filename: str
+    # A running VM is exported through a snapshot taken for it (xo-server names it so), removed
+    # with its disks once the export ends: (VM ref, snapshot name).
+    snapshot_of: tuple[str, str] | None = None
 
     async def stream(self) -> AsyncGenerator[bytes, None]:
+        command = self.command
+        query = dict(self.query)
+        snapshot = None
+        if self.snapshot_of is not None:
+            vm_ref, name = self.snapshot_of
+            snapshot = str(await command.run("VM.snapshot", vm_ref, name, []))
+            query["ref"] = snapshot
+        try:
+            async for chunk in self._stream(query):
+                yield chunk
+        finally:
+            if snapshot is not None:
+                command.commands.spawn(_destroy_snapshot(command, snapshot))
+
+    async def _stream(self, query: dict[str, str]) -> AsyncGenerator[bytes, None]:
         command = self.command
         task = await command.send("task.create", self.label, "")
         download: transfers.Download | None = None
@@ -67,7 +85,7 @@ class Export:
         try:
             try:
                 download = await transfers.download(
-                    command.connection, self.path, {**self.query, "task_id": task}
+                    command.connection, self.path, {**query, "task_id": task}
                 )
             except transfers.TransferRefused as refused:
                 await _outcome(command, task, self.label)  # the task's error says why
@@ -103,16 +121,31 @@ async def _abandon(command: Command, task: str, download: transfers.Download | N
         await asyncio.wait_for(command.wait_task(task, "transfer"), command.commands.task_recheck)
 
 
+async def _destroy_snapshot(command: Command, snapshot: str) -> None:
+    """Remove an export's snapshot and its disks (not its CDs: their VDIs are the ISOs')."""
+    try:
+        disks = []
+        for vbd in await command.send("VM.get_VBDs", snapshot):
+            record = await command.send("VBD.get_record", vbd)
+            if record.get("type") == "Disk" and record.get("VDI", NULL_REF) != NULL_REF:
+                disks.append(record["VDI"])
+        await command.send("VM.destroy", snapshot)
+        for vdi in disks:
+            await command.send("VDI.destroy", vdi)
+    except (TransportError, XapiError, errors.ApiError) as error:
+        log.warning("could not remove the snapshot of an export: %s", error)
+
+
 def vm_export(command: Command, vm_id: str, compress: str | None) -> Export:
     vm = command.resolve(vm_id, VM_TYPES)
-    if vm.get("power_state") == "Running":
-        raise errors.incorrect_state(vm.get("power_state"), "Halted", vm_id, "power_state")
+    name = vm.get("name_label", "")
     query = {"ref": vm["_xapiRef"]}
     if compress:
         query["use_compression"] = compress
+    running = vm.get("power_state") in ("Running", "Paused") and vm.get("type") == "VM"
     return Export(
-        command, "/export/", query, f"VM export {vm.get('name_label', '')}",
-        "application/octet-stream", f"{vm_id}.xva",
+        command, "/export/", query, f"VM export {name}", "application/octet-stream",
+        f"{vm_id}.xva", (vm["_xapiRef"], f"[XO Export] {name}") if running else None,
     )  # fmt: skip
 
 
