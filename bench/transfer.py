@@ -127,7 +127,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
         async with (
             aiohttp.ClientSession(timeout=timeout) as http,
-            websockets.connect(f"ws://{host_port}/api/", max_size=2**30) as ws,
+            websockets.connect(f"ws://{host_port}/api/", max_size=2**30, ping_interval=None) as ws,
         ):
             rpc = Rpc(ws)
             await rpc.call("session.signIn", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})

@@ -57,7 +57,6 @@ class Export:
     query: dict[str, str]
     label: str
     content_type: str
-    filename: str
     # A running VM is exported through a snapshot taken for it (xo-server names it so), removed
     # with its disks once the export ends: (VM ref, snapshot name).
     snapshot_of: tuple[str, str] | None = None
@@ -71,8 +70,9 @@ class Export:
             snapshot = str(await command.run("VM.snapshot", vm_ref, name, []))
             query["ref"] = snapshot
         try:
-            async for chunk in self._stream(query):
-                yield chunk
+            async with contextlib.aclosing(self._stream(query)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         finally:
             if snapshot is not None:
                 command.commands.spawn(_destroy_snapshot(command, snapshot))
@@ -145,7 +145,7 @@ def vm_export(command: Command, vm_id: str, compress: str | None) -> Export:
     running = vm.get("power_state") in ("Running", "Paused") and vm.get("type") == "VM"
     return Export(
         command, "/export/", query, f"VM export {name}", "application/octet-stream",
-        f"{vm_id}.xva", (vm["_xapiRef"], f"[XO Export] {name}") if running else None,
+        (vm["_xapiRef"], f"[XO Export] {name}") if running else None,
     )  # fmt: skip
 
 
@@ -154,8 +154,7 @@ def vdi_export(command: Command, vdi_id: str, fmt: str) -> Export:
     kind = "application/vhd" if fmt == "vhd" else "application/octet-stream"
     return Export(
         command, "/export_raw_vdi/", {"vdi": vdi["_xapiRef"], "format": fmt},
-        f"Exporting content of VDI {vdi.get('name_label', '')} as {fmt} stream",
-        kind, f"{vdi_id}.{fmt}",
+        f"Exporting content of VDI {vdi.get('name_label', '')} as {fmt} stream", kind,
     )  # fmt: skip
 
 

@@ -15,13 +15,8 @@ with or without XO's trailing slash.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -30,123 +25,30 @@ from aiohttp import web
 from xod.formats import vhd, xva
 from xod.sim.errors import XapiFailure
 from xod.sim.schema import CLASSES
+from xod.sim.transfer_auth import (
+    Refused,
+    Transfer,
+    cancel_requested,
+    drop,
+    open_transfer,
+    param,
+    refusal,
+    resolve,
+)
 from xod.sim.values import NULL_REF
 
 if TYPE_CHECKING:
     from xod.sim.disks import Disks
     from xod.sim.pool import SimPool
 
-log = logging.getLogger(__name__)
-
 Handler = Callable[[web.BaseRequest, str, bool], Awaitable[web.StreamResponse]]
 READ_CHUNK = 256 * 1024
-PROGRESS_INTERVAL = 0.2  # seconds between task progress updates (xapi: 10 s)
 EXPORT_VERSION = {
     "hostname": "xod-sim", "date": "2026-01-01", "product_version": "8.3.0",
     "product_brand": "XCP-ng", "build_number": "sim", "xapi_major": 25, "xapi_minor": 6,
     "export_vsn": 2,
 }  # fmt: skip
 _OCTETS = "application/octet-stream"
-
-
-class _Refused(Exception):
-    """A transfer refused before its 200: the HTTP status to answer, the task failure."""
-
-    def __init__(self, status: int, failure: XapiFailure) -> None:
-        super().__init__(failure.code)
-        self.status = status
-        self.failure = failure
-
-
-@dataclass
-class _Transfer:
-    """One authenticated transfer: its pool, session and task."""
-
-    pool: SimPool
-    host: str
-    session: str
-    task: str
-    temporary_session: bool
-    last_progress: float = 0.0
-
-    def progress(self, done: int, total: int) -> None:
-        """Report progress (at most every PROGRESS_INTERVAL) and honour a cancellation."""
-        self.pool.tasks.check_cancelled(self.task)
-        now = time.monotonic()
-        if total > 0 and now - self.last_progress >= PROGRESS_INTERVAL:
-            self.last_progress = now
-            self.pool.tasks.set_progress(self.task, round(min(done / total, 0.99), 4))
-
-    async def call(self, method: str, *args: Any) -> Any:
-        return await self.pool.call(method, [self.session, *args], host=self.host, local=True)
-
-    def close(self) -> None:
-        if self.temporary_session:
-            self.pool.sessions.remove(self.session)
-
-
-def _param(request: web.BaseRequest, name: str) -> str | None:
-    cookie = request.cookies.get(name)
-    return cookie if cookie is not None else request.query.get(name)
-
-
-def _session(pool: SimPool, request: web.BaseRequest, host: str, local: bool) -> tuple[str, bool]:
-    session = _param(request, "session_id")
-    if session is not None:
-        if not pool.sessions.valid(session):
-            raise _Refused(401, XapiFailure("SESSION_AUTHENTICATION_FAILED", session))
-        return session, False
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("basic "):
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user = password = ""
-        originator = f"{request.remote} using Basic auth"
-        return pool.sessions.login(user, password, originator, host=host, local=False), True
-    if local:
-        return pool.sessions.login("root", "", "local transfer", host=host, local=True), True
-    raise _Refused(401, XapiFailure("SESSION_AUTHENTICATION_FAILED", "no credentials"))
-
-
-def _open(pool: SimPool, request: web.BaseRequest, host: str, local: bool, name: str) -> _Transfer:
-    task = _param(request, "task_id")
-    if task is not None and not pool.tasks.is_pending(task):
-        raise _Refused(400, XapiFailure("HANDLE_INVALID", "task", task))
-    try:
-        session, temporary = _session(pool, request, host, local)
-    except XapiFailure as failure:  # Basic auth with wrong credentials
-        if task is not None:
-            pool.tasks.fail(task, failure)
-        raise _Refused(401, failure) from None
-    except _Refused as refused:
-        if task is not None:
-            pool.tasks.fail(task, refused.failure)
-        raise
-    if task is None:
-        task = pool.tasks.create(name, host)
-    return _Transfer(pool, host, session, task, temporary)
-
-
-def _refusal(refused: _Refused) -> web.Response:
-    headers = {"Connection": "close", "Content-Type": "text/html"}
-    if refused.status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="xapi"'
-    body = f"<html><body><h1>HTTP {refused.status}</h1>{refused.failure.code}</body></html>"
-    return web.Response(status=refused.status, body=body.encode(), headers=headers)
-
-
-def _resolve(pool: SimPool, cls: str, value: str | None) -> str:
-    if not value:
-        raise _Refused(400, XapiFailure("INTERNAL_ERROR", f"missing {cls} parameter"))
-    if value.startswith("OpaqueRef:"):
-        if pool.db.find(cls, value) is None:
-            raise _Refused(404, XapiFailure("HANDLE_INVALID", cls, value))
-        return value
-    try:
-        return pool.db.by_uuid(cls, value)
-    except XapiFailure as failure:
-        raise _Refused(404, failure) from None
 
 
 class Transfers:
@@ -170,26 +72,26 @@ class Transfers:
         host: str,
         local: bool,
         name: str,
-        prepare: Callable[[_Transfer], Any],
-        body: Callable[[_Transfer, web.StreamResponse, Any], Awaitable[Any]],
+        prepare: Callable[[Transfer], Any],
+        body: Callable[[Transfer, web.StreamResponse, Any], Awaitable[Any]],
         headers: Callable[[Any], dict[str, str]],
     ) -> web.StreamResponse:
         """Authenticate, check (`prepare`, before any status), answer 200 with the task id,
         then move the data (`body`) and finish the task with its result."""
         pool = self.pool
         try:
-            transfer = _open(pool, request, host, local, name)
-        except _Refused as refused:
-            return _refusal(refused)
+            transfer = open_transfer(pool, request, host, local, name)
+        except Refused as refused:
+            return refusal(refused)
         try:
             try:
                 prepared = await prepare(transfer)
-            except _Refused as refused:
+            except Refused as refused:
                 pool.tasks.fail(transfer.task, refused.failure)
-                return _refusal(refused)
+                return refusal(refused)
             except XapiFailure as failure:
                 pool.tasks.fail(transfer.task, failure)
-                return _refusal(_Refused(500, failure))
+                return refusal(Refused(500, failure))
             response = web.StreamResponse(
                 headers={"Connection": "close", "task-id": transfer.task, **headers(prepared)}
             )
@@ -198,13 +100,13 @@ class Transfers:
                 result = await body(transfer, response, prepared)
             except XapiFailure as failed:
                 pool.tasks.fail(transfer.task, failed)
-                _drop(request)
+                drop(request)
                 return response
             except (ConnectionError, OSError) as error:
-                code = "TASK_CANCELLED" if _cancel_requested(pool, transfer.task) else ""
+                code = "TASK_CANCELLED" if cancel_requested(pool, transfer.task) else ""
                 lost = XapiFailure(code or "CLIENT_ERROR", str(error) or "connection lost")
                 pool.tasks.fail(transfer.task, lost)
-                _drop(request)
+                drop(request)
                 return response
             pool.tasks.succeed(transfer.task, result)
             with contextlib.suppress(ConnectionError, OSError):
@@ -221,14 +123,14 @@ class Transfers:
             "zstd" if compression == "zstd" else "gzip" if compression in ("true", "gzip") else None
         )
 
-        async def prepare(_transfer: _Transfer) -> str:
-            vm = _resolve(self.pool, "VM", request.query.get("ref") or request.query.get("uuid"))
+        async def prepare(_transfer: Transfer) -> str:
+            vm = resolve(self.pool, "VM", request.query.get("ref") or request.query.get("uuid"))
             state = self.pool.db.get("VM", vm)["power_state"]
             if state not in ("Halted", "Suspended"):
                 raise XapiFailure("VM_BAD_POWER_STATE", vm, "halted", state.lower())
             return vm
 
-        async def body(transfer: _Transfer, response: web.StreamResponse, vm: str) -> str:
+        async def body(transfer: Transfer, response: web.StreamResponse, vm: str) -> str:
             ova, disks = self._ova(vm)
             total = sum(len(d.allocated) for d in disks) * xva.CHUNK_SIZE or 1
             sent = 0
@@ -277,15 +179,15 @@ class Transfers:
     ) -> web.StreamResponse:
         fmt = request.query.get("format", "raw").lower()
 
-        async def prepare(_transfer: _Transfer) -> str:
+        async def prepare(_transfer: Transfer) -> str:
             if fmt not in ("raw", "vhd"):
-                raise _Refused(404, XapiFailure("INTERNAL_ERROR", f"Unknown format {fmt}"))
-            vdi = _resolve(self.pool, "VDI", request.query.get("vdi"))
+                raise Refused(404, XapiFailure("INTERNAL_ERROR", f"Unknown format {fmt}"))
+            vdi = resolve(self.pool, "VDI", request.query.get("vdi"))
             if fmt == "vhd" and self.pool.disks.size_of(vdi) > vhd.MAX_VIRTUAL_SIZE:
                 raise XapiFailure("VDI_TOO_LARGE", vdi, str(vhd.MAX_VIRTUAL_SIZE))
             return vdi
 
-        async def body(transfer: _Transfer, response: web.StreamResponse, vdi: str) -> str:
+        async def body(transfer: Transfer, response: web.StreamResponse, vdi: str) -> str:
             chunks = self._vhd(vdi) if fmt == "vhd" else self._raw(vdi)
             total = self.pool.disks.size_of(vdi)
             sent = 0
@@ -329,20 +231,20 @@ class Transfers:
         fmt = request.query.get("format", "raw").lower()
         pool = self.pool
 
-        async def prepare(transfer: _Transfer) -> str:
+        async def prepare(transfer: Transfer) -> str:
             if fmt not in ("raw", "vhd") or "Transfer-Encoding" in request.headers:
-                raise _Refused(404, XapiFailure("INTERNAL_ERROR", f"Cannot handle {fmt}"))
+                raise Refused(404, XapiFailure("INTERNAL_ERROR", f"Cannot handle {fmt}"))
             if request.query.get("vdi"):
-                return _resolve(pool, "VDI", request.query.get("vdi"))
-            sr_value = _param(request, "sr_id") or _param(request, "sr_uuid")
+                return resolve(pool, "VDI", request.query.get("vdi"))
+            sr_value = param(request, "sr_id") or param(request, "sr_uuid")
             if sr_value is None:
-                raise _Refused(400, XapiFailure("VDI_MISSING"))
+                raise Refused(400, XapiFailure("VDI_MISSING"))
             if fmt != "raw" or request.content_length is None:
-                raise _Refused(400, XapiFailure("INTERNAL_ERROR", "a new VDI needs a raw length"))
-            sr = _resolve(pool, "SR", sr_value)
+                raise Refused(400, XapiFailure("INTERNAL_ERROR", "a new VDI needs a raw length"))
+            sr = resolve(pool, "SR", sr_value)
             return str(await transfer.call("VDI.create", _new_vdi(sr, request.content_length)))
 
-        async def body(transfer: _Transfer, _response: web.StreamResponse, vdi: str) -> str:
+        async def body(transfer: Transfer, _response: web.StreamResponse, vdi: str) -> str:
             disks = pool.disks
             size = disks.size_of(vdi)
             disks.reset(vdi)
@@ -358,6 +260,10 @@ class Transfers:
                     transfer.progress(received, total)
                 if decoder is not None:
                     decoder.finish()
+                elif request.content_length is not None and received != request.content_length:
+                    raise XapiFailure(
+                        "VDI_IO_ERROR", f"body ended after {received} of {total} bytes"
+                    )
             except vhd.VhdError as error:
                 raise XapiFailure("VDI_IO_ERROR", str(error)) from None
             return vdi
@@ -377,15 +283,15 @@ class Transfers:
     ) -> web.StreamResponse:
         pool = self.pool
 
-        async def prepare(_transfer: _Transfer) -> str:
+        async def prepare(_transfer: Transfer) -> str:
             if "Transfer-Encoding" in request.headers:
-                raise _Refused(403, XapiFailure("INTERNAL_ERROR", "Cannot_handle_chunked"))
-            sr_value = _param(request, "sr_id") or _param(request, "sr_uuid")
+                raise Refused(403, XapiFailure("INTERNAL_ERROR", "Cannot_handle_chunked"))
+            sr_value = param(request, "sr_id") or param(request, "sr_uuid")
             if sr_value is None:
                 return str(pool.db.get("pool", pool.pool_ref)["default_SR"])
-            return _resolve(pool, "SR", sr_value)
+            return resolve(pool, "SR", sr_value)
 
-        async def body(transfer: _Transfer, _response: web.StreamResponse, sr: str) -> list[str]:
+        async def body(transfer: Transfer, _response: web.StreamResponse, sr: str) -> list[str]:
             created: list[tuple[str, str]] = []
             try:
                 return await self._import_xva(transfer, request, sr, created)
@@ -400,7 +306,7 @@ class Transfers:
         )
 
     async def _import_xva(
-        self, transfer: _Transfer, request: web.BaseRequest, sr: str, created: list[tuple[str, str]]
+        self, transfer: Transfer, request: web.BaseRequest, sr: str, created: list[tuple[str, str]]
     ) -> list[str]:
         reader = xva.XvaReader()
         vdis: dict[str, str] = {}  # Ref:N -> new VDI ref
@@ -426,7 +332,7 @@ class Transfers:
 
     async def _create_objects(
         self,
-        transfer: _Transfer,
+        transfer: Transfer,
         ova: dict[str, Any],
         sr: str,
         vdis: dict[str, str],
@@ -499,17 +405,3 @@ def _write_within(disks: Disks, vdi: str, size: int, offset: int, data: bytes) -
         raise XapiFailure("VDI_IO_ERROR", f"the image is larger than the VDI ({size} bytes)")
     if inside:
         disks.write(vdi, offset, data[:inside])
-
-
-def _cancel_requested(pool: SimPool, task: str) -> bool:
-    try:
-        pool.tasks.check_cancelled(task)
-    except XapiFailure:
-        return True
-    return False
-
-
-def _drop(request: web.BaseRequest) -> None:
-    """End the connection without the clean end of the body: the client sees it cut short."""
-    if request.transport is not None:
-        request.transport.abort()
