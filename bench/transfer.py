@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -49,6 +50,12 @@ def image_chunks(size: int, stride: int) -> AsyncIterator[bytes]:
     return chunks()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     """xod's RSS every 50 ms while a transfer runs: the peak over the level before it."""
 
@@ -63,6 +70,7 @@ class RssSampler:
 
     async def measure(self, work: Callable[[], Awaitable[int]]) -> dict[str, Any]:
         before = rss_bytes(self.pid)
+        cpu_before = cpu_seconds(self.pid)
         done = asyncio.Event()
         sampler = asyncio.ensure_future(self.sample(done))
         started = time.monotonic()
@@ -75,6 +83,7 @@ class RssSampler:
             "MiB_per_s": round(moved / MiB / elapsed, 1),
             "rss_before_MiB": round(before / MiB, 1),
             "rss_growth_MiB": round((max(self.samples, default=before) - before) / MiB, 1),
+            "xod_cpu_s_per_GiB": round((cpu_seconds(self.pid) - cpu_before) / (moved / GiB), 2),
         }
 
 
@@ -125,15 +134,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sim_url, xod_url = processes.sim_url(), processes.xod_url()
         host_port = xod_url.removeprefix("http://")
         timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            websockets.connect(f"ws://{host_port}/api/", max_size=2**30, ping_interval=None) as ws,
-        ):
-            rpc = Rpc(ws)
-            await rpc.call("session.signIn", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
-            await rpc.call(
-                "server.add", {"host": sim_url, "username": "root", "password": "password"}
-            )
+
+        async def rpc(method: str, params: dict[str, Any]) -> Any:
+            """One call on a connection of its own: none stays open unread during a transfer
+            (xod would close it for not answering its pings)."""
+            async with websockets.connect(f"ws://{host_port}/api/", max_size=2**30) as ws:
+                client = Rpc(ws)
+                credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+                await client.call("session.signIn", credentials)
+                return await client.call(method, params)
+
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            credentials = {"host": sim_url, "username": "root", "password": "password"}
+            await rpc("server.add", credentials)
             session = await sim_session(http, sim_url)
             pool = next(iter(await sim_call(http, sim_url, session, "pool.get_all_records")))
             sr = await sim_call(http, sim_url, session, "pool.get_default_SR", pool)
@@ -145,13 +158,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             vdi = await sim_call(http, sim_url, session, "VDI.create", record)
             uuid = await sim_call(http, sim_url, session, "VDI.get_uuid", vdi)
             async with asyncio.timeout(60):  # the new VDI reaches xod's cache
-                while not await rpc.call("xo.getAllObjects", {"filter": {"id": uuid}}):  # noqa: ASYNC110
+                while not await rpc("xo.getAllObjects", {"filter": {"id": uuid}}):  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
             sampler = RssSampler(processes.xod.pid)
             direct = f"{sim_url}/{{}}?vdi={vdi}&format=raw&session_id={session}"
 
             async def via_xod(method: str, key: str) -> str:
-                result = await rpc.call(method, {"id": uuid, "format": "raw"})
+                result = await rpc(method, {"id": uuid, "format": "raw"})
                 return f"{xod_url}{result[key]}"
 
             results: dict[str, Any] = {

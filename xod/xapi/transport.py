@@ -17,7 +17,9 @@ from xod.xapi.errors import CallTimeout, TlsError, TransportError
 
 # Enough parallel requests for a busy pool (XO allows 20 concurrent calls) plus long polls.
 _CONNECTION_LIMIT = 64
-TRANSFER_READ_BUFFER = 1024 * 1024
+# Below the daemon's mmap threshold (xod/runtime.py): bigger buffers would each be mapped and
+# unmapped again, page faults and zeroing included, a large cost per byte moved.
+TRANSFER_READ_BUFFER = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +122,8 @@ class Transport:
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
-            # Read in big gulps (aiohttp's default is 64 KiB): fewer, larger writes to the
-            # client; the buffer stays bounded (aiohttp pauses the socket past twice this).
+            # Read in bigger gulps than aiohttp's 64 KiB: fewer pauses of the socket; the
+            # buffer stays bounded (aiohttp pauses reading past twice this).
             read_bufsize=TRANSFER_READ_BUFFER,
             skip_auto_headers=("User-Agent",),
             headers={"User-Agent": "xod"},
