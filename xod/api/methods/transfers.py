@@ -9,7 +9,7 @@ from typing import Any
 from xod.api import errors, transfers
 from xod.api.commands import Command, commands_of
 from xod.api.context import CallContext
-from xod.api.oneshot import Receiver, Stream, TooManyDownloads
+from xod.api.oneshot import Receiver, TooManyDownloads
 from xod.api.registry import Registry
 
 SR_TYPES = ("SR",)
@@ -19,11 +19,21 @@ def _command(ctx: CallContext, name: str) -> Command:
     return Command(commands_of(ctx.services), name)
 
 
-def _url(ctx: CallContext, key: str, register: Any, handler: Stream | Receiver, **kw: Any) -> Any:
+def _get_from(ctx: CallContext, export: transfers.Export) -> dict[str, str]:
+    oneshot = ctx.services.oneshot
     try:
-        return {key: register(handler, owner=ctx.require_user().id, **kw)}
+        url = oneshot.register(export.stream, export.content_type, owner=ctx.require_user().id)
     except TooManyDownloads as error:
         raise errors.unknown_error(str(error)) from None
+    return {"$getFrom": url}
+
+
+def _send_to(ctx: CallContext, receiver: Receiver) -> dict[str, str]:
+    try:
+        url = ctx.services.oneshot.register_upload(receiver, owner=ctx.require_user().id)
+    except TooManyDownloads as error:
+        raise errors.unknown_error(str(error)) from None
+    return {"$sendTo": url}
 
 
 def _compression(value: Any) -> str | None:
@@ -37,18 +47,12 @@ def register(registry: Registry) -> None:
     async def vm_export(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vm.export")
         export = transfers.vm_export(command, params["vm"], _compression(params.get("compress")))
-        oneshot = ctx.services.oneshot
-        return _url(
-            ctx, "$getFrom", oneshot.register, export.stream, content_type=export.content_type
-        )
+        return _get_from(ctx, export)
 
     async def vdi_export_content(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vdi.exportContent")
         export = transfers.vdi_export(command, params["id"], params.get("format", "vhd"))
-        oneshot = ctx.services.oneshot
-        return _url(
-            ctx, "$getFrom", oneshot.register, export.stream, content_type=export.content_type
-        )
+        return _get_from(ctx, export)
 
     async def vm_import(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vm.import")
@@ -59,7 +63,7 @@ def register(registry: Registry) -> None:
             await command.settle()
             return command.id_of(ref) or ref
 
-        return _url(ctx, "$sendTo", ctx.services.oneshot.register_upload, receive)
+        return _send_to(ctx, receive)
 
     async def vdi_import_content(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vdi.importContent")
@@ -70,7 +74,7 @@ def register(registry: Registry) -> None:
             await transfers.import_vdi_content(command, vdi, fmt, body, length)
             return True
 
-        return _url(ctx, "$sendTo", ctx.services.oneshot.register_upload, receive)
+        return _send_to(ctx, receive)
 
     registry.add("vm.export", vm_export, "write")
     registry.add("vdi.exportContent", vdi_export_content, "write")
