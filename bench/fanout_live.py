@@ -19,7 +19,6 @@ import argparse
 import array
 import asyncio
 import contextlib
-import gc
 import os
 import resource
 import socket
@@ -51,11 +50,13 @@ def raise_nofile() -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, cheap_hasher
+    from xod import runtime
     from xod.cache.sync import PoolSync
     from xod.server.app import ServerConfig, XodApp
     from xod.store import Store
 
     raise_nofile()
+    runtime.tune_process()  # xod runs as the daemon runs it (xod/daemon.py, xod/lifecycle.py)
     received: dict[int, float] = {}
     original = PoolSync.apply_reply
 
@@ -75,6 +76,7 @@ async def serve(args: argparse.Namespace) -> None:
         admin_password=ADMIN_PASSWORD,
         store=Store.open(state_dir, cheap_hasher()),
         ws_send_buffer=args.send_buffer,
+        bulk_load=runtime.bulk_load,  # GC off during a pool's load, heap frozen after it
     )
     app = XodApp(config)
     fanout_times: list[float] = []
@@ -100,8 +102,6 @@ async def serve(args: argparse.Namespace) -> None:
             while not app.pools.status(server_id).synced:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         token = await admin.call("token.create", {"expiresIn": "1 day"})
-    gc.collect()
-    gc.freeze()
     print(orjson.dumps({"port": app.port, "token": token}).decode(), flush=True)
     reader = asyncio.StreamReader()
     loop = asyncio.get_running_loop()

@@ -1,4 +1,5 @@
-"""Process-wide memory and garbage-collector tuning, switched on by the daemon (xod/daemon.py).
+"""Process-wide memory and garbage-collector tuning, switched on by the daemon (xod/daemon.py,
+xod/lifecycle.py).
 
 These change the whole interpreter (GC thresholds, a frozen heap, the C heap's free pages), so
 no library part of xod does them by itself: the cache takes a `bulk_load` hook that does nothing

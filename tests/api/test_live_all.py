@@ -1,4 +1,4 @@
-"""XO's `all` notifications (xo-jsonrpc §5.1) with a plain `websockets` client: enter with full
+"""XO's `all` notifications with a plain `websockets` client: enter with full
 objects then exit with `{id: 0}`, only after sign-in, the same as `xo.getAllObjects` shows."""
 
 from __future__ import annotations

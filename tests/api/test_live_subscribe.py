@@ -20,7 +20,7 @@ from tests.api.live_support import (
     user_vms,
     wait_until,
 )
-from xod.server.fanout import CHUNK_OBJECTS
+from xod.server.changes import CHUNK_OBJECTS
 from xod.sim.values import NULL_REF
 
 

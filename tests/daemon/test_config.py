@@ -9,6 +9,7 @@ import pytest
 
 from xod import config
 from xod.config import ConfigError
+from xod.settings import SETTINGS, parse_listen
 
 EXAMPLE = Path(config.__file__).with_name("config.example.toml")
 
@@ -52,7 +53,7 @@ def test_example_documents_every_setting_at_its_default(tmp_path: Path) -> None:
             documented.add(f"{section}.{match.group(1)}")
             line = line[2:]
         uncommented.append(line)
-    assert documented == {s.name for s in config.SETTINGS}
+    assert documented == {s.name for s in SETTINGS}
     path = tmp_path / "all.toml"
     path.write_text("\n".join(uncommented))
     loaded = config.load(path=path, environ={})
@@ -75,10 +76,10 @@ def test_errors_name_the_key_and_the_source(tmp_path: Path) -> None:
 
 
 def test_listen_addresses() -> None:
-    assert config.parse_listen("127.0.0.1:0") == ("127.0.0.1", 0)
-    assert config.parse_listen("[::1]:8443") == ("::1", 8443)
+    assert parse_listen("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert parse_listen("[::1]:8443") == ("::1", 8443)
     with pytest.raises(ValueError, match="HOST:PORT"):
-        config.parse_listen("8080")
+        parse_listen("8080")
 
 
 def test_renamed_limits_still_read_under_their_old_names(tmp_path: Path) -> None:

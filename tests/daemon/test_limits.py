@@ -15,7 +15,7 @@ import websockets
 
 from tests.daemon.test_demo import metric_values
 from xod import config
-from xod.daemon import Daemon
+from xod.lifecycle import Daemon
 from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
 from xod.store import Store

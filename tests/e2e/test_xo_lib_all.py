@@ -1,5 +1,5 @@
 """The real Xen Orchestra client library (npm `xo-lib`) receives `all` notifications for
-changes made on the simulator (xo-jsonrpc §5.1). Needs `npm install --prefix tests/js`."""
+changes made on the simulator. Needs `npm install --prefix tests/js`."""
 
 from __future__ import annotations
 

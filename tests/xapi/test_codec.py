@@ -1,4 +1,5 @@
-"""The pure wire codecs against the exact shapes xapi sends (xapi-protocol.md §2–3, §7)."""
+"""The pure wire codecs against the exact shapes xapi sends: result envelopes, data types, task
+results."""
 
 from __future__ import annotations
 

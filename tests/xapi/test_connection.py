@@ -14,8 +14,9 @@ import pytest
 from yarl import URL
 
 from tests.xapi.conftest import slaves_of, user_vms
-from xod.xapi.connection import is_idempotent, with_host
+from xod.xapi.connection import with_host
 from xod.xapi.errors import CallTimeout, TransportError, XapiError
+from xod.xapi.rpc import is_idempotent
 
 
 async def test_login_and_calls_over_jsonrpc(sim, connect_to):

@@ -50,9 +50,8 @@ async def http_peer() -> AsyncIterator[URL]:
     app.router.add_post("/gzipped", _gzipped)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
     yield URL(f"http://127.0.0.1:{port}")
     await runner.cleanup()
 

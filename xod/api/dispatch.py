@@ -1,5 +1,5 @@
-"""JSON-RPC 2.0 dispatch as xo-server does it (xo-jsonrpc §1.3-§1.5), done right where xo-server
-is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
+"""JSON-RPC 2.0 dispatch as xo-server does it (message shapes, call pipeline), done right where
+xo-server is broken: malformed JSON gets a -32700 response, a batch gets a proper batch response.
 
 Transport-free: the edge decodes a frame in its wire format with xod/api/requests.py (JSON or
 msgpack, into JSON-shaped values nested at most `MAX_NESTING` deep, malformed requests already
@@ -82,6 +82,15 @@ def normalize_params(method: Method, params: dict[str, Any]) -> dict[str, Any]:
             if not validator.rejects_as_extra(name):
                 params[name] = value
     return params
+
+
+def check_permission(permission: str, user: User | None) -> None:
+    """Raise `unauthorized` unless `user` may call a method that requires `permission`."""
+    if permission != ANONYMOUS:
+        if user is None:
+            raise errors.unauthorized(None if permission == SIGNED_IN else permission)
+        if permission != SIGNED_IN and not permission_allows(user.permission, permission):
+            raise errors.unauthorized(permission)
 
 
 class Dispatcher:
@@ -190,12 +199,7 @@ class Dispatcher:
         """Run one method call for `user` (the caller, read once per call). Raises on failure."""
         method_name = method.name
         is_admin = user is not None and user.permission == "admin"
-        permission = method.permission
-        if permission != ANONYMOUS:
-            if user is None:
-                raise errors.unauthorized(None if permission == SIGNED_IN else permission)
-            if permission != SIGNED_IN and not permission_allows(user.permission, permission):
-                raise errors.unauthorized(permission)
+        check_permission(method.permission, user)
         if params is None:
             params = {}
         elif isinstance(params, list):

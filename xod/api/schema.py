@@ -1,4 +1,4 @@
-"""XO's parameter-schema dialect (xo-jsonrpc §1.6) → JSON Schema, and Ajv-shaped validation.
+"""XO's parameter-schema dialect (xo-server's `params`) → JSON Schema, and Ajv-shaped validation.
 
 Pure. The dialect: object properties are required unless `optional: true`; extra properties
 are rejected when any property is declared, unless a `"*"` wildcard gives their schema; strings

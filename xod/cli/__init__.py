@@ -1,1 +1,1 @@
-"""xod-cli: the companion command-line client (xo-jsonrpc §2.4, §3.2, §3.4, §3.5)."""
+"""xod-cli: the companion command-line client, working the way xo-cli does."""

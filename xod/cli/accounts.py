@@ -1,4 +1,4 @@
-"""register / unregister / create-token (xo-jsonrpc §2.3, §2.4: xo-cli's flows)."""
+"""register / unregister / create-token (xo-cli's flows: sign in, then keep a token)."""
 
 from __future__ import annotations
 

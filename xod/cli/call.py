@@ -1,4 +1,4 @@
-"""`xod-cli METHOD key=value…`: one call, its result as JSON (xo-jsonrpc §3.5).
+"""`xod-cli METHOD key=value…`: one call, its result as JSON (as `xo-cli METHOD` does).
 
 The method's params schema (`system.methodSignature`) is read first: an unknown method is
 reported before anything runs, and values are typed by their parameter (values.py). A result

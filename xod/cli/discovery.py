@@ -1,4 +1,4 @@
-"""list-commands (xo-jsonrpc §3.2): `system.getMethodsInfo`, filtered by globs, printed as
+"""list-commands: `system.getMethodsInfo`, filtered by globs, printed as
 xo-cli prints it."""
 
 from __future__ import annotations

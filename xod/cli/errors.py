@@ -71,7 +71,7 @@ class RpcError(CliError):
         super().__init__(describe_rpc_error(method, error), exit_code_for(self.code))
 
 
-# -32601 is JSON-RPC's "method not found"; 10 is XO's invalidParameters (xo-jsonrpc §1.7).
+# -32601 is JSON-RPC's "method not found"; 10 is XO's invalidParameters (xod/api/errors.py).
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMETERS = 10
 INVALID_CREDENTIALS = 3

@@ -41,6 +41,11 @@ commands:
                         download a VM as an XVA, a VDI as a VHD or raw image
   import vm SR FILE | import vdi ID FILE [--format vhd|raw]
                         upload an XVA as a new VM on SR, an image into a VDI
+  rest get|post|put|patch|delete PATH [--ndjson] [key=value…]
+                        the REST API: `rest get vms fields=name_label,power_state`,
+                        `rest post vms/ID/actions/snapshot name_label=before`
+  rest watch PATH [key=value…]
+                        a collection's changes as NDJSON; resumes after a reconnect
   METHOD key=value…     call a method, print its result as JSON
 
 values: `json:` prefix for any JSON (`tags=json:["a","b"]`), true/false, numbers (typed by
@@ -274,6 +279,26 @@ def cmd_import(args: list[str]) -> int:
             progress=_show_progress(options),
         )
     )
+def cmd_rest(args: list[str]) -> int:
+    parser = Parser(
+        "rest",
+        "Call the REST API /rest/v0 with the registered token. PATH is relative to /rest/v0;"
+        " for get/delete the pairs are query parameters, for post/put/patch the JSON body."
+        " `watch PATH` prints changes as they happen and resumes after a reconnect.",
+    )
+    parser.add_argument("verb", metavar="get|post|put|patch|delete|watch")
+    parser.add_argument("path", metavar="PATH", help="e.g. vms, vms/ID/actions/snapshot")
+    parser.add_argument("pairs", metavar="key=value", nargs="*")
+    parser.add_argument("--ndjson", action="store_true", help="one JSON value per line")
+    options = parser.parse_args(args)
+    from xod.cli import rest
+
+    if options.verb != "watch":
+        return _run(rest.request(options.verb, options.path, options.pairs, options.ndjson))
+    try:
+        return _run(rest.watch(options.path, options.pairs))
+    except KeyboardInterrupt:
+        return ExitCode.OK  # Ctrl-C is how a watch ends
 
 
 METHOD_USAGE = f"""\
@@ -319,6 +344,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "watch": cmd_watch,
     "export": cmd_export,
     "import": cmd_import,
+    "rest": cmd_rest,
 }
 
 

@@ -1,4 +1,4 @@
-"""list-objects (xo-jsonrpc §3.4): `xo.getAllObjects` streamed as NDJSON, printed as a JSON array.
+"""list-objects: `xo.getAllObjects` streamed as NDJSON, printed as a JSON array.
 
 `key=value` arguments are the lodash-style filter object (matched by the server); `--filter`
 takes a complex-matcher expression (`"type:VM power_state:Running"`). Given both, the server

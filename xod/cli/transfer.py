@@ -1,4 +1,4 @@
-"""The HTTP side of `$getFrom` / `$sendTo` (xo-jsonrpc §3.5): one-shot URLs on the same server.
+"""The HTTP side of `$getFrom` / `$sendTo` (docs/protocol.md): one-shot URLs on the same server.
 
 A small HTTP/1.1 client on asyncio streams, because all it does is one GET or one POST to the
 server it already talks to — and importing aiohttp would double the start-up time of every
@@ -9,6 +9,7 @@ Content-Length, chunked, or until the server closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -25,7 +26,7 @@ MAX_HEADER_LINES = 100
 _Read = TypeVar("_Read")
 
 
-class _Response:
+class HttpResponse:
     def __init__(self, status: int, reason: str, headers: dict[str, str]) -> None:
         self.status = status
         self.reason = reason
@@ -63,7 +64,7 @@ async def _read(coroutine: Awaitable[_Read]) -> _Read:
         raise Unreachable(f"transfer interrupted: {error}") from None
 
 
-async def _read_head(reader: asyncio.StreamReader, url: str) -> _Response:
+async def _read_head(reader: asyncio.StreamReader, url: str) -> HttpResponse:
     status_line = await _read(reader.readline())
     try:
         _protocol, status, reason = status_line.decode("latin-1").rstrip("\r\n").split(" ", 2)
@@ -74,7 +75,7 @@ async def _read_head(reader: asyncio.StreamReader, url: str) -> _Response:
     for _ in range(MAX_HEADER_LINES):
         line = (await _read(reader.readline())).decode("latin-1").rstrip("\r\n")
         if not line:
-            return _Response(code, reason, headers)
+            return HttpResponse(code, reason, headers)
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     raise Unreachable(f"{url}: too many response headers")
@@ -120,19 +121,38 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncGenerator[bytes, None]:
-    """The body of a `$getFrom` URL, chunk by chunk as it arrives (close it with aclosing)."""
+@contextlib.asynccontextmanager
+async def http_request(
+    server: str,
+    method: str,
+    path: str,
+    allow_unauthorized: bool,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> AsyncGenerator[tuple[HttpResponse, AsyncIterator[bytes]], None]:
+    """One request to the server: its response head, and its body as chunks arrive."""
     url = http_url(server, path)
     reader, writer, target, netloc = await _open(url, allow_unauthorized)
     try:
-        writer.write(_request_head("GET", target, netloc))
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        if body is not None:
+            extra += f"Content-Length: {len(body)}\r\n"
+        writer.write(_request_head(method, target, netloc, extra) + (body or b""))
         response = await _read_head(reader, url)
-        if response.status != 200:
-            raise CliError(f"GET {url}: HTTP {response.status} {response.reason}")
-        async for chunk in _body(reader, response.headers):
-            yield chunk
+        yield response, _body(reader, response.headers)
     finally:
         await _close(writer)
+
+
+async def get_from(server: str, path: str, allow_unauthorized: bool) -> AsyncGenerator[bytes, None]:
+    """The body of a `$getFrom` URL, chunk by chunk as it arrives (close it with aclosing)."""
+    async with http_request(server, "GET", path, allow_unauthorized) as (response, body):
+        if response.status != 200:
+            url = http_url(server, path)
+            raise CliError(f"GET {url}: HTTP {response.status} {response.reason}")
+        async for chunk in body:
+            yield chunk
 
 
 async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:

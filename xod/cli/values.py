@@ -1,4 +1,4 @@
-"""`key=value` arguments → JSON-RPC params (xo-jsonrpc §3.4, §3.5).
+"""`key=value` arguments → JSON-RPC params.
 
 xo-cli's rules — `json:` prefix for any JSON value, `true`/`false` for booleans, `@=FILE` kept
 client-side for `$getFrom`/`$sendTo` — plus numbers. When the method's params schema is known,

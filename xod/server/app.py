@@ -33,6 +33,7 @@ from xod.server.limits import (
     DaemonLimits,
 )
 from xod.server.listen import DEFAULT_BACKLOG, Listener, listen
+from xod.server.rest.routes import install as install_rest
 from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api_handler
 from xod.store import FirstStartAdmin, SignInThrottle, Store, ensure_admin
 from xod.store.first_start import DEFAULT_ADMIN_EMAIL
@@ -147,6 +148,7 @@ class XodApp:
         )
         self.app.router.add_get("/api/{token}", self._one_shot)
         self.app.router.add_post("/api/{token}", self._one_shot_upload)
+        install_rest(self.app, self.dispatcher, self.fanout.config, config.ws_send_buffer)
         self._listener: Listener | None = None
         self.port: int | None = None
 

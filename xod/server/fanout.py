@@ -4,8 +4,8 @@ One store listener. Per batch: the `all` notification (every signed-in connectio
 opt out) is encoded once per wire format in use and the same frames go to every such
 connection; each subscription scope (same filter and fields) filters and projects once and
 encodes once per format, with each subscription's id spliced into the shared bytes
-(`ChangesTemplate`). Nothing here awaits per connection: a `Peer` writes at once or queues, and
-drains on its own.
+(`ChangesTemplate`; a subscription's frames: xod/server/changes.py). Nothing here awaits per
+connection: a `Peer` writes at once or queues, and drains on its own.
 
 A watchdog closes connections behind for longer than `max_lag`, and sends bookmarks (an empty
 `xod.changes` with the current revision) to subscriptions idle for `bookmark_interval`, so a
@@ -16,25 +16,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from xod.api.errors import ApiError
 from xod.api.subscriptions import Delta, Scope, scope_key
 from xod.cache.store import ChangeBatch, Gone, ObjectStore
+from xod.server.changes import (
+    CHUNK_OBJECTS,
+    MAX_SCOPES,
+    MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    SUBSCRIPTION_ID_LENGTH,
+    StartFrames,
+    Subscription,
+    too_many_subscriptions,
+)
 from xod.server.frames import (
     FORMATS,
     PING_FRAME,
     ChangesTemplate,
     WireFormat,
     all_frames,
-    changes_message,
 )
 from xod.server.limits import DaemonLimits
 from xod.server.peer import SLOW_CLIENT_CLOSE_CODE, Peer
@@ -42,15 +48,7 @@ from xod.server.peer import SLOW_CLIENT_CLOSE_CODE, Peer
 log = logging.getLogger("xod.server")
 
 NO_PONG_CLOSE_CODE = 4009
-SUBSCRIPTION_ID_LENGTH = 16
-# Objects per snapshot/resume/coalesced frame: a big snapshot never becomes one giant frame.
-CHUNK_OBJECTS = 500
 DEFAULT_NOTIFICATION_FRAME_BYTES = 1024 * 1024
-# A subscription costs a scope (a projected copy of what it selects, its filter run on every
-# batch): a connection may hold only so many, and the daemon only so many distinct scopes.
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 32
-MAX_SCOPES = 1000
-TOO_MANY_SUBSCRIPTIONS_CODE = 429
 
 # Callbacks to run once the current call's response has been queued (set per call by the
 # WebSocket edge): a subscription's first frames must follow the response that names it.
@@ -69,22 +67,6 @@ class FanoutConfig:
     notification_frame_bytes: int = DEFAULT_NOTIFICATION_FRAME_BYTES
     max_subscriptions_per_connection: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_scopes: int = MAX_SCOPES
-
-
-def too_many_subscriptions(limit: int, what: str) -> ApiError:
-    return ApiError(
-        TOO_MANY_SUBSCRIPTIONS_CODE,
-        f"too many subscriptions: at most {limit} {what}; unsubscribe first",
-        {"code": "TOO_MANY_SUBSCRIPTIONS", "limit": limit},
-    )
-
-
-def _chunks(items: Iterator[tuple[str, Any]], size: int) -> Iterator[dict[str, Any]]:
-    while True:
-        chunk = dict(itertools.islice(items, size))
-        if not chunk:
-            return
-        yield chunk
 
 
 class AllStream:
@@ -108,64 +90,6 @@ class AllStream:
         enter = {i: o for i, o in items.items() if o is not None}
         exit_ids = [i for i, o in items.items() if o is None]
         return self.frames(fmt, enter, exit_ids)
-
-
-class Subscription:
-    __slots__ = ("active", "id", "id_bytes", "last_sent", "peer", "scope")
-
-    def __init__(self, subscription_id: str, scope: Scope, peer: Peer) -> None:
-        self.id = subscription_id
-        self.id_bytes = subscription_id.encode()
-        self.scope = scope
-        self.peer = peer
-        self.last_sent = time.monotonic()
-        self.active = False
-
-    def frames(
-        self, fmt: WireFormat, revision: int, enter: dict[str, Any], exit_ids: list[str]
-    ) -> Iterator[bytes]:
-        """This subscription's frames for a (possibly big) net change, chunked."""
-        chunks = _chunks(iter(enter.items()), CHUNK_OBJECTS)
-        first = next(chunks, {})
-        yield fmt.frame(changes_message(self.id, revision, first, exit_ids))
-        for chunk in chunks:
-            yield fmt.frame(changes_message(self.id, revision, chunk, []))
-
-    def coalesced_frames(
-        self, fmt: WireFormat, items: dict[str, Any], revision: int
-    ) -> list[bytes]:
-        if not self.active:
-            return []
-        enter = {i: o for i, o in items.items() if o is not None}
-        exit_ids = [i for i, o in items.items() if o is None]
-        return list(self.frames(fmt, revision, enter, exit_ids))
-
-
-class StartFrames:
-    """A snapshot or resume, chunked, each chunk encoded on first demand and then shared: a
-    big snapshot is neither one giant frame nor encoded all at once."""
-
-    __slots__ = ("_chunks", "_exit", "_fmt", "_revision", "_templates")
-
-    def __init__(self, fmt: WireFormat, delta: Delta) -> None:
-        self._fmt = fmt
-        self._revision = delta.revision
-        self._exit = delta.exit
-        self._chunks = list(_chunks(iter(delta.enter.items()), CHUNK_OBJECTS)) or [{}]
-        self._templates: list[ChangesTemplate | None] = [None] * len(self._chunks)
-
-    def frames(self, id_bytes: bytes) -> Iterator[bytes]:
-        for i, chunk in enumerate(self._chunks):
-            template = self._templates[i]
-            if template is None:
-                template = self._templates[i] = ChangesTemplate(
-                    self._fmt,
-                    SUBSCRIPTION_ID_LENGTH,
-                    self._revision,
-                    chunk,
-                    self._exit if i == 0 else [],
-                )
-            yield template.frame(id_bytes)
 
 
 class Fanout:

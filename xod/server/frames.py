@@ -87,7 +87,7 @@ def all_frames(
     max_objects: int | None = None,
     max_bytes: int | None = None,
 ) -> list[bytes]:
-    """XO's `all` notification for one batch (xo-jsonrpc §5.1): enter first, then exit with
+    """XO's `all` notification for one batch, as xo-server sends it: enter first, then exit with
     `{id: 0}`; an empty half is not sent. With limits, each half is split into frames of at
     most `max_objects` objects and (unless one object alone is bigger) `max_bytes` bytes: a
     pool's first sync is not one giant frame copied into every lagging client's buffer."""

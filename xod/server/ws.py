@@ -1,4 +1,4 @@
-"""The `/api/` WebSocket edge: frames in, dispatch, frames out (xo-jsonrpc §1).
+"""The `/api/` WebSocket edge: frames in, dispatch, frames out (JSON-RPC 2.0, as xo-server).
 
 Each connection reads frames in order and runs the calls concurrently (at most
 `max_concurrent_calls` at once, each entry of a batch counting as one: reading pauses beyond
@@ -66,7 +66,7 @@ class _ApiWebSocket(web.WebSocketResponse):
 
 
 class LiveConnection(ApiConnection):
-    """A WebSocket connection: signing in starts the `all` notifications (xo-jsonrpc §5.1);
+    """A WebSocket connection: signing in starts the `all` notifications (as in XO);
     signing out (also when its user or token is deleted) stops them and every subscription."""
 
     __slots__ = ("all_enabled", "live")

@@ -1,5 +1,11 @@
 """The workload generator: builds a realistic pool fast (records from precomputed class
-defaults, no per-field validation, reverse references computed once at the end)."""
+defaults, no per-field validation, reverse references computed once at the end).
+
+Why this module is long: it is one builder writing every record of a pool — networks, SRs,
+hosts with their PIFs, PBDs and metrics, templates, VMs with their disks, VIFs and snapshots —
+and each part shares the builder's random generator and the refs made before it; most of the
+length is the records' field values, one per line.
+"""
 
 from __future__ import annotations
 

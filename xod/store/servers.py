@@ -42,7 +42,7 @@ class ServerRecord:
     def public(
         self, status: str = "disconnected", pool: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """The server.getAll record (xo-jsonrpc §6): no password; runtime facts passed in.
+        """The server.getAll record, XO's shape: no password; runtime facts passed in.
 
         `pool` may carry poolId, master, poolNameLabel, poolNameDescription,
         poolMembersAddresses from the live connection; `label` defaults to poolNameLabel.

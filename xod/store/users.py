@@ -44,7 +44,7 @@ class User:
     password_hash: str | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
-        """The shape session.signIn / session.getUser return (xo-jsonrpc §2.1)."""
+        """The shape session.signIn / session.getUser return, as in XO."""
         return {
             "id": self.id,
             "email": self.email,

@@ -1,7 +1,8 @@
 """XAPI wire codecs, pure (no I/O): JSON-RPC v2 and XML-RPC requests and responses, the XML-RPC
 value fragments that task results carry, and the JSON-RPC → XML-RPC fallback decision.
 
-Wire facts: shared/reference/xapi-protocol.md §1–3, §7."""
+The shapes are xapi's own: `tests/xapi/test_codec.py` pins each one (result envelopes, data
+types, task results)."""
 
 from __future__ import annotations
 

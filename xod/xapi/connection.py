@@ -1,10 +1,10 @@
 """One long-lived XAPI session per pool: login, re-login on SESSION_INVALID, following the
 master (HOST_IS_SLAVE), failover over the pool's known hosts when the master stops answering,
-JSON-RPC with XML-RPC fallback per host, calls, Async calls and event.from.
+calls (each request in its host's dialect: xod/xapi/rpc.py), Async calls and event.from.
 
-Failover follows the XenAPI guide's algorithm (shared/reference/seeds/000_*.txt): keep the
-pool's host list current; when the master does not answer, try every host until one answers;
-a slave answers HOST_IS_SLAVE naming the new master; connect there."""
+Failover follows the algorithm of XenServer's SDK guide: keep the pool's host list current;
+when the master does not answer, try every host until one answers; a slave answers
+HOST_IS_SLAVE naming the new master; connect there."""
 
 # A `timeout` argument here is a per-request deadline handed down to the HTTP layer (the
 # module contract), not a replacement for asyncio.timeout.
@@ -24,57 +24,23 @@ import aiohttp
 from yarl import URL
 
 from xod.backoff import Backoff
-from xod.xapi.codec import (
-    JSON_CONTENT_TYPE,
-    XML_CONTENT_TYPE,
-    decode_event_batch,
-    decode_jsonrpc_response,
-    decode_xmlrpc_response,
-    encode_jsonrpc_request,
-    encode_xmlrpc_request,
-    jsonrpc_unsupported,
-)
+from xod.xapi.codec import decode_event_batch, decode_jsonrpc_response
 from xod.xapi.errors import ProtocolError, TlsError, TransportError, XapiError
+from xod.xapi.rpc import Dialect, JsonDecoder, Rpc, is_idempotent
 from xod.xapi.tasks import ProgressCallback, TaskWatcher, task_outcome
 from xod.xapi.transport import Transport
 
 log = logging.getLogger("xod.xapi")
 
 Status = Literal["disconnected", "connecting", "connected"]
-# Turns a JSON-RPC answer body into the call's result (or raises its XapiError).
-JsonDecoder = Callable[[bytes | bytearray], Any]
-Dialect = Literal["auto", "jsonrpc", "xmlrpc"]
 
 # event.from's HTTP timeout = 1.1 × its XAPI timeout + this (seconds): the server answers at
 # its own timeout at the latest, so a longer silence means the host is gone.
 EVENT_FROM_MARGIN = 2.0
 # HOST_IS_SLAVE hops followed for one login (a master move during failover can add one).
 _MAX_REDIRECTS = 3
-# Calls that change nothing on the pool, hence safe to send again after a transport failure
-# (the first attempt may or may not have reached the host).
-_SAFE_METHODS = frozenset(
-    {
-        "event.from",
-        "event_from",
-        "session.login_with_password",
-        "system.listMethods",
-        "session.get_this_host",
-        "session.get_record",
-    }
-)
-
 # Messages that take no session parameter.
 _SESSIONLESS_METHODS = frozenset({"system.listMethods"})
-
-
-def is_idempotent(method: str) -> bool:
-    """Whether a call may be retried on another host after a transport failure."""
-    if method in _SAFE_METHODS:
-        return True
-    if method.startswith("Async."):
-        return False
-    _, _, message = method.rpartition(".")
-    return message.startswith("get_")
 
 
 def with_host(url: URL, address: str) -> URL:
@@ -109,16 +75,19 @@ class PoolConnection:
         self._call_timeout = call_timeout
         # Probing hosts during failover must not take a full call timeout per silent host.
         self._probe_timeout = min(probe_timeout, call_timeout)
-        self._protocol = protocol
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._unix_socket = unix_socket
-        self._transport = Transport(
-            allow_unauthorized=allow_unauthorized,
-            fingerprint=fingerprint,
-            unix_socket=unix_socket,
-            ssl_context=ssl_context,
-            http_proxy=http_proxy,
+        self._wire = Rpc(
+            Transport(
+                allow_unauthorized=allow_unauthorized,
+                fingerprint=fingerprint,
+                unix_socket=unix_socket,
+                ssl_context=ssl_context,
+                http_proxy=http_proxy,
+            ),
+            protocol,
+            unix_socket,
         )
         self.status: Status = "disconnected"
         self.last_error: str | None = None
@@ -126,7 +95,6 @@ class PoolConnection:
         self.session_ref: str | None = None
         self.on_status: list[Callable[[PoolConnection], None]] = []
         self._known_hosts: list[str] = []
-        self._protocols: dict[str, str] = {}  # host origin -> "jsonrpc" | "xmlrpc"
         # Bumped on every new session or master: a caller whose call failed under an older
         # generation just retries, instead of renewing the session a second time.
         self._generation = 0
@@ -152,7 +120,7 @@ class PoolConnection:
 
     def protocol_of(self, url: str | None = None) -> str | None:
         """The RPC dialect remembered for a host (the master by default), once it answered."""
-        return self._protocols.get(self._host_key(URL(url) if url else self._url))
+        return self._wire.dialect_of(URL(url) if url else self._url)
 
     def transfer_client(self) -> aiohttp.ClientSession:
         """An HTTP session for one transfer to the master's handlers (xod/xapi/transfers.py)."""
@@ -186,62 +154,13 @@ class PoolConnection:
         task.add_done_callback(self._background.discard)
         return task
 
-    # ------------------------------------------------------------------------------ wire
-
-    def _host_key(self, url: URL) -> str:
-        return self._unix_socket or str(url.origin())
-
-    async def _rpc(
-        self,
-        url: URL,
-        method: str,
-        params: list[Any],
-        timeout: float,
-        decode_json: JsonDecoder = decode_jsonrpc_response,
-    ) -> Any:
-        """One request to one host, in the dialect it speaks (JSON-RPC unless it showed it
-        cannot, or XML-RPC is forced). `decode_json` only applies to JSON-RPC answers."""
-        key = self._host_key(url)
-        dialect = self._protocols.get(key) or (
-            "xmlrpc" if self._protocol == "xmlrpc" else "jsonrpc"
-        )
-        if dialect == "jsonrpc":
-            answer = await self._transport.post(
-                url.with_path("/jsonrpc"),
-                encode_jsonrpc_request(method, params),
-                JSON_CONTENT_TYPE,
-                timeout=timeout,
-                method=method,
-            )
-            if jsonrpc_unsupported(answer.status, answer.content_type):
-                if self._protocol == "jsonrpc":
-                    raise ProtocolError("host does not speak JSON-RPC", url=key, method=method)
-                log.info("host %s does not speak JSON-RPC: using XML-RPC", key)
-                self._protocols[key] = "xmlrpc"
-            else:
-                if answer.status != 200:
-                    raise ProtocolError(f"HTTP {answer.status}", url=key, method=method)
-                self._protocols[key] = "jsonrpc"
-                return decode_json(answer.body)
-        answer = await self._transport.post(
-            url.with_path("/"),
-            encode_xmlrpc_request(method, params),
-            XML_CONTENT_TYPE,
-            timeout=timeout,
-            method=method,
-        )
-        if answer.status != 200:
-            raise ProtocolError(f"HTTP {answer.status}", url=key, method=method)
-        self._protocols[key] = "xmlrpc"
-        return decode_xmlrpc_response(answer.body)
-
     # ------------------------------------------------------------------------------ sessions
 
     async def _login_at(self, url: URL, timeout: float) -> tuple[URL, str]:
         """Log in at `url`, following HOST_IS_SLAVE to the master it names."""
         for _ in range(_MAX_REDIRECTS + 1):
             try:
-                session = await self._rpc(
+                session = await self._wire.call(
                     url,
                     "session.login_with_password",
                     [self._username, self._password, "1.0", self._originator],
@@ -304,9 +223,11 @@ class PoolConnection:
         """Pool ref and the hosts' addresses, so failover works even before anyone calls
         set_known_hosts(). Best effort: a failure here does not undo the login."""
         try:
-            pools = await self._rpc(url, "pool.get_all", [session], self._call_timeout)
+            pools = await self._wire.call(url, "pool.get_all", [session], self._call_timeout)
             self.pool_ref = pools[0] if pools else None
-            hosts = await self._rpc(url, "host.get_all_records", [session], self._call_timeout)
+            hosts = await self._wire.call(
+                url, "host.get_all_records", [session], self._call_timeout
+            )
             addresses = [record.get("address", "") for record in hosts.values()]
             self.set_known_hosts([*addresses, *self._known_hosts])
         except (TransportError, XapiError) as error:
@@ -314,7 +235,7 @@ class PoolConnection:
 
     async def _logout_quietly(self, url: URL, session: str) -> None:
         with contextlib.suppress(TransportError, XapiError):
-            await self._rpc(url, "session.logout", [session], self._probe_timeout)
+            await self._wire.call(url, "session.logout", [session], self._probe_timeout)
 
     async def _renew(self, *, probe: bool, first: URL | None, error: BaseException | None) -> None:
         self._set_status("connecting", error)
@@ -323,7 +244,7 @@ class PoolConnection:
                 # A transport failure may be a blip: if the master still answers with our
                 # session, keep it (no new login, no failover).
                 try:
-                    await self._rpc(
+                    await self._wire.call(
                         self._url, "pool.get_all", [self.session_ref], self._probe_timeout
                     )
                 except (TransportError, XapiError):
@@ -392,7 +313,7 @@ class PoolConnection:
         if self.session_ref is not None:
             await self._logout_quietly(self._url, self.session_ref)
             self.session_ref = None
-        await self._transport.close()
+        await self._wire.close()
         self._set_status("disconnected")
 
     async def call(
@@ -433,7 +354,7 @@ class PoolConnection:
             generation, session = self._generation, self.session_ref
             try:
                 params = list(args) if method in _SESSIONLESS_METHODS else [session, *args]
-                return await self._rpc(self._url, method, params, timeout, decode_json)
+                return await self._wire.call(self._url, method, params, timeout, decode_json)
             except ProtocolError:
                 raise
             except TransportError as error:

@@ -1,0 +1,1 @@
+"""The REST API `/rest/v0` (Xen Orchestra compatible), on the same app as `/api/`."""
