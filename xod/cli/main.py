@@ -279,6 +279,8 @@ def cmd_import(args: list[str]) -> int:
             progress=_show_progress(options),
         )
     )
+
+
 def cmd_rest(args: list[str]) -> int:
     parser = Parser(
         "rest",

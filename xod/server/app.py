@@ -25,6 +25,7 @@ from xod.api.services import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
 from xod.cache.sync import BulkLoad
+from xod.server.downloads import stream_download
 from xod.server.fanout import DEFAULT_NOTIFICATION_FRAME_BYTES, Fanout, FanoutConfig
 from xod.server.limits import (
     DEFAULT_ANONYMOUS_BUFFER_BYTES,
@@ -282,24 +283,10 @@ class XodApp:
         if entry is None:
             raise web.HTTPNotFound()
         content_type, stream = entry
-        async with contextlib.aclosing(stream()) as chunks:
-            try:
-                first = await anext(chunks, b"")
-            except Exception as error:
-                return _error_response(error)
-            response = web.StreamResponse(headers={"Content-Type": content_type})
-            await response.prepare(request)
-            try:
-                await response.write(first)
-                async for chunk in chunks:
-                    await response.write(chunk)
-            except Exception as error:
-                log.warning("download %s cut short: %s", request.path[:12], error)
-                if request.transport is not None:
-                    request.transport.abort()
-                return response
-        await response.write_eof()
-        return response
+        try:
+            return await stream_download(request, stream, {"Content-Type": content_type})
+        except Exception as error:  # before the first byte: an HTTP error can still say it
+            return _error_response(error)
 
     async def _one_shot_upload(self, request: web.Request) -> web.Response:
         """A `$sendTo` upload: the body streams to the method's receiver; the answer is a

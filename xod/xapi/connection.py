@@ -124,7 +124,7 @@ class PoolConnection:
 
     def transfer_client(self) -> aiohttp.ClientSession:
         """An HTTP session for one transfer to the master's handlers (xod/xapi/transfers.py)."""
-        return self._transport.transfer_client()
+        return self._wire.transfer_client()
 
     def set_known_hosts(self, addresses: Iterable[str]) -> None:
         """The pool's hosts (host.address values): the candidates tried when the master fails."""

@@ -1,5 +1,6 @@
-"""vm.export, vdi.exportContent (`$getFrom`), vm.import, vdi.importContent (`$sendTo`): the
-JSON-RPC side of the streamed transfers (xod/api/transfers.py), as Xen Orchestra has them."""
+"""vm.export, vdi.exportContent (`$getFrom`), vm.import, vdi.importContent, disk.import
+(`$sendTo`): the JSON-RPC side of the streamed transfers (xod/api/transfers.py), as Xen
+Orchestra has them."""
 
 from __future__ import annotations
 
@@ -76,7 +77,23 @@ def register(registry: Registry) -> None:
 
         return _send_to(ctx, receive)
 
+    async def disk_import(ctx: CallContext, params: dict[str, Any]) -> Any:
+        command = _command(ctx, "disk.import")
+        sr = command.ref_of(params["sr"], SR_TYPES)
+        fmt = params.get("type", "vhd")
+
+        async def receive(body: AsyncIterator[bytes], length: int | None) -> Any:
+            ref = await transfers.import_new_vdi(
+                command, sr, fmt, body, length,
+                name_label=params["name"], name_description=params.get("description", ""),
+            )  # fmt: skip
+            await command.settle()
+            return command.id_of(ref) or ref
+
+        return _send_to(ctx, receive)
+
     registry.add("vm.export", vm_export, "write")
     registry.add("vdi.exportContent", vdi_export_content, "write")
     registry.add("vm.import", vm_import, "write")
     registry.add("vdi.importContent", vdi_import_content, "write")
+    registry.add("disk.import", disk_import, "write")
