@@ -19,11 +19,6 @@ async def _error(env: Env, method: str, params: dict) -> RpcError:
     return raised.value
 
 
-def _cached(env: Env, object_id: str) -> dict | None:
-    """The cache right now: what every getAllObjects and subscriber sees at this instant."""
-    return env.app.objects.get(object_id)
-
-
 async def test_vm_power_actions(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm = await env.vm_in_state("Halted")
@@ -45,7 +40,7 @@ async def test_vm_power_actions(tmp_path: Path) -> None:
         for method, params, expected in steps:
             domid = env.sim_record("VM", vm_id)["domid"]
             assert await env.client.call(method, params) is True, method
-            assert _cached(env, vm_id)["power_state"] == expected, method
+            assert (await env.object(vm_id))["power_state"] == expected, method
             assert env.sim_record("VM", vm_id)["power_state"] == expected, method
             if method == "vm.restart":  # a reboot gives the VM a new domain
                 assert env.sim_record("VM", vm_id)["domid"] != domid
@@ -53,7 +48,7 @@ async def test_vm_power_actions(tmp_path: Path) -> None:
         # Start on a chosen host.
         host_id = min((await env.objects({"type": "host"})).keys())
         assert await env.client.call("vm.start", {"id": vm_id, "host": host_id}) is True
-        assert _cached(env, vm_id)["$container"] == host_id
+        assert (await env.object(vm_id))["$container"] == host_id
 
         # XAPI errors → XO codes, OpaqueRefs → ids.
         error = await _error(env, "vm.start", {"id": vm_id})
@@ -92,10 +87,10 @@ async def test_vm_clean_stop_needs_pv_drivers(tmp_path: Path) -> None:
         db.update("VM_guest_metrics", metrics, {"PV_drivers_detected": False})
         error = await _error(env, "vm.stop", {"id": vm_id})
         assert (error.code, error.error["message"]) == (10, "clean shutdown requires PV drivers")
-        assert _cached(env, vm_id)["power_state"] == "Running"
+        assert (await env.object(vm_id))["power_state"] == "Running"
         # A forced stop needs no guest cooperation.
         assert await env.client.call("vm.stop", {"id": vm_id, "force": True}) is True
-        assert _cached(env, vm_id)["power_state"] == "Halted"
+        assert (await env.object(vm_id))["power_state"] == "Halted"
 
 
 async def test_vm_stop_falls_back_to_hard_shutdown(tmp_path: Path) -> None:
@@ -104,7 +99,7 @@ async def test_vm_stop_falls_back_to_hard_shutdown(tmp_path: Path) -> None:
         vm_id = (await env.vm_in_state("Running"))["id"]
         env.sim.pool.call_log.clear()
         assert await env.client.call("vm.stop", {"id": vm_id, "forceShutdownDelay": 200}) is True
-        assert _cached(env, vm_id)["power_state"] == "Halted"
+        assert (await env.object(vm_id))["power_state"] == "Halted"
         # The clean shutdown was cancelled, then a hard one did the job.
         calls = list(env.sim.pool.call_log)
         assert "Async.VM.clean_shutdown" in calls
@@ -120,44 +115,44 @@ async def test_vm_clone_copy_snapshot_revert_delete(tmp_path: Path) -> None:
         clone_id = await env.client.call(
             "vm.clone", {"id": vm_id, "name": "fast clone", "full_copy": False}
         )
-        clone = _cached(env, clone_id)
+        clone = await env.object(clone_id)
         assert clone["type"] == "VM" and clone["name_label"] == "fast clone"
         assert env.sim_record("VM", clone_id)["name_label"] == "fast clone"
 
         full_id = await env.client.call(
             "vm.clone", {"id": vm_id, "name": "full", "full_copy": True}
         )
-        assert _cached(env, full_id)["name_label"] == "full"
+        assert (await env.object(full_id))["name_label"] == "full"
 
         sr_id = min((await env.objects({"type": "SR", "content_type": "user"})).keys())
         copy_id = await env.client.call("vm.copy", {"vm": vm_id, "sr": sr_id})
-        assert _cached(env, copy_id)["name_label"] == f"{vm['name_label']}_COPY"
+        assert (await env.object(copy_id))["name_label"] == f"{vm['name_label']}_COPY"
 
         snapshot_id = await env.client.call(
             "vm.snapshot", {"id": vm_id, "name": "before", "description": "safe point"}
         )
-        snapshot = _cached(env, snapshot_id)
+        snapshot = await env.object(snapshot_id)
         assert snapshot["type"] == "VM-snapshot"
         assert (snapshot["name_label"], snapshot["name_description"]) == ("before", "safe point")
-        assert snapshot_id in _cached(env, vm_id)["snapshots"]
+        assert snapshot_id in (await env.object(vm_id))["snapshots"]
         default_name = await env.client.call("vm.snapshot", {"id": vm_id})
-        assert _cached(env, default_name)["name_label"].startswith(f"{vm['name_label']}_20")
+        assert (await env.object(default_name))["name_label"].startswith(f"{vm['name_label']}_20")
 
         assert await env.client.call("vm.revert", {"snapshot": snapshot_id}) is True
-        assert _cached(env, vm_id)["parent"] == snapshot_id  # the VM now derives from it
+        assert (await env.object(vm_id))["parent"] == snapshot_id  # the VM now derives from it
 
         # delete with deleteDisks: the VM and its own disks leave the cache.
         disks = [
-            _cached(env, vbd)["VDI"]
-            for vbd in _cached(env, clone_id)["$VBDs"]
-            if not _cached(env, vbd)["is_cd_drive"] and _cached(env, vbd)["VDI"]
+            (await env.object(vbd))["VDI"]
+            for vbd in (await env.object(clone_id))["$VBDs"]
+            if not (await env.object(vbd))["is_cd_drive"] and (await env.object(vbd))["VDI"]
         ]
         assert disks
         assert await env.client.call("vm.delete", {"id": clone_id, "deleteDisks": True}) is True
-        assert _cached(env, clone_id) is None
-        assert all(_cached(env, vdi) is None for vdi in disks)
+        assert (await env.object(clone_id)) is None
+        assert [vdi for vdi in disks if await env.object(vdi) is not None] == []
         assert await env.client.call("vm.delete", {"id": full_id}) is True
-        assert _cached(env, full_id) is None
+        assert (await env.object(full_id)) is None
 
         # XAPI errors.
         running_id = (await env.vm_in_state("Running"))["id"]
@@ -213,7 +208,7 @@ async def test_vm_set(tmp_path: Path) -> None:
             )
             is True
         )
-        vm = _cached(env, vm_id)
+        vm = await env.object(vm_id)
         assert (vm["name_label"], vm["name_description"]) == ("web-1", "")
         assert vm["CPUs"] == {"max": 4, "number": 3}
         assert vm["memory"]["static"][1] == 2 * 1024**3
@@ -222,8 +217,9 @@ async def test_vm_set(tmp_path: Path) -> None:
         assert vm["affinityHost"] == host_id
 
         await env.client.call("vm.set", {"id": vm_id, "auto_poweron": False, "affinityHost": None})
-        vm = _cached(env, vm_id)
-        assert vm["auto_poweron"] is False and vm["affinityHost"] is None
+        vm = await env.object(vm_id)
+        assert vm is not None
+        assert vm["auto_poweron"] is False and "affinityHost" not in vm
 
         # XAPI errors: a running VM's max vCPUs cannot change; a value xapi refuses is an
         # invalid parameter named after the XAPI field.
@@ -252,7 +248,7 @@ async def test_vm_migrate(tmp_path: Path) -> None:
         hosts = sorted((await env.objects({"type": "host"})).keys())
         target = next(h for h in hosts if h != vm["$container"])
         assert await env.client.call("vm.migrate", {"vm": vm["id"], "targetHost": target}) is True
-        assert _cached(env, vm["id"])["$container"] == target
+        assert (await env.object(vm["id"]))["$container"] == target
 
         halted_id = (await env.vm_in_state("Halted"))["id"]
         error = await _error(env, "vm.migrate", {"vm": halted_id, "targetHost": target})
@@ -272,9 +268,9 @@ async def test_host_actions(tmp_path: Path) -> None:
         assert residents[host_id]
 
         assert await env.client.call("host.disable", {"id": host_id}) is True
-        assert _cached(env, host_id)["enabled"] is False
+        assert (await env.object(host_id))["enabled"] is False
         assert await env.client.call("host.enable", {"id": host_id}) is True
-        assert _cached(env, host_id)["enabled"] is True
+        assert (await env.object(host_id))["enabled"] is True
 
         # A forced restart of a host that still runs VMs: xapi's HOST_IN_USE as XO's
         # operationFailed, refs as ids.
@@ -287,7 +283,7 @@ async def test_host_actions(tmp_path: Path) -> None:
         assert await env.client.call(
             "host.setMaintenanceMode", {"id": host_id, "maintenance": True}
         )
-        assert _cached(env, host_id)["enabled"] is False
+        assert (await env.object(host_id))["enabled"] is False
         still_there = [
             vm_id
             for vm_id, vm in env.app.objects.by_type("VM").items()
@@ -297,11 +293,11 @@ async def test_host_actions(tmp_path: Path) -> None:
         assert await env.client.call(
             "host.setMaintenanceMode", {"id": host_id, "maintenance": False}
         )
-        assert _cached(env, host_id)["enabled"] is True
+        assert (await env.object(host_id))["enabled"] is True
 
         # Restart: disable, evacuate, reboot; the host comes back enabled.
         assert await env.client.call("host.restart", {"id": host_id}) is True
-        assert _cached(env, host_id)["enabled"] is True
+        assert (await env.object(host_id))["enabled"] is True
 
         # Maintenance with nowhere to move the VMs: XAPI's NO_HOSTS_AVAILABLE is XO's 7.
         vm_id = (await env.vm_in_state("Halted"))["id"]
@@ -311,7 +307,7 @@ async def test_host_actions(tmp_path: Path) -> None:
                 await env.client.call("host.disable", {"id": other})
         error = await _error(env, "host.setMaintenanceMode", {"id": host_id, "maintenance": True})
         assert (error.code, error.error["message"]) == (7, "no hosts available")
-        assert _cached(env, vm_id)["$container"] == host_id
+        assert (await env.object(vm_id))["$container"] == host_id
 
         assert (await _error(env, "host.setMaintenanceMode", {"id": host_id})).code == 10
         assert (await _error(env, "host.enable", {"id": "nope"})).code == 1
@@ -323,7 +319,8 @@ async def test_sr_vdi_and_tags(tmp_path: Path) -> None:
         sr_id = min((await env.objects({"type": "SR", "content_type": "user"})).keys())
         assert await env.client.call("sr.set", {"id": sr_id, "name_label": "fast storage"})
         assert await env.client.call("sr.set", {"id": sr_id, "name_description": "NVMe"})
-        assert (_cached(env, sr_id)["name_label"], _cached(env, sr_id)["name_description"]) == (
+        sr = await env.object(sr_id)
+        assert (sr["name_label"], sr["name_description"]) == (
             "fast storage",
             "NVMe",
         )
@@ -332,7 +329,7 @@ async def test_sr_vdi_and_tags(tmp_path: Path) -> None:
         vbds = [env.app.objects.get(v) for v in running["$VBDs"]]
         busy_vdi = next(v["VDI"] for v in vbds if v["VDI"] and not v["is_cd_drive"])
         assert await env.client.call("vdi.set", {"id": busy_vdi, "name_label": "root disk"})
-        assert _cached(env, busy_vdi)["name_label"] == "root disk"
+        assert (await env.object(busy_vdi))["name_label"] == "root disk"
         error = await _error(env, "vdi.delete", {"id": busy_vdi})
         assert error.code == 17
         assert error.data == {"objectId": busy_vdi, "operation": "destroy"}
@@ -341,22 +338,22 @@ async def test_sr_vdi_and_tags(tmp_path: Path) -> None:
         vbds = [env.app.objects.get(v) for v in halted["$VBDs"]]
         free_vdi = next(v["VDI"] for v in vbds if v["VDI"] and not v["is_cd_drive"])
         assert await env.client.call("vdi.delete", {"id": free_vdi}) is True
-        assert _cached(env, free_vdi) is None
+        assert (await env.object(free_vdi)) is None
 
         # Tags on several object types.
         host_id = min((await env.objects({"type": "host"})).keys())
         for object_id in (halted["id"], host_id, sr_id, busy_vdi):
             assert await env.client.call("tag.add", {"id": object_id, "tag": "prod"}) is True
-            assert "prod" in _cached(env, object_id)["tags"]
+            assert "prod" in (await env.object(object_id))["tags"]
             assert await env.client.call("tag.remove", {"id": object_id, "tag": "prod"}) is True
-            assert "prod" not in _cached(env, object_id)["tags"]
+            assert "prod" not in (await env.object(object_id))["tags"]
 
         # An object gone from the pool before the cache heard of it: XAPI's HANDLE_INVALID is
         # XO's noSuchObject (the cache is held still so that it cannot notice first).
         sync = env.app.pools.sync_of(env.server_id)
         commands_of(env.app.services).task_recheck = 0.2  # Async calls: ask the pool soon
         await sync.stop()
-        env.sim.pool.db.delete("VDI", _cached(env, busy_vdi)["_xapiRef"])
+        env.sim.pool.db.delete("VDI", (await env.object(busy_vdi))["_xapiRef"])
         for method, params in (
             ("vdi.set", {"id": busy_vdi, "name_label": "gone"}),
             ("vdi.delete", {"id": busy_vdi}),
@@ -397,11 +394,11 @@ async def test_permissions(tmp_path: Path) -> None:
                 with pytest.raises(RpcError) as raised:
                     await reader.call(method, params)
                 assert raised.value.code == 2, method
-            assert _cached(env, vm_id)["power_state"] == "Halted"
+            assert (await env.object(vm_id))["power_state"] == "Halted"
         async with connect(env.app) as writer:
             await writer.sign_in("w@x.test", "pw")
             assert await writer.call("vm.start", {"id": vm_id}) is True
-            assert _cached(env, vm_id)["power_state"] == "Running"
+            assert (await env.object(vm_id))["power_state"] == "Running"
             # A failure the pool answered reaches non-admins too, as an XO error with its cause
             # (only unexpected failures stay opaque).
             with pytest.raises(RpcError) as raised:

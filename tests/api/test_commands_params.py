@@ -19,16 +19,12 @@ async def _error(env: Env, method: str, params: dict) -> RpcError:
     return raised.value
 
 
-def _cached(env: Env, object_id: str) -> dict | None:
-    return env.app.objects.get(object_id)
-
-
 async def _sim_change(env: Env, cls: str, object_id: str, changes: dict, shown: Callable) -> None:
     """Change a record on the pool (as another client would), then wait, bounded, until the
     cache shows it (`shown(cached object)`)."""
-    env.sim.pool.db.update(cls, _cached(env, object_id)["_xapiRef"], changes)
+    env.sim.pool.db.update(cls, (await env.object(object_id))["_xapiRef"], changes)
     async with asyncio.timeout(5):
-        while not shown(_cached(env, object_id)):
+        while not shown(await env.object(object_id)):
             await asyncio.sleep(0.02)
 
 
@@ -44,10 +40,10 @@ async def _block(env: Env, vm_id: str, blocked: dict[str, str]) -> None:
 
 async def test_vm_start_refuses_a_mac_in_use_unless_bypassed(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
-        running = _cached(env, (await env.vm_in_state("Running"))["id"])
-        halted = _cached(env, (await env.vm_in_state("Halted"))["id"])
+        running = await env.vm_in_state("Running")
+        halted = await env.vm_in_state("Halted")
         assert running["VIFs"] and halted["VIFs"]
-        mac = _cached(env, running["VIFs"][0])["MAC"]
+        mac = (await env.object(running["VIFs"][0]))["MAC"]
         await _sim_change(
             env, "VIF", halted["VIFs"][0], {"MAC": mac}, lambda vif: vif["MAC"] == mac
         )
@@ -56,10 +52,10 @@ async def test_vm_start_refuses_a_mac_in_use_unless_bypassed(tmp_path: Path) -> 
             21,
             {"objectId": halted["id"], "code": "DUPLICATED_MAC_ADDRESS"},
         )
-        assert _cached(env, halted["id"])["power_state"] == "Halted"
+        assert (await env.object(halted["id"]))["power_state"] == "Halted"
         params = {"id": halted["id"], "bypassMacAddressesCheck": True}
         assert await env.client.call("vm.start", params) is True
-        assert _cached(env, halted["id"])["power_state"] == "Running"
+        assert (await env.object(halted["id"]))["power_state"] == "Running"
 
 
 async def test_vm_start_force_lifts_the_start_blocks(tmp_path: Path) -> None:
@@ -72,7 +68,7 @@ async def test_vm_start_force_lifts_the_start_blocks(tmp_path: Path) -> None:
             {"operation": "Start", "reason": "under maintenance"},
         )
         assert await env.client.call("vm.start", {"id": vm_id, "force": True}) is True
-        vm = _cached(env, vm_id)
+        vm = await env.object(vm_id)
         assert vm["power_state"] == "Running"
         assert vm["blockedOperations"] == {"destroy": "true"}  # only the start blocks go
 
@@ -93,7 +89,7 @@ async def test_bypass_blocked_operation_lifts_the_block_meanwhile(
         assert (error.code, error.data) == (19, {"objectId": vm_id, "code": "ask the owner"})
         assert env.sim_record("VM", vm_id)["domid"] == domid
         assert await env.client.call(method, {"id": vm_id, "bypassBlockedOperation": True}) is True
-        vm = _cached(env, vm_id)
+        vm = await env.object(vm_id)
         assert vm["power_state"] == state and env.sim_record("VM", vm_id)["domid"] != domid
         assert vm["blockedOperations"] == blocked  # put back, with its reason
 
@@ -107,10 +103,10 @@ async def test_vm_delete_protected_vm(tmp_path: Path) -> None:
         assert error.error["message"] == (
             "forbidden operation: destroy is blocked: protected from accidental deletion"
         )
-        assert _cached(env, vm_id) is not None
+        assert (await env.object(vm_id)) is not None
         params = {"id": vm_id, "forceBlockedOperation": True}
         assert await env.client.call("vm.delete", params) is True
-        assert _cached(env, vm_id) is None
+        assert (await env.object(vm_id)) is None
 
 
 async def test_vm_delete_default_template(tmp_path: Path) -> None:
@@ -122,52 +118,54 @@ async def test_vm_delete_default_template(tmp_path: Path) -> None:
             25,
             {"actual": True, "expected": False, "object": first, "property": "isDefaultTemplate"},
         )
-        assert _cached(env, first) is not None
+        assert (await env.object(first)) is not None
         params = {"id": first, "forceDeleteDefaultTemplate": True}
         assert await env.client.call("vm.delete", params) is True
-        assert _cached(env, first) is None
+        assert (await env.object(first)) is None
         # `force` implies both overrides.
         assert await env.client.call("vm.delete", {"id": second, "force": True}) is True
-        assert _cached(env, second) is None
+        assert (await env.object(second)) is None
 
 
 async def test_vm_migrate_force_skips_the_cpu_check(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm_id = (await env.vm_in_state("Halted"))["id"]
         assert await env.client.call("vm.start", {"id": vm_id}) is True
-        here = _cached(env, vm_id)["$container"]
+        here = (await env.object(vm_id))["$container"]
         target = next(h for h in await env.objects({"type": "host"}) if h != here)
         cpu = env.sim_record("host", target)["cpu_info"]
         env.sim.pool.db.update(
             "host",
-            _cached(env, target)["_xapiRef"],
+            (await env.object(target))["_xapiRef"],
             {"cpu_info": {**cpu, "vendor": "AuthenticAMD"}},
         )
         error = await _error(env, "vm.migrate", {"vm": vm_id, "targetHost": target})
         assert (error.code, error.data["code"]) == (21, "VM_INCOMPATIBLE_WITH_THIS_HOST")
-        assert _cached(env, vm_id)["$container"] == here
+        assert (await env.object(vm_id))["$container"] == here
         params = {"vm": vm_id, "targetHost": target, "force": True}
         assert await env.client.call("vm.migrate", params) is True
-        assert _cached(env, vm_id)["$container"] == target
+        assert (await env.object(vm_id))["$container"] == target
 
 
 def _disks(env: Env, vm_id: str) -> list[dict | None]:
-    vbds = [_cached(env, vbd) for vbd in _cached(env, vm_id)["$VBDs"]]
-    return [_cached(env, vbd["VDI"]) for vbd in vbds if not vbd["is_cd_drive"] and vbd["VDI"]]
+    cached = env.app.objects.get
+    vbds = [cached(vbd) for vbd in cached(vm_id)["$VBDs"]]
+    return [cached(vbd["VDI"]) for vbd in vbds if not vbd["is_cd_drive"] and vbd["VDI"]]
 
 
 def _local_sr(env: Env, host_id: str) -> str:
     return next(
         sr_id
         for sr_id, sr in env.app.objects.by_type("SR").items()
-        if not sr["shared"] and any(_cached(env, pbd)["host"] == host_id for pbd in sr["$PBDs"])
+        if not sr["shared"]
+        and any(env.app.objects.get(pbd)["host"] == host_id for pbd in sr["$PBDs"])
     )
 
 
 async def test_vm_migrate_moves_disks_with_sr_and_map_vdis_srs(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm_id = (await env.vm_in_state("Running"))["id"]
-        here = _cached(env, vm_id)["$container"]
+        here = (await env.object(vm_id))["$container"]
         target = next(h for h in await env.objects({"type": "host"}) if h != here)
         local = _local_sr(env, target)
         disks = _disks(env, vm_id)
@@ -176,7 +174,7 @@ async def test_vm_migrate_moves_disks_with_sr_and_map_vdis_srs(tmp_path: Path) -
         # sr: every disk moves there.
         params = {"vm": vm_id, "targetHost": target, "sr": local}
         assert await env.client.call("vm.migrate", params) is True
-        assert _cached(env, vm_id)["$container"] == target
+        assert (await env.object(vm_id))["$container"] == target
         assert {disk["$SR"] for disk in _disks(env, vm_id)} == {local}
 
         # mapVdisSrs: the named disk moves; the others stay where the target host reaches them.
@@ -186,8 +184,8 @@ async def test_vm_migrate_moves_disks_with_sr_and_map_vdis_srs(tmp_path: Path) -
         params = {"vm": vm_id, "targetHost": back, "mapVdisSrs": {moved: home}}
         env.sim.pool.call_log.clear()
         assert await env.client.call("vm.migrate", params) is True
-        assert _cached(env, vm_id)["$container"] == back
-        assert _cached(env, moved)["$SR"] == home
+        assert (await env.object(vm_id))["$container"] == back
+        assert (await env.object(moved))["$SR"] == home
         calls = list(env.sim.pool.call_log)
         assert calls.index("Async.VM.migrate_send") > calls.index("Async.VM.assert_can_migrate")
 
@@ -209,7 +207,7 @@ async def test_vm_migrate_moves_disks_with_sr_and_map_vdis_srs(tmp_path: Path) -
 async def test_vm_migrate_bypass_assert_skips_the_pre_check(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm_id = (await env.vm_in_state("Running"))["id"]
-        here = _cached(env, vm_id)["$container"]
+        here = (await env.object(vm_id))["$container"]
         target = next(h for h in await env.objects({"type": "host"}) if h != here)
         local = _local_sr(env, target)
         params = {"vm": vm_id, "targetHost": target, "sr": local, "bypassAssert": True}
@@ -217,7 +215,7 @@ async def test_vm_migrate_bypass_assert_skips_the_pre_check(tmp_path: Path) -> N
         assert await env.client.call("vm.migrate", params) is True
         calls = list(env.sim.pool.call_log)
         assert "Async.VM.migrate_send" in calls and "Async.VM.assert_can_migrate" not in calls
-        assert _cached(env, vm_id)["$container"] == target
+        assert (await env.object(vm_id))["$container"] == target
 
 
 async def test_unhonoured_params_are_refused(tmp_path: Path) -> None:

@@ -148,7 +148,7 @@ async def test_task_destroy_and_wait_on_foreign_tasks(tmp_path: Path) -> None:
             i for i, t in env.app.objects.by_type("task").items() if t["_xapiRef"] == ref
         )
         assert await env.client.call("task.destroy", {"id": task_id}) is True
-        assert env.app.objects.get(task_id) is None
+        assert await env.object(task_id) is None
         with pytest.raises(RpcError) as raised:
             await env.client.call("task.destroy", {"id": task_id})
         assert raised.value.code == 1

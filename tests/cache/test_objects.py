@@ -107,7 +107,8 @@ def test_vm_fields_clients_depend_on():
     # Halted with a disk on a local SR: its container is that SR's host.
     assert halted["$container"] == p.uuid("host1")
     assert halted["memory"]["size"] == 1024**3 and halted["PV_args"] == "console=hvc0"
-    assert halted["mainIpAddress"] is None and halted["managementAgentDetected"] is False
+    # What XO leaves out on a halted VM is absent, not null.
+    assert "mainIpAddress" not in halted and "managementAgentDetected" not in halted
     snapshot = objects[p.uuid("vm-snap")]
     assert snapshot["$snapshot_of"] == p.uuid("vm-running")
     assert snapshot["snapshot_time"] == 1704240000

@@ -8,8 +8,14 @@ command to their pool), then runs XAPI calls through it:
   has finished *and the cache shows it* (the task's completion travels on the same event stream
   as the effect, after it), with its decoded result;
 - `await command.call("VM.set_name_label", ref, name)` — a plain call (setters have no Async
-  form); the command ends with a barrier (event.inject + the cache's token passing it), so the
-  cache shows these effects too when the caller gets its answer.
+  form): the command answers as soon as XAPI has, and leaves a *write barrier* on the client's
+  connection (event.inject + the cache's token passing it, run in the background).
+
+Read-your-writes is kept per connection: the dispatcher makes every non-action call on a
+connection wait for that connection's pending barriers (`caught_up`), so a read right after a
+write shows it, while other connections, `all` and subscription deltas never wait. The reserved
+param `_waitForCache: true` (popped by the dispatcher into `WAIT_FOR_CACHE`) restores the
+blocking form: the answer itself waits until the cache shows the plain calls' effects.
 
 Failover policy ("never run twice"): a call that fails before its request could be written
 (connection refused, or no session because no master answers) waits for a master, bounded by
@@ -34,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xod.api import errors
-from xod.api.context import CallContext
+from xod.api.context import ApiConnection, CallContext
 from xod.api.registry import Registry
 from xod.api.services import Services
 from xod.backoff import Backoff
@@ -50,6 +56,10 @@ log = logging.getLogger("xod.api.commands")
 # Set by the dispatcher for the duration of one call carrying `_async: true`.
 ASYNC_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "xod_async_requested", default=False
+)
+# Set by the dispatcher for one call carrying `_waitForCache: true`.
+WAIT_FOR_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "xod_wait_for_cache", default=False
 )
 # Names of the methods that are actions (the only ones accepting `_async`).
 ACTIONS: set[str] = set()
@@ -220,12 +230,30 @@ class Commands:
                 del self._jobs[task_id]
                 excess -= 1
 
+    # -- read-your-writes ----------------------------------------------------------------------
+
+    def leave_barrier(self, connection: ApiConnection, sync: PoolSync, method: str) -> None:
+        """`connection` wrote to `sync`'s pool: its next reads wait until the cache shows it."""
+        barrier = self.spawn(catch_up(sync, self.failover_timeout, method))
+        pending = connection.own_writes
+        if pending is None:
+            pending = connection.own_writes = set()
+        pending.add(barrier)
+        barrier.add_done_callback(pending.discard)
+        barrier.add_done_callback(lambda t: t.cancelled() or t.exception())
+
     # -- running an action ---------------------------------------------------------------------
 
     async def execute(
         self, ctx: CallContext, name: str, handler: Handler, params: dict[str, Any]
     ) -> Any:
-        command = Command(self, name, asynchronous=ASYNC_REQUESTED.get())
+        command = Command(
+            self,
+            name,
+            asynchronous=ASYNC_REQUESTED.get(),
+            wait_for_cache=WAIT_FOR_CACHE.get(),
+            client=ctx.connection,
+        )
         # The action runs on its own, as xo-server's do: a caller that goes away (socket
         # closed, call cancelled) only stops waiting. Stopping halfway could leave a host
         # disabled, a VM's disks behind, or an XAPI task never destroyed.
@@ -244,6 +272,29 @@ class Commands:
         return job.result()
 
 
+async def catch_up(sync: PoolSync, timeout: float, method: str) -> None:
+    """Wait until the cache has every change made on `sync`'s pool before this call (at most
+    `timeout` seconds: the action did happen, only the cache could not confirm it)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    await sync.barrier()
+                    return
+                except TransportError:
+                    await asyncio.sleep(0.2)  # the master is moving: inject again
+    except TimeoutError:
+        log.warning("%s: the cache did not catch up within %g s", method, timeout)
+
+
+async def caught_up(connection: ApiConnection) -> None:
+    """Wait (only if needed) until the cache shows the connection's own writes. Each barrier
+    is bounded by `failover_timeout` and never fails, so neither does this."""
+    pending = connection.own_writes
+    if pending:
+        await asyncio.wait(tuple(pending))
+
+
 def commands_of(services: Services) -> Commands:
     """The Commands of a daemon (created on first use, kept on its Services)."""
     return services.state(Commands, lambda: Commands(services, services.failover_timeout))
@@ -256,6 +307,10 @@ class Command:
     commands: Commands
     method: str
     asynchronous: bool = False
+    # Answer only once the cache shows the plain calls' effects (`_waitForCache`).
+    wait_for_cache: bool = False
+    # The client connection that asked (None: internal); it gets the write barrier.
+    client: ApiConnection | None = None
     sync: PoolSync | None = None
     object_id: Any = None  # the main object, for error data
     published: asyncio.Future[str] = field(init=False)
@@ -418,22 +473,16 @@ class Command:
         self.commands.spawn(destroy())
 
     async def settle(self) -> None:
-        """Read-your-writes for plain calls: wait until the cache has caught up with the pool."""
+        """Read-your-writes for plain calls: wait until the cache has caught up with the pool
+        (`_waitForCache`, or no client connection to hold a barrier), or leave the barrier on
+        the client's connection and answer at once."""
         if not self._dirty or self.sync is None:
             return
         self._dirty = False
-        timeout = self.commands.failover_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    try:
-                        await self.sync.barrier()
-                        return
-                    except TransportError:
-                        await asyncio.sleep(0.2)  # the master is moving: inject again
-        except TimeoutError:
-            # The action did happen; only the cache could not confirm it in time.
-            log.warning("%s: the cache did not catch up within %g s", self.method, timeout)
+        if self.wait_for_cache or self.client is None:
+            await catch_up(self.sync, self.commands.failover_timeout, self.method)
+        else:
+            self.commands.leave_barrier(self.client, self.sync, self.method)
 
     # -- _async --------------------------------------------------------------------------------
 

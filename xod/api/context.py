@@ -27,6 +27,7 @@ class ApiConnection:
         "_expiry",
         "closed",
         "expiration_ms",
+        "own_writes",
         "remote",
         "sessions",
         "token_id",
@@ -49,6 +50,8 @@ class ApiConnection:
         # Shared with every connection of the daemon (per connection without a session index).
         self._expiry = sessions.expiry if sessions is not None else ExpiryTimers()
         self.closed = False
+        # Write barriers of this connection's actions not yet in the cache (xod/api/commands.py).
+        self.own_writes: set[asyncio.Task[None]] | None = None
 
     def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:
         self._unindex()

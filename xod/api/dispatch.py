@@ -22,7 +22,7 @@ from typing import Any
 
 from xod import metrics
 from xod.api import errors
-from xod.api.commands import ACTIONS, ASYNC_REQUESTED
+from xod.api.commands import ACTIONS, ASYNC_REQUESTED, WAIT_FOR_CACHE, caught_up
 from xod.api.context import ApiConnection, CallContext
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
 from xod.api.requests import RejectedRequest, error_response, is_valid_id
@@ -217,16 +217,32 @@ class Dispatcher:
                 "_async must be true, and only actions accept it",
                 schema_path="#/properties/_async",
             )
+        wait_for_cache = params.pop("_waitForCache", False)
+        if wait_for_cache is not False and (
+            method_name not in ACTIONS or wait_for_cache is not True
+        ):
+            raise errors.invalid_parameter(
+                "/_waitForCache",
+                "_waitForCache",
+                "_waitForCache must be true, and only actions accept it",
+                schema_path="#/properties/_waitForCache",
+            )
         if method.validator is not None:
             params = normalize_params(method, params)
             problems = method.validator.validate(params)
             if problems:
                 raise errors.invalid_parameters(problems)
         context = CallContext(self.services, connection, user, method_name)
-        # Reserved param `_async` (xod's own): the action answers its task id at once.
+        if method_name not in ACTIONS:
+            # Read-your-writes: a read waits until the cache shows this connection's writes.
+            await caught_up(connection)
+        # Reserved params (xod's own): `_async`, the action answers its task id at once;
+        # `_waitForCache`, its answer waits until the cache shows its effects.
         reset = ASYNC_REQUESTED.set(asynchronous)
+        reset_wait = WAIT_FOR_CACHE.set(wait_for_cache)
         try:
             result = await method.handler(context, params)
         finally:
+            WAIT_FOR_CACHE.reset(reset_wait)
             ASYNC_REQUESTED.reset(reset)
         return True if result is None else result

@@ -23,15 +23,17 @@ _COMMON = ("uuid",)
 RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "pool": (
         "cpu_info", "crash_dump_SR", "current_operations", "default_SR", "ha_enabled",
-        "ha_statefiles", "master", "name_description", "name_label", "other_config",
+        "ha_reboot_vm_on_internal_shutdown", "ha_statefiles", "master",
+        "migration_compression", "name_description", "name_label", "other_config",
         "restrictions", "suspend_image_SR", "tags",
     ),
     "host": (
         "PBDs", "PCIs", "PGPUs", "PIFs", "address", "bios_strings", "capabilities",
-        "control_domain", "cpu_info", "current_operations", "enabled", "hostname", "iscsi_iqn",
-        "license_params", "license_server", "logging", "metrics", "name_description",
-        "name_label", "other_config", "patches", "power_on_mode", "resident_VMs",
-        "software_version", "tags", "updates_requiring_reboot",
+        "certificates", "chipset_info", "control_domain", "cpu_info", "current_operations",
+        "enabled", "hostname", "iscsi_iqn", "license_params", "license_server", "logging",
+        "metrics", "name_description", "name_label", "other_config", "patches",
+        "power_on_mode", "resident_VMs", "software_version", "tags",
+        "updates_requiring_reboot",
     ),
     "host_metrics": ("live", "memory_free", "memory_total"),
     "VM": (
@@ -41,7 +43,8 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "ha_restart_priority", "has_vendor_device", "is_a_snapshot", "is_a_template",
         "is_control_domain", "is_default_template", "memory_dynamic_max", "memory_dynamic_min",
         "memory_static_max", "memory_static_min", "metrics", "name_description", "name_label",
-        "other_config", "parent", "platform", "power_state", "resident_on", "snapshot_of",
+        "other_config", "parent", "platform", "power_state", "recommendations", "resident_on",
+        "snapshot_of",
         "snapshot_time", "snapshots", "start_delay", "suspend_SR", "suspend_VDI", "tags",
         "xenstore_data",
     ),
@@ -81,6 +84,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "name_label", "other_config", "progress", "resident_on", "result", "status",
     ),
     "message": ("body", "name", "obj_uuid", "timestamp"),
+    "Certificate": ("fingerprint", "not_after"),
 }  # fmt: skip
 
 

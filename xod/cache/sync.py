@@ -85,6 +85,9 @@ class PoolSync:
         self._mismatches: dict[str, int] = {}
         self._reconnected = False
         self._progress = asyncio.Condition()
+        # Barriers share their event.inject (`_marker`): one in flight, the next one queued.
+        self._inject_lock = asyncio.Lock()
+        self._queued_marker: asyncio.Future[int] | None = None
         self._task: asyncio.Task[None] | None = None
         # Called with this PoolSync when its connection's status changes.
         self.on_status: list[Callable[[PoolSync], None]] = []
@@ -270,14 +273,40 @@ class PoolSync:
 
     async def barrier(self) -> None:
         """Return once every change made on the pool before this call is in the store."""
-        pool_ref = self.connection.pool_ref or next(
-            iter(await self.connection.call("pool.get_all"))
-        )
-        marker = _token_generation(await self.connection.call("event.inject", "pool", pool_ref))
+        marker = await self._marker()
         async with self._progress:
             await self._progress.wait_for(
                 lambda: self.token is not None and _token_generation(self.token) > marker
             )
+
+    async def _marker(self) -> int:
+        """The generation of an event.inject sent after this call began. Barriers arriving
+        while one is in flight share the next one, sent when it returns: a burst of writes
+        costs two injects, not one per write."""
+        queued = self._queued_marker
+        if queued is not None:  # not sent yet: it will be, after this call began
+            return await asyncio.shield(queued)
+        queued = self._queued_marker = asyncio.get_running_loop().create_future()
+        # Followers see this leader's failure; no follower: nobody reads it, and that is fine.
+        queued.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            async with self._inject_lock:
+                self._queued_marker = None  # from now on, arrivals queue the next inject
+                pool_ref = self.connection.pool_ref or next(
+                    iter(await self.connection.call("pool.get_all"))
+                )
+                token = await self.connection.call("event.inject", "pool", pool_ref)
+        except BaseException as error:
+            if self._queued_marker is queued:
+                self._queued_marker = None
+            if not queued.done():
+                # A follower retries as after any transport failure (xod/api/commands.py).
+                failure = error if isinstance(error, Exception) else TransportError("cancelled")
+                queued.set_exception(failure)
+            raise
+        marker = _token_generation(token)
+        queued.set_result(marker)
+        return marker
 
     # -- connection status ---------------------------------------------------------------------
 

@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--username", default="root")
     parser.add_argument("--password", default="password")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also serve every host on this port of its address, e.g. 80 as a real host does"
+        " (for clients that read /rrd_updates at http://<host address>/; 80 needs root)",
+    )
     return parser
 
 
@@ -103,7 +111,9 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    sim = Simulator(config, listen=address, port=port, unix_path=args.unix)
+    sim = Simulator(
+        config, listen=address, port=port, unix_path=args.unix, http_port=args.http_port
+    )
     await sim.start()
     try:
         if args.churn > 0:

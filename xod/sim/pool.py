@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from xod.sim import implicit, lifecycle, pool_messages
+from xod.sim import implicit, lifecycle, pool_messages, rrd
 from xod.sim.churn import Churn
 from xod.sim.db import Database
 from xod.sim.disks import Disks
@@ -65,6 +65,7 @@ class SimPool:
         pool_messages.register(self.registry)
         self.events.register(self.registry)
         lifecycle.register(self.registry)
+        rrd.register(self.registry)  # host.get_data_sources
         self._churn = Churn(self)
         # The names of the latest wire calls, oldest first: what a pool's audit log would show,
         # for tests that check which calls a client made (a fallback, a bypass).

@@ -243,10 +243,14 @@ message: uuid: string RO; name: string RO; priority: int RO; cls: enum:cls RO;
     obj_uuid: string RO; timestamp: datetime RO; body: string RO
 console: uuid: string RO; protocol: enum:console_protocol RO; location: string RO;
     VM: VM ref RO; other_config: (string -> string) map RW
+Certificate: uuid: string RO; name: string RO =""; type: enum:certificate_type RO =host;
+    host: host ref RO =OpaqueRef:NULL; not_before: datetime RO; not_after: datetime RO;
+    fingerprint: string RO; fingerprint_sha256: string RO; fingerprint_sha1: string RO
 """
 
 _ENUMS_SPEC = """\
 cls: VM, Host, SR, Pool, VMPP, VMSS, PVS_proxy, VDI, Certificate
+certificate_type: ca, host, host_internal
 console_protocol: vt100, rfb, rdp
 domain_type: hvm, pv, pv_in_pvh, pvh, unspecified
 host_allowed_operations: provision, evacuate, shutdown, reboot, power_on, vm_start, vm_resume,

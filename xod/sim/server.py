@@ -98,6 +98,10 @@ HttpRoutes = dict[
 ]
 
 
+# A listener's GET handlers: the response, or None for a path they do not serve.
+HttpGet = Callable[[web.BaseRequest], Awaitable[web.StreamResponse | None]]
+
+
 class RpcListener:
     """One host's RPC endpoint: a TCP address (or the Unix socket) served by aiohttp.
 
@@ -113,9 +117,12 @@ class RpcListener:
         host_ref: Callable[[], str],
         fault_key: str,
         local: bool = False,
+        http_get: HttpGet | None = None,
         routes: HttpRoutes | None = None,
     ) -> None:
         self._call = call
+        # The host's GET handlers (/rrd_updates …); None answers the index page.
+        self._http_get = http_get
         self._routes = routes or {}
         self._faults = faults
         self._host_ref = host_ref
@@ -191,6 +198,10 @@ class RpcListener:
         if request.method == "OPTIONS":
             return web.Response(body=b"", headers=_COMMON_HEADERS)
         if request.method == "GET":
+            if self._http_get is not None:
+                response = await self._http_get(request)
+                if response is not None:
+                    return response
             return web.Response(
                 body=_INDEX_PAGE, headers={**_COMMON_HEADERS, "Content-Type": "text/html"}
             )

@@ -9,6 +9,7 @@ from types import TracebackType
 
 from xod.sim.http_transfers import Transfers
 from xod.sim.pool import SimConfig, SimPool
+from xod.sim.rrd_http import handle_get
 from xod.sim.server import Faults, RpcListener, bind_host_group
 
 
@@ -36,7 +37,11 @@ class Simulator:
         listen: str = "127.0.0.1",
         port: int = 0,
         unix_path: str | None = None,
+        http_port: int | None = None,
     ) -> None:
+        """`http_port`: also serve every host on this port of its own address (80, as a real
+        host does, so that a client building `http://<host address>/rrd_updates` from a host's
+        address reaches it); binding port 80 needs privileges, so it is off unless asked."""
         config = config or SimConfig()
         if config.host_addresses is None:
             config = dataclasses.replace(
@@ -48,6 +53,8 @@ class Simulator:
         self._faults = Faults()
         self._listeners: dict[str, RpcListener] = {}
         self._unix_listener: RpcListener | None = None
+        self.http_port = http_port
+        self._http_listeners: list[RpcListener] = []
         self._routes = Transfers(self.pool).routes()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -59,6 +66,11 @@ class Simulator:
             group.append((listener, self.pool.address_of(host_ref)))
         try:
             self.port = await bind_host_group(group, self.port)
+            if self.http_port is not None:
+                for host_ref in self.pool.host_refs:
+                    listener = self._tcp_listener(host_ref)
+                    self._http_listeners.append(listener)
+                    await listener.start_tcp(self.pool.address_of(host_ref), self.http_port)
             if self.unix_path is not None:
                 self._unix_listener = RpcListener(
                     self.pool.call,
@@ -66,6 +78,7 @@ class Simulator:
                     host_ref=lambda: self.pool.master,
                     fault_key="unix",
                     local=True,
+                    http_get=lambda request: handle_get(self.pool, self.pool.master, request),
                     routes=self._routes,
                 )
                 await self._unix_listener.start_unix(self.unix_path)
@@ -74,8 +87,9 @@ class Simulator:
             raise
 
     async def stop(self) -> None:
-        for listener in self._listeners.values():
+        for listener in [*self._listeners.values(), *self._http_listeners]:
             await listener.stop()
+        self._http_listeners.clear()
         if self._unix_listener is not None:
             await self._unix_listener.stop()
             self._unix_listener = None
@@ -99,6 +113,7 @@ class Simulator:
             self._faults,
             host_ref=lambda: host_ref,
             fault_key=host_ref,
+            http_get=lambda request: handle_get(self.pool, host_ref, request),
             routes=self._routes,
         )
 

@@ -389,7 +389,13 @@ class Builder:
             PV_legacy_args="",
             HVM_boot_policy="BIOS order",
             HVM_boot_params={"order": "cdn"},
-            platform={"acpi": "1", "apic": "true", "viridian": "false"},
+            platform={
+                "acpi": "1",
+                "apic": "true",
+                "viridian": "false",
+                # As XO leaves it on every VM it sees (one socket).
+                "cores-per-socket": str(vcpus),
+            },
             PCI_bus="",
             other_config={},
             domid=domid if live else -1,

@@ -118,6 +118,16 @@ class PoolConnection:
     def known_hosts(self) -> list[str]:
         return list(self._known_hosts)
 
+    @property
+    def transport(self) -> Transport:
+        """The pool's HTTP transport, also for XAPI's HTTP handlers (xod/xapi/http.py)."""
+        return self._wire.transport
+
+    def host_url(self, address: str | None = None) -> URL:
+        """The URL of one of the pool's hosts by address (the master's when None), with the
+        master's scheme and port."""
+        return self._url if address is None else with_host(self._url, address)
+
     def protocol_of(self, url: str | None = None) -> str | None:
         """The RPC dialect remembered for a host (the master by default), once it answered."""
         return self._wire.dialect_of(URL(url) if url else self._url)

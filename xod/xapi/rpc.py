@@ -69,6 +69,10 @@ class Rpc:
         self._unix_socket = unix_socket
         self._dialects: dict[str, str] = {}  # host origin -> "jsonrpc" | "xmlrpc"
 
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
     def dialect_of(self, url: URL) -> str | None:
         """The dialect remembered for a host, once it answered."""
         return self._dialects.get(self.host_key(url))

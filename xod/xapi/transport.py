@@ -129,6 +129,15 @@ class Transport:
             headers={"User-Agent": "xod"},
         )
 
+    def client(self) -> aiohttp.ClientSession:
+        """The pool's HTTP client (its TLS settings and keep-alive pool), for the XAPI HTTP
+        handlers beside the RPC endpoint (xod/xapi/http.py)."""
+        return self._client()
+
+    @property
+    def proxy(self) -> str | None:
+        return self._proxy
+
     async def post(
         self, url: URL, body: bytes, content_type: str, *, timeout: float, method: str
     ) -> HttpAnswer:

@@ -10,12 +10,21 @@ from xod.api.methods import transfers as transfer_methods  # vm.export/import, v
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
-from . import host, sr, tag, task, vdi, vm  # actions (xod/api/commands.py)
+from . import (  # actions (xod/api/commands.py)
+    host,
+    sr,
+    stats,  # vm.stats, host.stats, sr.stats (a host's /rrd_updates)
+    tag,
+    task,
+    vdi,
+    vm,
+)
 from . import xod as live  # xod.subscribe… (xod/server/fanout.py)
 
 NAMESPACES: tuple[ModuleType, ...] = (system, session, token, user, server, xo)
 NAMESPACES += (vm, host, sr, vdi, tag, task)
 NAMESPACES += (live,)
+NAMESPACES += (stats,)
 NAMESPACES += (transfer_methods,)
 
 

@@ -19,18 +19,19 @@ SYNCED_CLASSES: tuple[str, ...] = (
     "PIF",
     "task",
     "message",
+    "Certificate",
 )
 # Classes that make no XO object of their own: their fields are folded into a parent (metrics.py).
-METRICS_CLASSES = ("host_metrics", "vm_metrics", "vm_guest_metrics")
+METRICS_CLASSES = ("host_metrics", "vm_metrics", "vm_guest_metrics", "certificate")
 # Order in which one batch is transformed (lower-case event class names): a transform may read the
-# XO objects of the classes before it (pool → master host, SR → its first PBD, halted VM → its
-# VBDs/VDIs/SRs, VM.current_operations → tasks).
+# XO objects of the classes before it (pool → master host, network → its bond master PIF, SR →
+# its first PBD, halted VM → its VBDs/VDIs/SRs, VM.current_operations → tasks).
 OBJECT_CLASSES = (
     "task",
     "host",
     "pool",
-    "network",
     "pif",
+    "network",
     "pbd",
     "sr",
     "vdi",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from sys import intern
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +52,42 @@ def pool_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) 
         "suspendSr": pool.link(r.get("suspend_image_SR")),
         "zstdSupported": restrictions.get("restrict_zstd_export") == "false",
         "vtpmSupported": restrictions.get("restrict_vtpm") == "false",
+        # XAPI's default (true) when the pool predates the field.
+        "haRebootVmOnInternalShutdown": bool(r.get("ha_reboot_vm_on_internal_shutdown", True)),
+        "migrationCompression": bool(r.get("migration_compression")),
     }
     pool.add_common_fields(obj, ref, object_id, r)
     obj["$pool"] = obj["$poolId"] = object_id
     return obj
+
+
+_NO_IOMMU_INFO: dict[str, bool] = {}
+_IOMMU = {True: {"iommu": True}, False: {"iommu": False}}
+
+
+def _chipset_info(chipset: Mapping[str, str]) -> dict[str, bool]:
+    iommu = chipset.get("iommu")
+    return _NO_IOMMU_INFO if iommu is None else _IOMMU[iommu == "true"]
+
+
+def _supplemental_packs(software: Mapping[str, str]) -> list[dict[str, str | None]]:
+    """`software_version` entries `author:name` → `"description, version X"` are the host's
+    supplemental packs (xo-server's reading of them)."""
+    packs: list[dict[str, str | None]] = []
+    for key, value in software.items():
+        author, sep, name = key.partition(":")
+        if not sep or ":" in name:
+            continue
+        description, _, version = value.partition(", ")
+        packs.append(
+            {
+                "name": name,
+                "description": description,
+                "author": author,
+                "version": version.split(" ")[1] if " " in version else None,
+            }
+        )
+    return packs or EMPTY_LIST
 
 
 def host_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
@@ -62,7 +95,9 @@ def host_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) 
     other = as_map(r.get("other_config"))
     software = as_map(r.get("software_version"))
     license_params = as_map(r.get("license_params"))
-    pool.metrics.watch_host(ref, intern(r.get("metrics", NULL_REF)))
+    pool.metrics.watch_host(
+        ref, intern(r.get("metrics", NULL_REF)), tuple(map(intern, r.get("certificates") or ()))
+    )
     pool.host_platform[ref] = software.get("platform_version")
     boot_time = to_timestamp(other.get("boot_time"))
     if software.get("product_brand") == "XCP-ng":
@@ -79,6 +114,7 @@ def host_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) 
         "address": r.get("address", ""),
         "bios_strings": as_map(r.get("bios_strings")),
         "build": software.get("build_number"),
+        "chipset_info": _chipset_info(as_map(r.get("chipset_info"))),
         "enabled": bool(r.get("enabled")),
         "controlDomain": pool.link(r.get("control_domain")),
         "cpus": {
@@ -107,6 +143,7 @@ def host_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) 
         "version": software.get("product_version"),
         "productBrand": software.get("product_brand"),
         "hvmCapable": any(c.startswith("hvm") for c in r.get("capabilities", ())),
+        "supplementalPacks": _supplemental_packs(software),
         "PIFs": pifs,
         "$PIFs": pifs,
         "PCIs": pcis,

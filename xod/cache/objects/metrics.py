@@ -16,6 +16,7 @@ from typing import Any
 from xod.cache.objects.classes import METRICS_CLASSES
 from xod.cache.objects.sharing import shared_map
 from xod.cache.objects.values import (
+    EMPTY_LIST,
     EMPTY_MAP,
     ONE_GIB,
     XoObject,
@@ -34,6 +35,8 @@ VmMetrics = tuple[int, int, int | None, int | None]
 GuestMetrics = tuple[Any, ...]
 # host_metrics → (memory_total, memory_free, live)
 HostMetrics = tuple[int, int, bool]
+# Certificate → (fingerprint, not_after): a host's TLS certificates, shown on the host.
+Certificate = tuple[str, int | None]
 
 _NETWORK_KEY = re.compile(r"^(\d+)/(ip|ipv4|ipv6)(?:/(\d+))?$")
 
@@ -84,7 +87,9 @@ def guest_metrics_fragment(record: Mapping[str, Any]) -> GuestMetrics:
     version = None
     if major is not None and minor is not None:  # has_version, spelled out for mypy
         major, minor = intern(major), intern(minor)
-        version = intern(f"{major}.{minor}.{pv.get('micro')}-{pv.get('build')}")
+        # As xo-server's template string renders it: a missing part reads "undefined".
+        micro, build = pv.get("micro", "undefined"), pv.get("build", "undefined")
+        version = intern(f"{major}.{minor}.{micro}-{build}")
     detected = record.get("PV_drivers_detected")
     if detected is None:
         detected = has_version
@@ -112,10 +117,15 @@ def host_metrics_fragment(record: Mapping[str, Any]) -> HostMetrics:
     )
 
 
+def certificate_fragment(record: Mapping[str, Any]) -> Certificate:
+    return (record.get("fingerprint", ""), to_timestamp(record.get("not_after")))
+
+
 _FRAGMENT_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {
     "vm_metrics": vm_metrics_fragment,
     "vm_guest_metrics": guest_metrics_fragment,
     "host_metrics": host_metrics_fragment,
+    "certificate": certificate_fragment,
 }
 
 
@@ -124,8 +134,11 @@ def vm_metrics_fields(
     vcpus_at_startup: int,
     metrics: VmMetrics | None,
     guest: GuestMetrics | None,
+    windows: bool | None = None,
 ) -> dict[str, Any]:
-    """The VM fields that depend on VM_metrics / VM_guest_metrics, from the VM's own fields."""
+    """The VM fields that depend on VM_metrics / VM_guest_metrics, from the VM's own fields
+    (`windows`: whether a VM is a Windows guest; None for templates, snapshots and dom0, which
+    carry no `vulnerabilities`)."""
     running = vm["power_state"] in ("Running", "Paused")
     is_template = vm["type"] == "VM-template"
     dynamic = vm["memory"]["dynamic"]
@@ -161,31 +174,74 @@ def vm_metrics_fields(
     else:
         memory["size"] = dynamic_max
 
-    tools = guest if running and metrics is not None else None  # known while it runs
-    return {
+    fields: dict[str, Any] = {
         "addresses": guest[6] if guest is not None else EMPTY_MAP,
-        "mainIpAddress": guest[7] if guest is not None else None,
         "CPUs": shared_map({"max": vm["CPUs"]["max"], "number": cpus_number}),
         "memory": shared_map(memory),
-        "installTime": metrics[3] if metrics is not None else None,
-        "startTime": metrics[2] if metrics is not None else None,
         "os_version": guest[0] if guest is not None else None,
-        "xenTools": xen_tools,
-        "managementAgentDetected": bool(tools is not None and (tools[2] is not None or tools[5])),
-        "pvDriversDetected": bool(tools is not None and tools[4]),
-        "pvDriversVersion": tools[1] if tools is not None else None,
-        "pvDriversUpToDate": tools[3] if tools is not None and tools[4] else None,
     }
+    # What follows is left out when unknown, as xo-server does (`undefined`: no key).
+    if guest is not None and guest[7] is not None:
+        fields["mainIpAddress"] = guest[7]
+    if metrics is not None:
+        fields["installTime"] = metrics[3]
+        fields["startTime"] = metrics[2]
+    if xen_tools is not None:
+        fields["xenTools"] = xen_tools
+    if running and metrics is not None and guest is not None:
+        # xo-server's getVmGuestToolsProps: only for a running VM with both metrics records.
+        detected = guest[4]
+        fields["managementAgentDetected"] = guest[2] is not None or guest[5]
+        fields["pvDriversDetected"] = detected
+        if guest[1] is not None:
+            fields["pvDriversVersion"] = guest[1]
+        if detected:
+            fields["pvDriversUpToDate"] = guest[3]
+    if windows is not None:
+        fields["vulnerabilities"] = _vulnerabilities(windows, running, guest)
+    return fields
 
 
-def host_metrics_fields(metrics: HostMetrics | None) -> dict[str, Any]:
+# Keys vm_metrics_fields may leave out: a re-patch removes them before adding the new fields.
+OPTIONAL_VM_METRICS_KEYS = (
+    "mainIpAddress",
+    "installTime",
+    "startTime",
+    "xenTools",
+    "managementAgentDetected",
+    "pvDriversDetected",
+    "pvDriversVersion",
+    "pvDriversUpToDate",
+)
+_NOT_VULNERABLE: dict[str, Any] = {"xsa468": False}
+_NO_PV_DRIVERS: dict[str, Any] = {"xsa468": {"reason": "no-pv-drivers-detected"}}
+
+
+def _vulnerabilities(windows: bool, running: bool, guest: GuestMetrics | None) -> dict[str, Any]:
+    """XSA-468 concerns the PV drivers of Windows guests: a running Windows VM whose drivers
+    are not detected gets XO's `no-pv-drivers-detected`. Driver versions are not assessed (xod
+    has no table of the vulnerable builds): other VMs read `false`."""
+    if windows and running and (guest is None or not guest[4]):
+        return _NO_PV_DRIVERS
+    return _NOT_VULNERABLE
+
+
+def host_metrics_fields(
+    metrics: HostMetrics | None, certificates: Iterable[Certificate] = ()
+) -> dict[str, Any]:
+    shown = [{"fingerprint": f, "notAfter": not_after} for f, not_after in certificates]
     if metrics is None:
-        return {"memory": {"usage": 0, "size": 0, "total": 0}, "power_state": "Unknown"}
+        return {
+            "memory": {"usage": 0, "size": 0, "total": 0},
+            "power_state": "Unknown",
+            "certificates": shown or EMPTY_LIST,
+        }
     total, free, live = metrics
     total = -(-total // ONE_GIB) * ONE_GIB
     return {
         "memory": {"usage": total - free, "size": total},
         "power_state": "Running" if live else "Halted",
+        "certificates": shown or EMPTY_LIST,
     }
 
 
@@ -196,8 +252,9 @@ class MetricsLinks:
         self.fragments: dict[str, dict[str, tuple[Any, ...]]] = {c: {} for c in METRICS_CLASSES}
         # metrics ref → parent ref, and parent ref → its inputs for re-patching
         self._parent: dict[str, str] = {}
-        self._vm_inputs: dict[str, tuple[str, str, int]] = {}
-        self._host_inputs: dict[str, str] = {}
+        self._vm_inputs: dict[str, tuple[str, str, int, bool | None]] = {}
+        # host ref → (its host_metrics ref, its Certificate refs)
+        self._host_inputs: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def clear(self) -> None:
         for fragments in self.fragments.values():
@@ -222,41 +279,56 @@ class MetricsLinks:
             if parent is not None:
                 touched_parents.add(parent)
 
-    def watch_vm(self, ref: str, metrics_ref: str, guest_ref: str, vcpus_at_startup: int) -> None:
+    def watch_vm(
+        self,
+        ref: str,
+        metrics_ref: str,
+        guest_ref: str,
+        vcpus_at_startup: int,
+        windows: bool | None = None,
+    ) -> None:
         """Remember a VM's metrics records (refs interned by the caller: each is kept once)."""
-        self._vm_inputs[ref] = (metrics_ref, guest_ref, vcpus_at_startup)
+        self._vm_inputs[ref] = (metrics_ref, guest_ref, vcpus_at_startup, windows)
         if metrics_ref != NULL_REF:
             self._parent[metrics_ref] = ref
         if guest_ref != NULL_REF:
             self._parent[guest_ref] = ref
 
-    def watch_host(self, ref: str, metrics_ref: str) -> None:
-        self._host_inputs[ref] = metrics_ref
-        if metrics_ref != NULL_REF:
-            self._parent[metrics_ref] = ref
+    def watch_host(self, ref: str, metrics_ref: str, certificates: tuple[str, ...] = ()) -> None:
+        self._host_inputs[ref] = (metrics_ref, certificates)
+        for child in (metrics_ref, *certificates):
+            if child != NULL_REF:
+                self._parent[child] = ref
 
     def vm_fields(self, ref: str, vm: Mapping[str, Any]) -> dict[str, Any]:
         """The metrics fields of a watched VM, given its other fields."""
-        metrics_ref, guest_ref, vcpus_at_startup = self._vm_inputs[ref]
+        metrics_ref, guest_ref, vcpus_at_startup, windows = self._vm_inputs[ref]
         return vm_metrics_fields(
             vm,
             vcpus_at_startup,
             self.fragments["vm_metrics"].get(metrics_ref),
             self.fragments["vm_guest_metrics"].get(guest_ref),
+            windows,
         )
 
     def host_fields(self, ref: str) -> dict[str, Any]:
         """The metrics fields of a watched host."""
-        metrics_ref = self._host_inputs[ref]
-        return host_metrics_fields(self.fragments["host_metrics"].get(metrics_ref))
+        metrics_ref, certificate_refs = self._host_inputs[ref]
+        known = self.fragments["certificate"]
+        return host_metrics_fields(
+            self.fragments["host_metrics"].get(metrics_ref),
+            [known[c] for c in certificate_refs if c in known],
+        )
 
     def repatch(self, parent_ref: str, old: XoObject) -> XoObject:
         """A new version of a VM or host whose metrics changed."""
+        obj = dict(old)
         if parent_ref in self._vm_inputs:
             fields = self.vm_fields(parent_ref, old)
+            for key in OPTIONAL_VM_METRICS_KEYS:
+                obj.pop(key, None)
         else:
             fields = self.host_fields(parent_ref)
-        obj = dict(old)
         obj.update(fields)
         return obj
 
@@ -269,6 +341,8 @@ class MetricsLinks:
                     if self._parent.get(metrics_ref) == ref:
                         del self._parent[metrics_ref]
         elif cls == "host":
-            host_metrics_ref = self._host_inputs.pop(ref, None)
-            if host_metrics_ref is not None and self._parent.get(host_metrics_ref) == ref:
-                del self._parent[host_metrics_ref]
+            host_inputs = self._host_inputs.pop(ref, None)
+            if host_inputs is not None:
+                for child in (host_inputs[0], *host_inputs[1]):
+                    if self._parent.get(child) == ref:
+                        del self._parent[child]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sys import intern
 from typing import TYPE_CHECKING, Any
 
-from xod.cache.objects.values import XoObject, as_list, as_map, to_int, to_number
+from xod.cache.objects.values import EMPTY_MAP, XoObject, as_list, as_map, to_int, to_number
 from xod.xapi.codec import NULL_REF
 
 if TYPE_CHECKING:
@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 def network_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     other = as_map(r.get("other_config"))
     purpose = r.get("purpose") or ()
+    pifs = pool.links(r.get("PIFs"))
+    objects = pool.objects
+    # PIFs are transformed before networks (classes.py): a bond's master PIF is already there.
+    bonded = any(objects.get(pif, EMPTY_MAP).get("isBondMaster") for pif in pifs)
     obj: XoObject = {
         "type": "network",
         "automatic": other.get("automatic") == "true",
@@ -26,10 +30,11 @@ def network_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: st
         "name_label": r.get("name_label", ""),
         "other_config": other,
         "tags": as_list(r.get("tags")),
-        "PIFs": pool.links(r.get("PIFs")),
+        "PIFs": pifs,
         "VIFs": pool.links(r.get("VIFs")),
         "nbd": "nbd" in purpose,
         "insecureNbd": "insecure_nbd" in purpose,
+        "isBonded": bonded,
     }
     pool.add_common_fields(obj, ref, object_id, r)
     return obj
@@ -42,7 +47,6 @@ def pif_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -
         "isBondMaster": bool(r.get("bond_master_of")),
         "isBondSlave": r.get("bond_slave_of", NULL_REF) != NULL_REF,
         "device": intern(r.get("device", "")),
-        "deviceName": None,
         "dns": r.get("DNS", ""),
         "disallowUnplug": bool(r.get("disallow_unplug")),
         "gateway": r.get("gateway", ""),
@@ -58,7 +62,6 @@ def pif_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -
         "physical": bool(r.get("physical")),
         "primaryAddressType": intern(r.get("primary_address_type", "IPv4")),
         "vlan": to_int(r.get("VLAN", -1)),
-        "speed": None,
         "$host": pool.link(r.get("host")),
         "$network": pool.link(r.get("network")),
     }
@@ -83,9 +86,11 @@ def vif_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -
         "MTU": to_int(r.get("MTU", 1500)),
         "other_config": other,
         "txChecksumming": not (tx == "false" or tx == "off"),
-        "rateLimit": rate_limit,
         "$network": pool.link(r.get("network")),
         "$VM": pool.link(r.get("VM")),
     }
     pool.add_common_fields(obj, ref, object_id, r)
+    # Last, and only when set (as XO): the common key order stays shared (sharing.compact).
+    if rate_limit is not None:
+        obj["rateLimit"] = rate_limit
     return obj

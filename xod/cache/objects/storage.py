@@ -64,7 +64,6 @@ def sr_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) ->
         "type": "SR",
         "content_type": intern(r.get("content_type", "")),
         "physical_usage": to_int(r.get("physical_utilisation", 0)),
-        "allocationStrategy": ALLOCATION_BY_TYPE.get(sr_type),
         "current_operations": as_map(r.get("current_operations")),
         "inMaintenanceMode": "xo:maintenanceState" in other,
         "name_description": r.get("name_description", ""),
@@ -81,6 +80,9 @@ def sr_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) ->
         "$PBDs": pbds,
     }
     pool.add_common_fields(obj, ref, object_id, r)
+    allocation = ALLOCATION_BY_TYPE.get(sr_type)
+    if allocation is not None:  # XO leaves it out for other SR types
+        obj["allocationStrategy"] = allocation
     return obj
 
 
@@ -97,8 +99,26 @@ def pbd_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -
     return obj
 
 
+# Parents followed at most (a VHD chain is far shorter; this only guards against a loop).
+_CHAIN_LIMIT = 64
+
+
+def chain_physical_usage(pool: PoolObjects, usage: int, parent: str | None) -> int:
+    """The space a VDI and its VHD parents (base copies, by uuid) take on the SR."""
+    objects = pool.objects
+    for _ in range(_CHAIN_LIMIT):
+        vdi = objects.get(parent) if parent is not None else None
+        if vdi is None:
+            break
+        usage += vdi["usage"]
+        parent = vdi.get("parent")
+    return usage
+
+
 def vdi_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -> XoObject:
     sm_config = as_map(r.get("sm_config"))
+    usage = to_int(r.get("physical_utilisation", 0))
+    parent = sm_config.get("vhd-parent")
     if r.get("is_a_snapshot"):
         vdi_type = "VDI-snapshot"
     elif not r.get("managed", True):
@@ -110,11 +130,11 @@ def vdi_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -
         "missing": bool(r.get("missing")),
         "name_description": r.get("name_description", ""),
         "name_label": r.get("name_label", ""),
-        "parent": sm_config.get("vhd-parent"),
         "size": to_int(r.get("virtual_size", 0)),
         "snapshots": pool.links(r.get("snapshots")),
         "tags": as_list(r.get("tags")),
-        "usage": to_int(r.get("physical_utilisation", 0)),
+        "usage": usage,
+        "chainPhysicalUsage": chain_physical_usage(pool, usage, parent),
         "VDI_type": intern(r.get("type", "user")),
         "cbt_enabled": bool(r.get("cbt_enabled")),
         "current_operations": as_map(r.get("current_operations")),
@@ -126,6 +146,8 @@ def vdi_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) -
         obj["snapshot_time"] = to_timestamp(r.get("snapshot_time"))
         obj["$snapshot_of"] = pool.link(r.get("snapshot_of"))
     pool.add_common_fields(obj, ref, object_id, r)
+    if parent is not None:  # last and only when set, as XO (see sharing.compact)
+        obj["parent"] = parent
     return obj
 
 

@@ -43,6 +43,28 @@ def _template_disks(xml: str) -> list[dict[str, Any]]:
     return disks
 
 
+# `platform['device_id']` of Windows VMs (the Xen PV device they are given).
+WINDOWS_DEVICE_ID = "0002"
+
+
+@lru_cache(maxsize=256)
+def is_firmware_supported(recommendations: str, firmware: str | None) -> bool:
+    """False when the VM's recommendations restrict its boot firmware (`supports-uefi` = no)."""
+    if not recommendations:
+        return True
+    try:
+        root = ElementTree.fromstring(recommendations)
+    except ElementTree.ParseError:
+        return True
+    field = f"supports-{firmware}"
+    return all(r.get("value") != "no" for r in root.iter("restriction") if r.get("field") == field)
+
+
+def is_nested_virt_enabled(platform: Mapping[str, str]) -> bool:
+    """`nested-virt` (XAPI 23+) or its older name `exp-nested-hvm`."""
+    return platform.get("nested-virt") == "true" or platform.get("exp-nested-hvm") == "true"
+
+
 def is_default_template(record: Mapping[str, Any]) -> bool:
     return bool(record.get("is_default_template")) or (
         as_map(record.get("other_config")).get("default_template") == "true"
@@ -95,22 +117,26 @@ def vm_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) ->
     metrics_ref = intern(r.get("metrics", NULL_REF))
     guest_ref = intern(r.get("guest_metrics", NULL_REF))
     vcpus_at_startup = to_int(r.get("VCPUs_at_startup", 0))
-    pool.metrics.watch_vm(ref, metrics_ref, guest_ref, vcpus_at_startup)
+    # Only VMs (not templates, snapshots, dom0) are assessed for vulnerabilities (metrics.py).
+    windows = platform.get("device_id") == WINDOWS_DEVICE_ID if vm_type == "VM" else None
+    pool.metrics.watch_vm(ref, metrics_ref, guest_ref, vcpus_at_startup, windows)
     vgpus = pool.links(r.get("VGPUs"))
 
     obj: XoObject = {
         "type": vm_type,
-        "affinityHost": pool.link(r.get("affinity")),
         "auto_poweron": other.get("auto_poweron") == "true",
         "bios_strings": shared_map(r.get("bios_strings")),
         "blockedOperations": shared_map(r.get("blocked_operations")),
         "boot": shared_map(r.get("HVM_boot_params")),
         "CPUs": {"max": to_int(r.get("VCPUs_max", 0)), "number": vcpus_at_startup},
-        "creation": creation,
         "current_operations": current_operations,
         "expNestedHvm": platform.get("exp-nested-hvm") == "true",
+        "isNestedVirtEnabled": is_nested_virt_enabled(platform),
         "viridian": platform.get("viridian") == "true",
         "high_availability": r.get("ha_restart_priority", ""),
+        "isFirmwareSupported": is_firmware_supported(
+            r.get("recommendations") or "", as_map(r.get("HVM_boot_params")).get("firmware")
+        ),
         "memory": {
             "dynamic": shared_list(
                 [to_int(r.get("memory_dynamic_min", 0)), to_int(r.get("memory_dynamic_max", 0))]
@@ -122,16 +148,12 @@ def vm_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) ->
         "name_description": r.get("name_description", ""),
         "name_label": r.get("name_label", ""),
         "needsVtpm": platform.get("vtpm") == "true",
-        "notes": other.get("xo:notes"),
         "other": other,
-        "parent": pool.link(r.get("parent")),
         "power_state": power_state,
         "hasVendorDevice": bool(r.get("has_vendor_device")),
-        "resourceSet": resource_set if isinstance(resource_set, str) else None,
         "snapshots": pool.links(r.get("snapshots")),
         "startDelay": to_int(r.get("start_delay", 0)),
         "secureBoot": platform.get("secureboot") == "true",
-        "suspendSr": pool.link(r.get("suspend_SR")),
         "tags": shared_list(r.get("tags")),
         "VIFs": pool.links(r.get("VIFs")),
         "VTPMs": pool.links(r.get("VTPMs")),
@@ -140,9 +162,21 @@ def vm_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) ->
         "$VBDs": vbds,
         "VGPUs": vgpus,
         "$VGPUs": vgpus,
-        "nicType": platform.get("nic_type"),
         "xenStoreData": shared_map(r.get("xenstore_data")),
     }
+    # Fields XO leaves out when they have no value (undefined in xo-server: no key at all).
+    optional = (
+        ("affinityHost", pool.link(r.get("affinity"))),
+        ("creation", creation),
+        ("notes", other.get("xo:notes")),
+        ("parent", pool.link(r.get("parent"))),
+        ("resourceSet", resource_set if isinstance(resource_set, str) else None),
+        ("suspendSr", pool.link(r.get("suspend_SR"))),
+        ("nicType", platform.get("nic_type")),
+    )
+    for key, value in optional:
+        if value is not None:
+            obj[key] = value
     obj.update(pool.metrics.vm_fields(ref, obj))
     if is_hvm:
         obj["vga"] = platform.get("vga", "cirrus")
@@ -159,12 +193,14 @@ def vm_object(pool: PoolObjects, ref: str, r: dict[str, Any], object_id: str) ->
         disks = other.get("disks")
         methods = other.get("install-methods")
         obj["isDefaultTemplate"] = is_default_template(r)
-        obj["template_info"] = {
-            "arch": other.get("install-arch"),
+        template_info = {
             "disks": _template_disks(disks) if disks else EMPTY_LIST,
             "install_methods": methods.split(",") if methods else EMPTY_LIST,
-            "install_repository": other.get("install-repository"),
         }
+        for key, field in (("arch", "install-arch"), ("install_repository", "install-repository")):
+            if field in other:
+                template_info[key] = other[field]
+        obj["template_info"] = template_info
 
     vcpus_params = r.get("VCPUs_params")
     if vcpus_params:
