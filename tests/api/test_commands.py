@@ -10,7 +10,8 @@ import pytest
 
 from tests.api.harness import RpcError, connect
 from tests.api.test_commands_support import Env, commands_env
-from xod.api.commands import ACTIONS, commands_of
+from xod.api.commands import ACTIONS
+from xod.api.jobs import commands_of
 
 
 async def _error(env: Env, method: str, params: dict) -> RpcError:

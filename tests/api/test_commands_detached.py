@@ -18,7 +18,7 @@ from tests.api.test_commands_support import (
     wait_synced,
 )
 from tests.xapi.proxy import FrontProxy
-from xod.api.commands import commands_of
+from xod.api.jobs import commands_of
 from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
 

@@ -12,7 +12,7 @@ from yarl import URL
 
 from tests.api.harness import RpcError, connect
 from tests.api.test_commands_support import Env, commands_env
-from xod.api.commands import commands_of
+from xod.api.jobs import commands_of
 from xod.xapi.errors import TransportError
 from xod.xapi.transport import Transport
 

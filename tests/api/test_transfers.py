@@ -149,7 +149,8 @@ async def test_an_upload_needs_its_length_and_a_url_serves_once(env: Env) -> Non
 async def test_a_failed_new_vdi_import_leaves_no_vdi(env: Env) -> None:
     """The SR import (REST's POST /srs/{id}/vdis) creates its VDI and removes it on failure."""
     from xod.api import transfers
-    from xod.api.commands import Command, commands_of
+    from xod.api.commands import Command
+    from xod.api.jobs import commands_of
 
     sr = next(iter((await env.objects({"type": "SR", "SR_type": "nfs"})).values()), None) or next(
         iter((await env.objects({"type": "SR"})).values())

@@ -50,7 +50,7 @@ class ApiConnection:
         # Shared with every connection of the daemon (per connection without a session index).
         self._expiry = sessions.expiry if sessions is not None else ExpiryTimers()
         self.closed = False
-        # Write barriers of this connection's actions not yet in the cache (xod/api/commands.py).
+        # Write barriers of this connection's actions not yet in the cache (xod/api/barriers.py).
         self.own_writes: set[asyncio.Task[None]] | None = None
 
     def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:

@@ -22,7 +22,8 @@ from typing import Any
 
 from xod import metrics
 from xod.api import errors
-from xod.api.commands import ACTIONS, ASYNC_REQUESTED, WAIT_FOR_CACHE, caught_up
+from xod.api.barriers import caught_up
+from xod.api.commands import ACTIONS, ASYNC_REQUESTED, WAIT_FOR_CACHE
 from xod.api.context import ApiConnection, CallContext
 from xod.api.registry import ANONYMOUS, SIGNED_IN, Method, Registry
 from xod.api.requests import RejectedRequest, error_response, is_valid_id

@@ -189,6 +189,26 @@ def incorrect_state(actual: Any, expected: Any, object_id: Any, prop: str) -> Ap
     )
 
 
+# -- forwarding to a pool master (the failover policy of xod/api/commands.py) -----------------
+
+
+def outcome_unknown(method: str, object_id: Any, cause: BaseException) -> ApiError:
+    return ApiError(
+        21,
+        f"outcome unknown: the pool master stopped answering after {method} was sent; "
+        "it may or may not have run, and xod did not send it again",
+        {"objectId": object_id, "code": "OUTCOME_UNKNOWN", "method": method, "reason": str(cause)},
+    )
+
+
+def master_unreachable(object_id: Any, waited: float, cause: BaseException) -> ApiError:
+    return ApiError(
+        9,
+        f"server unreachable: no pool master answered within {waited:g} s",
+        {"objectId": object_id, "reason": str(cause)},
+    )
+
+
 # -- XAPI errors → XO errors (the table is in the module docstring) ---------------------------
 
 

@@ -40,7 +40,7 @@ class Services:
     def state(self, kind: type[T], make: Callable[[], T]) -> T:
         """The daemon's one `kind` (made by `make` on first use): how a module above this one
         keeps its daemon-wide state here without this module knowing it (e.g. the actions'
-        Commands, xod/api/commands.py)."""
+        Commands, xod/api/jobs.py)."""
         value = self._states.get(kind)
         if value is None:
             value = self._states[kind] = make()

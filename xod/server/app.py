@@ -16,9 +16,9 @@ import orjson
 from aiohttp import WSCloseCode, web
 
 from xod import __version__
-from xod.api.commands import commands_of
 from xod.api.dispatch import Dispatcher
 from xod.api.errors import ApiError, to_error_object
+from xod.api.jobs import commands_of
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
 from xod.api.services import DEFAULT_FAILOVER_TIMEOUT, Services

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from xod.api.commands import Command, action, commands_of
+from xod.api.commands import Command, action
 from xod.api.context import CallContext
+from xod.api.jobs import commands_of
 from xod.api.registry import Registry
 from xod.xapi.errors import XapiError
 

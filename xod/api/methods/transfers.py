@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from xod.api import errors, transfers
-from xod.api.commands import Command, commands_of
+from xod.api.commands import Command
 from xod.api.context import CallContext
+from xod.api.jobs import commands_of
 from xod.api.oneshot import Receiver, TooManyDownloads
 from xod.api.registry import Registry
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from xod.api.commands import commands_of
+from xod.api.jobs import commands_of
 from xod.server.rest.collections import collection, find, href_of
 from xod.server.rest.context import BASE, Caller, RestContext
 from xod.server.rest.declarations import ACTIONS, RestAction

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from xod.api.commands import ACTIONS
 from xod.api.context import ApiConnection
 from xod.api.dispatch import Dispatcher
 from xod.api.services import Services
@@ -43,4 +44,9 @@ class RestContext:
         method = self.dispatcher.registry.get(method_name)
         if method is None:  # a declaration names a method that does not exist: a bug
             raise RestError(501, f"not implemented: {method_name}")
+        if method_name in ACTIONS:
+            # Each HTTP request is a connection of its own: no later request would wait for
+            # this one's writes, so a change (or its task, with `_async`) ends only once the
+            # cache shows it.
+            params = {**params, "_waitForCache": True}
         return await self.dispatcher.call(caller.connection, method, params, caller.user)

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from xod.api.commands import FINISHED_JOBS_LIMIT, FINISHED_JOBS_TTL
+from xod.api.jobs import FINISHED_JOBS_LIMIT, FINISHED_JOBS_TTL
 from xod.server.rest.errors import from_exception
 
 REST_ACTION_TYPE = "xo:rest-api:action"
