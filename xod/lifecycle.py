@@ -31,7 +31,7 @@ from xod.notify import Notifier
 from xod.server.admission import ClientLimit
 from xod.server.health import Observability
 from xod.server.instrumented import InstrumentedPoolConnection
-from xod.settings import RELOADABLE, parse_listen
+from xod.settings import RELOADABLE, parse_listen, parse_origins
 
 if TYPE_CHECKING:
     from xod.server.app import XodApp
@@ -147,6 +147,7 @@ class Daemon:
             output_buffer_bytes=limits.output_buffer_bytes,
             max_calls_in_flight=limits.max_calls_in_flight,
             notification_frame_bytes=limits.notification_frame_bytes,
+            allowed_origins=parse_origins(settings.http.allowed_origins),
         )
         app = XodApp(server_config)
         self._app = app
@@ -262,6 +263,7 @@ class Daemon:
         print(
             "xod demo is running\n"
             f"  URL:       {listening.url}\n"
+            f"  dashboard: {listening.url}/\n"
             f"  API:       {ws_url}\n"
             f"{credentials}\n"
             f"  pool:      {demo.hosts} simulated hosts at {self._simulator.master_url},"

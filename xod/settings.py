@@ -10,6 +10,7 @@ the shipped `xod/config.example.toml` documents every setting of this table.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,21 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _listen(value: str) -> str:
     parse_listen(value)
+    return value
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """`http.allowed_origins`: origins separated by commas or spaces, each `scheme://host[:port]`
+    (what a browser sends in `Origin`: no path, no trailing slash)."""
+    origins = tuple(o for o in re.split(r"[\s,]+", text.strip()) if o)
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ValueError(f"{origin!r} is not an origin like https://xo.example.net:8443")
+    return origins
+
+
+def _origins(value: str) -> str:
+    parse_origins(value)
     return value
 
 
@@ -119,6 +135,14 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "seconds a graceful stop may take before xod exits anyway",
         _positive,
+    ),
+    Setting(
+        "http",
+        "allowed_origins",
+        str,
+        "",
+        "other origins whose pages may use the token cookie (CORS too); xod's own always may",
+        _origins,
     ),
     Setting(
         "tls",

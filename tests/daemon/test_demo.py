@@ -73,6 +73,11 @@ async def test_demo_end_to_end(tmp_path: Path, notify_listener: NotifyListener) 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             async with http.get(f"{url}/healthz") as response:
                 assert response.status == 200
+            # The banner names the dashboard, and it opens at once.
+            assert f"dashboard: {url}/\n" in xod.stdout
+            async with http.get(f"{url}/") as response:
+                assert response.status == 200
+                assert 'src="/web/app.js"' in await response.text()
             readiness = await wait_ready(http, url)
             assert [p["synced"] for p in readiness["pools"]] == [True]
 

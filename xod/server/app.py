@@ -35,6 +35,7 @@ from xod.server.limits import (
 )
 from xod.server.listen import DEFAULT_BACKLOG, Listener, listen
 from xod.server.rest.routes import install as install_rest
+from xod.server.web import Dashboard
 from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api_handler
 from xod.store import FirstStartAdmin, SignInThrottle, Store, ensure_admin
 from xod.store.first_start import DEFAULT_ADMIN_EMAIL
@@ -93,6 +94,9 @@ class ServerConfig:
     ws_write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH
     ws_send_buffer: int | None = None  # SO_SNDBUF of client sockets; None = the kernel's
     listen_backlog: int = DEFAULT_BACKLOG
+    # Origins of front ends hosted elsewhere that may use the token cookie ([http]
+    # allowed_origins, xod/server/web.py); xod's own origin always may.
+    allowed_origins: tuple[str, ...] = ()
 
 
 class XodApp:
@@ -135,6 +139,9 @@ class XodApp:
             ),
         )
         self.app = web.Application()
+        # The dashboard (xod/server/web.py): the page at `/`, its cookie sign-in, the origin rule.
+        self.dashboard = Dashboard(self.services, config.allowed_origins)
+        self.dashboard.attach(self.app)
         self.app.router.add_get(
             "/api/",
             make_api_handler(
@@ -145,6 +152,7 @@ class XodApp:
                 write_buffer_high=config.ws_write_buffer_high,
                 send_buffer=config.ws_send_buffer,
                 close_grace=config.close_grace,
+                cookie_sign_in=self.dashboard.sign_in_by_cookie,
             ),
         )
         self.app.router.add_get("/api/{token}", self._one_shot)

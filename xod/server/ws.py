@@ -306,6 +306,7 @@ def make_api_handler(
     write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH,
     send_buffer: int | None = None,
     close_grace: float = 5.0,
+    cookie_sign_in: Callable[[web.Request, ApiConnection], Awaitable[None]] | None = None,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def api_websocket(request: web.Request) -> web.StreamResponse:
         # xo-server upgrades only this exact URL: not /api, not /api/?x=1.
@@ -339,6 +340,8 @@ def make_api_handler(
             protocol=request.protocol,
             close_grace=close_grace,
         )
+        if cookie_sign_in is not None:  # a browser page's token cookie (xod/server/web.py)
+            await cookie_sign_in(request, session.connection)
         # The reading loop runs in this handler, not in a coroutine of the session's: an idle
         # connection holds one suspended frame less.
         try:
