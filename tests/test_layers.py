@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xod"
 EVERYTHING = frozenset({"*"})
 
 # Leaf utilities: pure, importing nothing from xod; any part may use them.
-LEAVES = frozenset({"xod", "backoff"})  # "xod": the package itself (`__version__`)
+LEAVES = frozenset({"xod", "backoff", "formats"})  # "xod": the package itself (`__version__`)
 
 # part of xod → the other parts it may import (besides itself and the leaves).
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -34,6 +34,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "logs": frozenset(),
     "notify": frozenset(),
     "backoff": frozenset(),
+    "formats": frozenset(),
     "xod": frozenset(),
     "lifecycle": EVERYTHING,
     "daemon": EVERYTHING,

@@ -37,6 +37,10 @@ commands:
                         `--filter 'type:VM name_label:web*'`, `--name_label --power_state`
   watch [--filter EXPR] [--fields F,…] [--ndjson]
                         live changes as they happen; resumes after a reconnect
+  export vm ID FILE [--compress zstd|gzip] | export vdi ID FILE [--format vhd|raw]
+                        download a VM as an XVA, a VDI as a VHD or raw image
+  import vm SR FILE | import vdi ID FILE [--format vhd|raw]
+                        upload an XVA as a new VM on SR, an image into a VDI
   rest get|post|put|patch|delete PATH [--ndjson] [key=value…]
                         the REST API: `rest get vms fields=name_label,power_state`,
                         `rest post vms/ID/actions/snapshot name_label=before`
@@ -223,6 +227,60 @@ def cmd_watch(args: list[str]) -> int:
         return ExitCode.OK  # Ctrl-C is how a watch ends
 
 
+def _transfer_parser(command: str, description: str, target: str) -> Parser:
+    parser = Parser(command, description)
+    parser.add_argument("kind", choices=("vm", "vdi"))
+    parser.add_argument("target", metavar=target)
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("--format", choices=("vhd", "raw"), help="vdi: default from FILE's name")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _show_progress(options: argparse.Namespace) -> bool:
+    return not options.no_progress and sys.stderr.isatty()
+
+
+def cmd_export(args: list[str]) -> int:
+    parser = _transfer_parser(
+        "export", "Download a VM as an XVA or a VDI as a VHD (or raw) image.", "ID"
+    )
+    parser.add_argument("--compress", choices=("zstd", "gzip"), help="vm: compress the XVA")
+    options = parser.parse_args(args)
+    from xod.cli.shortcuts import export
+
+    return _run(
+        export(
+            options.kind,
+            options.target,
+            options.file,
+            compress=options.compress,
+            fmt=options.format,
+            progress=_show_progress(options),
+        )
+    )
+
+
+def cmd_import(args: list[str]) -> int:
+    parser = _transfer_parser(
+        "import",
+        "Upload an XVA as a new VM (on the SR given) or an image into an existing VDI.",
+        "SR|ID",
+    )
+    options = parser.parse_args(args)
+    from xod.cli.shortcuts import import_
+
+    return _run(
+        import_(
+            options.kind,
+            options.target,
+            options.file,
+            fmt=options.format,
+            progress=_show_progress(options),
+        )
+    )
+
+
 def cmd_rest(args: list[str]) -> int:
     parser = Parser(
         "rest",
@@ -286,6 +344,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "list-commands": cmd_list_commands,
     "list-objects": cmd_list_objects,
     "watch": cmd_watch,
+    "export": cmd_export,
+    "import": cmd_import,
     "rest": cmd_rest,
 }
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
@@ -170,8 +170,15 @@ async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, No
         yield rest
 
 
-async def send_to(server: str, path: str, file_name: str, allow_unauthorized: bool) -> str:
-    """POST a file to a `$sendTo` URL (with its length, as xo-cli does); the response text."""
+async def send_to(
+    server: str,
+    path: str,
+    file_name: str,
+    allow_unauthorized: bool,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """POST a file to a `$sendTo` URL (with its length, as xo-cli does); the response text.
+    `on_progress(sent, size)` is called as the bytes go out."""
     url = http_url(server, path)
     try:
         file: BinaryIO = open(file_name, "rb")  # noqa: SIM115, ASYNC230 - read by chunks below
@@ -188,12 +195,16 @@ async def send_to(server: str, path: str, file_name: str, allow_unauthorized: bo
                 f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n",
             )
             writer.write(head)
+            sent = 0
             while data := file.read(READ_CHUNK):
                 writer.write(data)
                 try:
                     await writer.drain()
                 except ConnectionError as error:
                     raise Unreachable(f"upload interrupted: {error}") from None
+                sent += len(data)
+                if on_progress is not None:
+                    on_progress(sent, size)
             response = await _read_head(reader, url)
             body = b"".join([chunk async for chunk in _body(reader, response.headers)])
         finally:

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
 from aiohttp import WSCloseCode, web
 
 from xod import __version__
 from xod.api.dispatch import Dispatcher
+from xod.api.errors import ApiError, to_error_object
 from xod.api.jobs import commands_of
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
@@ -23,6 +25,7 @@ from xod.api.services import DEFAULT_FAILOVER_TIMEOUT, Services
 from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
 from xod.cache.sync import BulkLoad
+from xod.server.downloads import stream_download
 from xod.server.fanout import DEFAULT_NOTIFICATION_FRAME_BYTES, Fanout, FanoutConfig
 from xod.server.limits import (
     DEFAULT_ANONYMOUS_BUFFER_BYTES,
@@ -37,6 +40,11 @@ from xod.server.ws import DEFAULT_HEARTBEAT, DEFAULT_WRITE_BUFFER_HIGH, make_api
 from xod.store import FirstStartAdmin, SignInThrottle, Store, ensure_admin
 from xod.store.first_start import DEFAULT_ADMIN_EMAIL
 from xod.xapi.connection import PoolConnection
+from xod.xapi.errors import TransportError, XapiError
+
+# XO's invalidParameters: an upload refused for what it holds answers 400.
+INVALID_PARAMETERS = 10
+UPLOAD_CHUNK = 256 * 1024
 
 log = logging.getLogger("xod.server")
 
@@ -148,6 +156,7 @@ class XodApp:
             ),
         )
         self.app.router.add_get("/api/{token}", self._one_shot)
+        self.app.router.add_post("/api/{token}", self._one_shot_upload)
         install_rest(self.app, self.dispatcher, self.fanout.config, config.ws_send_buffer)
         self._listener: Listener | None = None
         self.port: int | None = None
@@ -276,16 +285,43 @@ class XodApp:
         await self.stop()
 
     async def _one_shot(self, request: web.Request) -> web.StreamResponse:
+        """A `$getFrom` download: an error before the first byte is an HTTP error; one after
+        it cuts the chunked body short (never a clean end that would look complete)."""
         entry = self.services.oneshot.take(request.match_info["token"])
         if entry is None:
             raise web.HTTPNotFound()
         content_type, stream = entry
-        response = web.StreamResponse(headers={"Content-Type": content_type})
-        await response.prepare(request)
-        async for chunk in stream():
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+        try:
+            return await stream_download(request, stream, {"Content-Type": content_type})
+        except Exception as error:  # before the first byte: an HTTP error can still say it
+            return _error_response(error)
+
+    async def _one_shot_upload(self, request: web.Request) -> web.Response:
+        """A `$sendTo` upload: the body streams to the method's receiver; the answer is a
+        JSON-RPC response (xo-server's format), an error with a 4xx/5xx status."""
+        receiver = self.services.oneshot.take_upload(request.match_info["token"])
+        if receiver is None:
+            raise web.HTTPNotFound()
+        try:
+            body = request.content.iter_chunked(UPLOAD_CHUNK)
+            result = await receiver(body, request.content_length)
+        except Exception as error:
+            return _error_response(error)
+        return web.json_response({"jsonrpc": "2.0", "id": 0, "result": result}, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _error_response(error: BaseException) -> web.Response:
+    """A one-shot transfer's failure as xo-server answers it: a JSON-RPC error object, 400 for
+    bad input, 500 otherwise."""
+    if not isinstance(error, ApiError | XapiError | TransportError):
+        log.exception("one-shot transfer failed", exc_info=error)
+    body = {"jsonrpc": "2.0", "id": 0, "error": to_error_object(error, is_admin=False)}
+    status = 400 if isinstance(error, ApiError) and error.code == INVALID_PARAMETERS else 500
+    return web.json_response(body, status=status, dumps=_dumps)
 
 
 def create_app(config: ServerConfig) -> XodApp:

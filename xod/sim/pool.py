@@ -12,6 +12,7 @@ from typing import Any
 from xod.sim import implicit, lifecycle, pool_messages, rrd
 from xod.sim.churn import Churn
 from xod.sim.db import Database
+from xod.sim.disks import Disks
 from xod.sim.dispatch import dispatch
 from xod.sim.events import Events
 from xod.sim.registry import Registry
@@ -57,6 +58,7 @@ class SimPool:
             address_of=self.address_of,
         )
         self.tasks = Tasks(self.db, self.config.finished_task_limit)
+        self.disks = Disks(self.db)  # what the VDIs hold (xod/sim/http_transfers.py moves it)
         self.events = Events(self.db, self.sessions, self.config)
         self.registry = Registry()
         implicit.register(self.registry, lifecycle.CREATE_HOOKS)
@@ -125,4 +127,5 @@ class SimPool:
     async def close(self) -> None:
         await self._churn.stop()
         await self.tasks.close()
+        self.disks.close()
         await asyncio.sleep(0)

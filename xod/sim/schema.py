@@ -174,7 +174,7 @@ VDI: uuid: string RO; name_label: string RC =""; name_description: string RC =""
     VBDs: VBD ref set RO; crash_dumps: crashdump ref set RO; virtual_size: int RC;
     physical_utilisation: int RO; type: enum:vdi_type RC; sharable: bool RC;
     read_only: bool RC; other_config: (string -> string) map RW; storage_lock: bool RO;
-    location: string RO =""; managed: bool RO; missing: bool RO; parent (dep): VDI ref RO;
+    location: string RO =""; managed: bool RO =true; missing: bool RO; parent (dep): VDI ref RO;
     xenstore_data: (string -> string) map RW ={}; sm_config: (string -> string) map RW ={};
     is_a_snapshot: bool RO =false; snapshot_of: VDI ref RO =OpaqueRef:NULL;
     snapshots: VDI ref set RO; snapshot_time: datetime RO =19700101T00:00:00Z;

@@ -92,6 +92,10 @@ class Faults:
 
 
 Call = Callable[..., Awaitable[Any]]
+# The pool master's other HTTP handlers (xod/sim/http_transfers.py): path -> (method, handler).
+HttpRoutes = dict[
+    str, tuple[str, Callable[[web.BaseRequest, str, bool], Awaitable[web.StreamResponse]]]
+]
 
 
 # A listener's GET handlers: the response, or None for a path they do not serve.
@@ -114,10 +118,12 @@ class RpcListener:
         fault_key: str,
         local: bool = False,
         http_get: HttpGet | None = None,
+        routes: HttpRoutes | None = None,
     ) -> None:
         self._call = call
         # The host's GET handlers (/rrd_updates …); None answers the index page.
         self._http_get = http_get
+        self._routes = routes or {}
         self._faults = faults
         self._host_ref = host_ref
         self._fault_key = fault_key
@@ -181,6 +187,9 @@ class RpcListener:
         assert task is not None
         self._in_flight.add(task)
         try:
+            route = self._routes.get(request.path.rstrip("/"))
+            if route is not None and route[0] == request.method:
+                return await route[1](request, self._host_ref(), self._local)
             return await self._handle_rpc(request)
         finally:
             self._in_flight.discard(task)

@@ -7,6 +7,7 @@ import dataclasses
 import ipaddress
 from types import TracebackType
 
+from xod.sim.http_transfers import Transfers
 from xod.sim.pool import SimConfig, SimPool
 from xod.sim.rrd_http import handle_get
 from xod.sim.server import Faults, RpcListener, bind_host_group
@@ -54,6 +55,7 @@ class Simulator:
         self._unix_listener: RpcListener | None = None
         self.http_port = http_port
         self._http_listeners: list[RpcListener] = []
+        self._routes = Transfers(self.pool).routes()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -77,6 +79,7 @@ class Simulator:
                     fault_key="unix",
                     local=True,
                     http_get=lambda request: handle_get(self.pool, self.pool.master, request),
+                    routes=self._routes,
                 )
                 await self._unix_listener.start_unix(self.unix_path)
         except BaseException:
@@ -111,6 +114,7 @@ class Simulator:
             host_ref=lambda: host_ref,
             fault_key=host_ref,
             http_get=lambda request: handle_get(self.pool, host_ref, request),
+            routes=self._routes,
         )
 
     # -- addresses -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Literal
 
+import aiohttp
 from yarl import URL
 
 from xod.backoff import Backoff
@@ -130,6 +131,10 @@ class PoolConnection:
     def protocol_of(self, url: str | None = None) -> str | None:
         """The RPC dialect remembered for a host (the master by default), once it answered."""
         return self._wire.dialect_of(URL(url) if url else self._url)
+
+    def transfer_client(self) -> aiohttp.ClientSession:
+        """An HTTP session for one transfer to the master's handlers (xod/xapi/transfers.py)."""
+        return self._wire.transfer_client()
 
     def set_known_hosts(self, addresses: Iterable[str]) -> None:
         """The pool's hosts (host.address values): the candidates tried when the master fails."""

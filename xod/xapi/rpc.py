@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
+import aiohttp
 from yarl import URL
 
 from xod.xapi.codec import (
@@ -75,6 +76,10 @@ class Rpc:
     def dialect_of(self, url: URL) -> str | None:
         """The dialect remembered for a host, once it answered."""
         return self._dialects.get(self.host_key(url))
+
+    def transfer_client(self) -> aiohttp.ClientSession:
+        """A session of its own for one transfer (xod/xapi/transfers.py)."""
+        return self._transport.transfer_client()
 
     async def close(self) -> None:
         await self._transport.close()

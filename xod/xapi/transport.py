@@ -17,6 +17,9 @@ from xod.xapi.errors import CallTimeout, TlsError, TransportError
 
 # Enough parallel requests for a busy pool (XO allows 20 concurrent calls) plus long polls.
 _CONNECTION_LIMIT = 64
+# Below the daemon's mmap threshold (xod/runtime.py): bigger buffers would each be mapped and
+# unmapped again, page faults and zeroing included, a large cost per byte moved.
+TRANSFER_READ_BUFFER = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,25 @@ class Transport:
                 headers={"User-Agent": "xod"},
             )
         return self._session
+
+    def transfer_client(self) -> aiohttp.ClientSession:
+        """A session of its own for one long transfer (xod/xapi/transfers.py), with the pool's
+        TLS settings: a stream held for minutes must not take an RPC connection slot."""
+        connector: aiohttp.BaseConnector
+        if self._unix_socket is not None:
+            connector = aiohttp.UnixConnector(path=self._unix_socket, limit=1)
+        else:
+            connector = aiohttp.TCPConnector(ssl=self._ssl_setting(), limit=1)
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            # Read in bigger gulps than aiohttp's 64 KiB: fewer pauses of the socket; the
+            # buffer stays bounded (aiohttp pauses reading past twice this).
+            read_bufsize=TRANSFER_READ_BUFFER,
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "xod"},
+        )
 
     def client(self) -> aiohttp.ClientSession:
         """The pool's HTTP client (its TLS settings and keep-alive pool), for the XAPI HTTP

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import ModuleType
 
 from xod.api.methods import cloud_config, server, session, system, token, user, xo
+from xod.api.methods import transfers as transfer_methods  # vm.export/import, vdi.*Content
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
 
@@ -33,6 +34,7 @@ NAMESPACES += (vif, vbd, disk, network, pif, pool, message)
 NAMESPACES += (live,)
 NAMESPACES += (stats,)
 NAMESPACES += (cloud_config,)
+NAMESPACES += (transfer_methods,)
 
 
 def build_registry(schemas_dir: Path = SCHEMAS_DIR) -> Registry:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -51,7 +51,7 @@ def compile_or_raise(filter_spec: Any) -> Callable[[Any], bool] | None:
         raise filter_syntax_error(error) from None
 
 
-async def ndjson_stream(objects: list[Any]) -> AsyncIterator[bytes]:
+async def ndjson_stream(objects: list[Any]) -> AsyncGenerator[bytes, None]:
     dumps = orjson.dumps
     for start in range(0, len(objects), NDJSON_CHUNK):
         chunk = objects[start : start + NDJSON_CHUNK]

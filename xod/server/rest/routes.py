@@ -12,7 +12,7 @@ from aiohttp import web
 
 from xod.api.dispatch import Dispatcher
 from xod.server.fanout import FanoutConfig
-from xod.server.rest import actions, docs, objects, openapi, tokens
+from xod.server.rest import actions, docs, objects, openapi, tokens, transfers
 from xod.server.rest.auth import Handler, authenticated
 from xod.server.rest.collections import collection, items
 from xod.server.rest.context import BASE, Caller, RestContext
@@ -93,6 +93,8 @@ def rest_application(
         "actions": actions.list_actions,
         "sub": objects.get_sub_collection,
     }
+    for method, route, transfer in transfers.ROUTES:  # before the routes taking any {id}
+        add(method, route, auth(transfer))
     for endpoint in ENDPOINTS:
         handler: Handler
         if endpoint.kind == "action":
