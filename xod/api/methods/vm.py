@@ -111,13 +111,7 @@ def _own_disks(command: Command, vm: dict[str, Any]) -> list[str]:
     """The VM's own disks: not CD drives, not attached to any other VM."""
     store = command.store
     disks = []
-    for vbd_id in vm.get("$VBDs") or ():
-        vbd = store.get(vbd_id)
-        if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI"):
-            continue
-        vdi = store.get(vbd["VDI"])
-        if vdi is None:
-            continue
+    for vdi in vm_migration.vm_disks(command, vm):
         users = {(store.get(v) or {}).get("VM") for v in vdi.get("$VBDs") or ()}
         if users <= {vm["id"]}:
             disks.append(vdi["_xapiRef"])

@@ -4,6 +4,7 @@ VM.migrate_send) when disks have to move to other SRs (`sr`, `mapVdisSrs`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from xod.api import errors
@@ -47,13 +48,7 @@ def _vdi_map(
         explicit[vdi_id] = command.ref_of(sr_id, "SR")
     default_sr = command.ref_of(params["sr"], "SR") if params.get("sr") else None
     vdi_map: dict[str, str] = {}
-    for vbd_id in vm.get("$VBDs") or ():
-        vbd = store.get(vbd_id)
-        if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI"):
-            continue
-        vdi = store.get(vbd["VDI"])
-        if vdi is None:
-            continue
+    for vdi in vm_disks(command, vm):
         target = explicit.pop(vdi["id"], None) or default_sr
         if target is None:
             sr = store.get(vdi["$SR"]) or {}
@@ -67,6 +62,18 @@ def _vdi_map(
             f"/mapVdisSrs/{vdi_id}", "disk", f"{vdi_id} is not a disk of this VM"
         )
     return vdi_map
+
+
+def vm_disks(command: Command, vm: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The cached VDIs behind a VM's disk VBDs (CD drives and empty drives left out)."""
+    store = command.store
+    for vbd_id in vm.get("$VBDs") or ():
+        vbd = store.get(vbd_id)
+        if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI"):
+            continue
+        vdi = store.get(vbd["VDI"])
+        if vdi is not None:
+            yield vdi
 
 
 def _reaches(command: Command, host: dict[str, Any], sr: dict[str, Any]) -> bool:
