@@ -9,13 +9,13 @@ an `exit` and a new subscriber's snapshot costs a dict copy, not a pass over the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from xod.cache.store import ChangeBatch
-from xod.filters import compile_filter
+from xod.cache.store import ChangeBatch, ObjectStore
+from xod.filters import candidate_types, compile_filter, parse
 
 Predicate = Callable[[Any], bool]
 Projection = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -76,7 +76,13 @@ class Delta:
 class Scope:
     def __init__(self, key: str, filter_spec: Any, fields: Sequence[str] | None) -> None:
         self.key = key
-        self.predicate: Predicate | None = compile_filter(filter_spec) if filter_spec else None
+        # Parsed once: the node is both the predicate and what pins the candidate types.
+        self._parsed: Any = parse(filter_spec) if isinstance(filter_spec, str) else filter_spec
+        self.predicate: Predicate | None = None
+        if filter_spec:
+            self.predicate = (
+                self._parsed.match if isinstance(filter_spec, str) else compile_filter(filter_spec)
+            )
         self.projection = compile_projection(fields)
         # What the subscribers hold now, id → (projected) object, kept up to date batch by
         # batch: a snapshot is a copy of it, and leaving the filter is `id in current`.
@@ -93,10 +99,21 @@ class Scope:
         return self.predicate is None or self.predicate(obj)
 
     def load(self, objects: Mapping[str, Any]) -> None:
-        """Start from the store's current objects."""
+        """Start from these objects (all the store's, or all those of the scope's type)."""
+        self._fill((objects,))
+
+    def load_store(self, store: ObjectStore) -> None:
+        """Start from the store's current objects, scanning only the types the filter can
+        match (`type:/^VM$/` reads 10k VMs, not the 48k objects of a big pool)."""
+        if self.current is None:
+            return
+        types = candidate_types(self._parsed, store.types()) if self.predicate else None
+        self._fill((store.objects,) if types is None else map(store.by_type, sorted(types)))
+
+    def _fill(self, sources: Iterable[Mapping[str, Any]]) -> None:
         if self.current is not None:
             view, matches = self.view, self.matches
-            self.current = {i: view(o) for i, o in objects.items() if matches(o)}
+            self.current = {i: view(o) for s in sources for i, o in s.items() if matches(o)}
 
     def snapshot(self, objects: Mapping[str, Any]) -> dict[str, Any]:
         """The matching objects now, projected (a shallow copy: objects are never mutated)."""

@@ -43,8 +43,16 @@ characters and its compiled form at most 1 MiB; a filter holds at most 64 regexp
 it with an invalid-parameters error carrying that position.
 """
 
+from xod.filters.candidates import candidate_types
 from xod.filters.matching import compile_filter, partial_match
 from xod.filters.nodes import Node
 from xod.filters.parser import MatcherSyntaxError, parse
 
-__all__ = ["MatcherSyntaxError", "Node", "compile_filter", "parse", "partial_match"]
+__all__ = [
+    "MatcherSyntaxError",
+    "Node",
+    "candidate_types",
+    "compile_filter",
+    "parse",
+    "partial_match",
+]

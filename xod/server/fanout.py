@@ -212,7 +212,7 @@ class Fanout:
         subscription_id = secrets.token_hex(SUBSCRIPTION_ID_LENGTH // 2)
         subscription = Subscription(subscription_id, scope, peer)
         if new_scope:
-            scope.load(store.objects)
+            scope.load_store(store)
             self.scopes[key] = scope
         scope.subscriptions[subscription_id] = subscription
         self._subscriptions.setdefault(peer, {})[subscription_id] = subscription
