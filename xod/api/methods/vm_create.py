@@ -3,15 +3,17 @@
 Clone (or copy) the template, drop its disk recipe and provision it, record who created it,
 apply the edit params (vm_edit.py), set the boot order of an installation, insert the ISO,
 create or update the disks, replace the template's interfaces by the requested ones, add a
-cloud-init config drive. Any failure after the clone destroys the new VM and the disks made for
+cloud-init config drive (a FAT image, xod/formats/fat.py, uploaded into it). Any failure after the clone destroys the new VM and the disks made for
 it. The answer comes once the cache shows the VM with its disks and interfaces.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -19,6 +21,8 @@ import orjson
 from xod.api import errors
 from xod.api.commands import Command
 from xod.api.methods.vm_edit import EDIT_PARAMS, VmEditor, parse_size
+from xod.api.transfers import import_vdi_content
+from xod.formats.fat import fat_image
 from xod.xapi import NULL_REF
 from xod.xapi.errors import TransportError, XapiError
 
@@ -29,6 +33,8 @@ CREATOR = "$creator"
 CD_POSITION = "3"  # the slot xo-server keeps for the CD drive
 CONFIG_DRIVE_LABEL = "XO CloudConfigDrive"
 CONFIG_DRIVE_SIZE = 10 * 2**20  # xo-server's FAT buffer for the drive
+CONFIG_DRIVE_FS_LABEL = "cidata"  # what cloud-init's NoCloud source looks for
+UPLOAD_CHUNK = 2**20
 
 
 class VmBuilder:
@@ -230,8 +236,28 @@ class VmBuilder:
             },
         )
         self.new_vdis.append(vdi_ref)
+        image = await asyncio.to_thread(
+            fat_image, CONFIG_DRIVE_SIZE, CONFIG_DRIVE_FS_LABEL, self.config_drive_files()
+        )
+        try:
+            await import_vdi_content(command, vdi_ref, "raw", _pieces(image), len(image))
+        except (XapiError, TransportError, errors.ApiError) as error:
+            # As xo-server: a drive that could not be filled is still attached, and said.
+            log.warning("vm.create: writing the cloud-init drive failed: %s", error)
         position = _slot(await self._allowed("VBD"), avoid=CD_POSITION)
         await command.call("VBD.create", _vbd_record(self.ref, vdi_ref, position, False))
+
+    def config_drive_files(self) -> dict[str, bytes]:
+        """The NoCloud files, and the OpenStack config-drive copies xo-server adds."""
+        uuid = self.provisioned["uuid"]
+        user_data = self.params["cloudConfig"].encode()
+        files = {"meta-data": f"instance-id: {uuid}\n".encode(), "user-data": user_data}
+        network = self.params.get("networkConfig")
+        if network is not None:
+            files["network-config"] = network.encode()
+        files["openstack/latest/meta_data.json"] = orjson.dumps({"uuid": uuid})
+        files["openstack/latest/user_data"] = user_data
+        return files
 
     async def roll_back(self) -> None:
         """Creation failed: the new VM and the disks made for it go (errors only logged), and
@@ -243,6 +269,12 @@ class VmBuilder:
             except (XapiError, TransportError, errors.ApiError) as error:
                 log.warning("vm.create roll-back: %s %s failed: %s", method, ref, error)
         await command.settle()
+
+
+async def _pieces(image: bytes) -> AsyncIterator[bytes]:
+    view = memoryview(image)
+    for start in range(0, len(view), UPLOAD_CHUNK):
+        yield bytes(view[start : start + UPLOAD_CHUNK])
 
 
 def _slot(allowed: list[str], *, prefer: str | None = None, avoid: str | None = None) -> str:
