@@ -3,8 +3,9 @@
 Clone (or copy) the template, drop its disk recipe and provision it, record who created it,
 apply the edit params (vm_edit.py), set the boot order of an installation, insert the ISO,
 create or update the disks, replace the template's interfaces by the requested ones, add a
-cloud-init config drive (a FAT image, xod/formats/fat.py, uploaded into it). Any failure after the clone destroys the new VM and the disks made for
-it. The answer comes once the cache shows the VM with its disks and interfaces.
+cloud-init config drive (a FAT image, xod/formats/fat.py, uploaded into it). Any failure after
+the clone destroys the new VM and the disks made for it. The answer comes once the cache shows
+the VM with its disks and interfaces.
 """
 
 from __future__ import annotations
