@@ -5,55 +5,18 @@ mtools — a FAT filesystem labelled `cidata` holding exactly the files cloud-in
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
-import aiohttp
 import orjson
+import pytest
 
+from tests.api.config_drive_support import drive_image, listing, mtools
 from tests.api.test_commands_support import Env, commands_env
-from tests.api.test_vm_create_support import by_label, cached, vm_devices
+from tests.api.test_vm_create_support import by_label, cache_shows, cached, vm_devices
+from xod.api.methods import vm_create
 
 USER_DATA = "#cloud-config\nhostname: web-1\nssh_authorized_keys:\n  - ssh-ed25519 AAAA test\n"
 NETWORK = "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n"
-MTOOLS_TIMEOUT = 30.0
-
-
-async def drive_image(env: Env, vm_id: str, tmp_path: Path) -> Path:
-    """The content of the VM's config drive, downloaded from the pool master into a file."""
-    vbds, _ = vm_devices(env, cached(env, vm_id))
-    [drive] = [
-        vdi
-        for vbd in vbds
-        if (vdi := cached(env, vbd["VDI"]))["name_label"] == "XO CloudConfigDrive"
-    ]
-    session = env.sim.pool.sessions.login(
-        "root", "password", "tests", host=env.sim.pool.master, local=False
-    )
-    query = {"vdi": drive["uuid"], "format": "raw", "session_id": session}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(env.sim.master_url + "/export_raw_vdi/", params=query) as response,
-    ):
-        assert response.status == 200
-        image = await response.read()
-    assert len(image) == 10 * 2**20
-    path = tmp_path / "cidata.img"
-    path.write_bytes(image)
-    return path
-
-
-def mtools(*args: str) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=MTOOLS_TIMEOUT, check=False)
-    assert done.returncode == 0, (args, done.stderr)
-    return done.stdout
-
-
-def listing(image: Path, folder: str) -> list[str]:
-    """The long names in a folder of the image (`mdir -b` prints full paths, one a line, a
-    folder's ending with `/`)."""
-    paths = mtools("mdir", "-b", "-i", str(image), folder).split()
-    return sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in paths)
 
 
 async def create(env: Env, **extra: object) -> str:
@@ -112,3 +75,30 @@ async def test_config_drive_without_network_config(tmp_path: Path) -> None:
             assert mtools("mtype", "-i", str(image), "::user-data") == USER_DATA
 
         await asyncio.to_thread(read)
+
+
+async def test_drive_destroyed_after_boot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vm_create, "DRIVE_READ_DELAY", 0.0)
+    monkeypatch.setattr(vm_create, "DRIVE_POLL_INTERVAL", 0.05)
+    async with commands_env(tmp_path) as env:
+        kept = await create(env, name_label="kept", bootAfterCreate=True)
+        gone = await create(env, bootAfterCreate=True, destroyCloudConfigVdiAfterBoot=True)
+
+        def drives(vm_id: str) -> list[str]:
+            vbds, _ = vm_devices(env, cached(env, vm_id))
+            labels = [(cached(env, vbd["VDI"]) or {}).get("name_label") for vbd in vbds]
+            return [label for label in labels if label == "XO CloudConfigDrive"]
+
+        # The drive is there at first (cloud-init reads it while the VM boots).
+        assert drives(gone) == ["XO CloudConfigDrive"]
+        await cache_shows(
+            env,
+            "the booted VM without its config drive",
+            lambda: cached(env, gone)["pvDriversDetected"] is True and drives(gone) == [],
+        )
+        assert env.sim_count("VDI", name_label="XO CloudConfigDrive") == 1
+        # Without the option the drive stays.
+        await cache_shows(
+            env, "the other VM running", lambda: cached(env, kept)["power_state"] == "Running"
+        )
+        assert drives(kept) == ["XO CloudConfigDrive"]
