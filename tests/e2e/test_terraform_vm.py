@@ -14,11 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.api.config_drive_support import drive_image, mtools
 from tests.api.harness import Client
 from tests.api.test_commands_support import commands_env
 from tests.api.test_vm_create_support import GiB, template_with_disk
 
 CLOUD_CONFIG = "#cloud-config\nhostname: tf-vm\nusers:\n  - name: ops\n"
+# The provider's `cloud_network_config`, sent as `networkConfig`.
+NETWORK_CONFIG = "network:\n  version: 1\n  config:\n    - type: physical\n      name: eth0\n"
 
 # Go types of the fields the SDK decodes (client/vm.go, vdi.go, vif.go): "str", "int", "bool",
 # "[str]", "[int]", "{str:str}", "{str:any}", "any"; null is accepted for every one (Go leaves
@@ -223,9 +226,18 @@ async def test_terraform_vm_resource_lifecycle(tmp_path: Path) -> None:
             "memoryMax": 4 * GiB,
             "hvmBootFirmware": "bios",
             "cloudConfig": CLOUD_CONFIG,
+            "networkConfig": NETWORK_CONFIG,
         }
         vm_id = await client.call("vm.create", params)
         assert isinstance(vm_id, str)
+        # What the VM's cloud-init will read from its drive.
+        image = str(await drive_image(env, vm_id, tmp_path))
+        drive = await asyncio.to_thread(
+            lambda: [
+                mtools("mtype", "-i", image, f"::{f}") for f in ("user-data", "network-config")
+            ]
+        )
+        assert drive == [CLOUD_CONFIG, NETWORK_CONFIG]
         # GetVm right away: the VM must already be there (no waiting in the SDK).
         created = await get_vm(client, vm_id)
         static_min = created["memory"]["static"][0]

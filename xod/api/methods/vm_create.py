@@ -3,15 +3,19 @@
 Clone (or copy) the template, drop its disk recipe and provision it, record who created it,
 apply the edit params (vm_edit.py), set the boot order of an installation, insert the ISO,
 create or update the disks, replace the template's interfaces by the requested ones, add a
-cloud-init config drive. Any failure after the clone destroys the new VM and the disks made for
-it. The answer comes once the cache shows the VM with its disks and interfaces.
+cloud-init config drive (a FAT image, xod/formats/fat.py, uploaded into it). Any failure after
+the clone destroys the new VM and the disks made for it. The answer comes once the cache shows
+the VM with its disks and interfaces.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import logging
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -19,6 +23,8 @@ import orjson
 from xod.api import errors
 from xod.api.commands import Command
 from xod.api.methods.vm_edit import EDIT_PARAMS, VmEditor, parse_size
+from xod.api.transfers import import_vdi_content
+from xod.formats.fat import fat_image
 from xod.xapi import NULL_REF
 from xod.xapi.errors import TransportError, XapiError
 
@@ -29,6 +35,13 @@ CREATOR = "$creator"
 CD_POSITION = "3"  # the slot xo-server keeps for the CD drive
 CONFIG_DRIVE_LABEL = "XO CloudConfigDrive"
 CONFIG_DRIVE_SIZE = 10 * 2**20  # xo-server's FAT buffer for the drive
+CONFIG_DRIVE_FS_LABEL = "cidata"  # what cloud-init's NoCloud source looks for
+UPLOAD_CHUNK = 2**20
+# destroyCloudConfigVdiAfterBoot, as xo-server: once the started VM shows its PV drivers (or
+# this long after the start), a pause for cloud-init to finish reading, then the drive goes.
+DRIVE_BOOT_TIME_LIMIT = 600.0
+DRIVE_READ_DELAY = 60.0
+DRIVE_POLL_INTERVAL = 1.0
 
 
 class VmBuilder:
@@ -47,6 +60,8 @@ class VmBuilder:
         self.vbds: list[dict[str, Any]] = []
         # The SR of each disk of the VM by position, in the VM's order (for the config drive).
         self.disk_srs: dict[str, str] = {}
+        # The config drive's VBD and VDI refs, once made.
+        self.drive: tuple[str, str] | None = None
 
     async def _allowed(self, kind: str) -> list[str]:
         return list(await self.command.call(f"VM.get_allowed_{kind}_devices", self.ref))
@@ -230,8 +245,31 @@ class VmBuilder:
             },
         )
         self.new_vdis.append(vdi_ref)
+        image = await asyncio.to_thread(
+            fat_image, CONFIG_DRIVE_SIZE, CONFIG_DRIVE_FS_LABEL, self.config_drive_files()
+        )
+        try:
+            await import_vdi_content(command, vdi_ref, "raw", _pieces(image), len(image))
+        except (XapiError, TransportError, errors.ApiError) as error:
+            # As xo-server: a drive that could not be filled is still attached, and said.
+            log.warning("vm.create: writing the cloud-init drive failed: %s", error)
         position = _slot(await self._allowed("VBD"), avoid=CD_POSITION)
-        await command.call("VBD.create", _vbd_record(self.ref, vdi_ref, position, False))
+        # Unpluggable: destroyCloudConfigVdiAfterBoot unplugs it from the running VM.
+        record = _vbd_record(self.ref, vdi_ref, position, False, unpluggable=True)
+        vbd_ref = await command.call("VBD.create", record)
+        self.drive = (str(vbd_ref), str(vdi_ref))
+
+    def config_drive_files(self) -> dict[str, bytes]:
+        """The NoCloud files, and the OpenStack config-drive copies xo-server adds."""
+        uuid = self.provisioned["uuid"]
+        user_data = self.params["cloudConfig"].encode()
+        files = {"meta-data": f"instance-id: {uuid}\n".encode(), "user-data": user_data}
+        network = self.params.get("networkConfig")
+        if network is not None:
+            files["network-config"] = network.encode()
+        files["openstack/latest/meta_data.json"] = orjson.dumps({"uuid": uuid})
+        files["openstack/latest/user_data"] = user_data
+        return files
 
     async def roll_back(self) -> None:
         """Creation failed: the new VM and the disks made for it go (errors only logged), and
@@ -245,6 +283,12 @@ class VmBuilder:
         await command.settle()
 
 
+async def _pieces(image: bytes) -> AsyncIterator[bytes]:
+    view = memoryview(image)
+    for start in range(0, len(view), UPLOAD_CHUNK):
+        yield bytes(view[start : start + UPLOAD_CHUNK])
+
+
 def _slot(allowed: list[str], *, prefer: str | None = None, avoid: str | None = None) -> str:
     if prefer is not None and prefer in allowed:
         return prefer
@@ -255,7 +299,7 @@ def _slot(allowed: list[str], *, prefer: str | None = None, avoid: str | None = 
 
 
 def _vbd_record(
-    vm: str, vdi: str, position: str, bootable: bool, *, cd: bool = False
+    vm: str, vdi: str, position: str, bootable: bool, *, cd: bool = False, unpluggable: bool = False
 ) -> dict[str, Any]:
     return {
         "VM": vm,
@@ -265,7 +309,7 @@ def _vbd_record(
         "mode": "RO" if cd else "RW",
         "type": "CD" if cd else "Disk",
         "empty": False,
-        "unpluggable": cd,
+        "unpluggable": cd or unpluggable,
         "other_config": {},
         "qos_algorithm_type": "",
         "qos_algorithm_params": {},
@@ -292,16 +336,36 @@ async def create(command: Command, params: dict[str, Any]) -> Any:
         raise
     vm_id = command.id_of(builder.ref)
     if params.get("bootAfterCreate"):
-        command.commands.spawn(_boot(command, builder.ref))
+        drive = builder.drive if params.get("destroyCloudConfigVdiAfterBoot") else None
+        command.commands.spawn(_boot(command, builder.ref, drive))
     return vm_id
 
 
-async def _boot(command: Command, ref: str) -> None:
-    """bootAfterCreate: started in the background, as xo-server does; a failure is logged."""
+async def _boot(command: Command, ref: str, drive: tuple[str, str] | None) -> None:
+    """bootAfterCreate: started in the background, as xo-server does, then the config drive
+    (its VBD and VDI) destroyed if asked; a failure is logged."""
     try:
         await command.send("VM.start", ref, False, False)
+        if drive is None:
+            return
+        await _booted(command, ref)
+        await asyncio.sleep(DRIVE_READ_DELAY)
+        vbd_ref, vdi_ref = drive
+        await command.send("VBD.unplug", vbd_ref)
+        await command.send("VDI.destroy", vdi_ref)
     except (XapiError, TransportError, errors.ApiError) as error:
-        log.warning("vm.create: starting the new VM failed: %s", error)
+        log.warning("vm.create: starting the new VM or removing its config drive failed: %s", error)
+
+
+async def _booted(command: Command, ref: str) -> None:
+    """Until the cache shows the VM's PV drivers (the guest is up), or the time limit; polled,
+    as the cache offers no per-object wait and a boot takes many seconds anyway."""
+    deadline = time.monotonic() + DRIVE_BOOT_TIME_LIMIT
+    while time.monotonic() < deadline:
+        if (command.store.get(command.id_of(ref) or "") or {}).get("pvDriversDetected"):
+            return
+        await asyncio.sleep(DRIVE_POLL_INTERVAL)
+    log.info("vm.create: no PV drivers seen on the new VM; taking it as booted")
 
 
 async def get_cloud_init_config(command: Command, params: dict[str, Any]) -> Any:
