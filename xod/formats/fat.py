@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
-
-from pyfatfs.PyFat import PyFat
-from pyfatfs.PyFatFS import PyFatFS
+import warnings
 
 # pyfatfs leaves the BIOS geometry at zero, which mtools (and some firmware) refuse; these are
 # mkfs.fat's values for a disk of this size.
@@ -22,6 +20,13 @@ HEADS = 64
 def fat_image(size: int, label: str, files: dict[str, bytes]) -> bytes:
     """A FAT12/16 image of `size` bytes labelled `label` (stored upper-case, as FAT keeps it)
     holding `files` (paths with `/`; their folders are made)."""
+    # Imported on first use, warnings silenced: pyfatfs runs on PyFilesystem2, whose import of
+    # pkg_resources warns on stderr, which must stay the daemon's JSON log lines only.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pyfatfs.PyFat import PyFat
+        from pyfatfs.PyFatFS import PyFatFS
+
     fat_type = PyFat.FAT_TYPE_FAT12 if size <= 16 * 2**20 else PyFat.FAT_TYPE_FAT16
     fd, path = tempfile.mkstemp(prefix="xod-fat-")
     try:
