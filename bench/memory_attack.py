@@ -23,7 +23,6 @@ import contextlib
 import os
 import secrets
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from typing import Any
 import aiohttp
 import orjson
 import websockets
+
+from tests.server.raw_ws import client_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -123,18 +124,6 @@ class Rpc:
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply["result"]
-
-
-def client_frame(payload: bytes) -> bytes:
-    """A masked text frame, as every client must send."""
-    mask = secrets.token_bytes(4)
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", 0x81, 0x80 | length)
-    else:
-        header = struct.pack("!BBH", 0x81, 0x80 | 126, length)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + masked
 
 
 async def attacker(host: str, port: int, calls: int) -> socket.socket:
