@@ -9,7 +9,7 @@ an `exit` and a new subscriber's snapshot costs a dict copy, not a pass over the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -76,6 +76,9 @@ class Delta:
 class Scope:
     def __init__(self, key: str, filter_spec: Any, fields: Sequence[str] | None) -> None:
         self.key = key
+        # As given: a client moving to another view gets a scope of the same filter and fields.
+        self.filter_spec = filter_spec
+        self.fields = fields
         # Parsed once: the node is both the predicate and what pins the candidate types.
         self._parsed: Any = parse(filter_spec) if isinstance(filter_spec, str) else filter_spec
         self.predicate: Predicate | None = None
@@ -102,18 +105,27 @@ class Scope:
         """Start from these objects (all the store's, or all those of the scope's type)."""
         self._fill((objects,))
 
-    def load_store(self, store: ObjectStore) -> None:
-        """Start from the store's current objects, scanning only the types the filter can
-        match (`type:/^VM$/` reads 10k VMs, not the 48k objects of a big pool)."""
+    def load_store(self, store: ObjectStore, visible: Container[str] | None = None) -> None:
+        """Start from the store's current objects (those of `visible` only, when given),
+        scanning only the types the filter can match (`type:/^VM$/` reads 10k VMs, not the
+        48k objects of a big pool)."""
         if self.current is None:
             return
         types = candidate_types(self._parsed, store.types()) if self.predicate else None
-        self._fill((store.objects,) if types is None else map(store.by_type, sorted(types)))
+        sources = (store.objects,) if types is None else map(store.by_type, sorted(types))
+        self._fill(sources, visible)
 
-    def _fill(self, sources: Iterable[Mapping[str, Any]]) -> None:
+    def _fill(
+        self, sources: Iterable[Mapping[str, Any]], visible: Container[str] | None = None
+    ) -> None:
         if self.current is not None:
             view, matches = self.view, self.matches
-            self.current = {i: view(o) for s in sources for i, o in s.items() if matches(o)}
+            self.current = {
+                i: view(o)
+                for s in sources
+                for i, o in s.items()
+                if (visible is None or i in visible) and matches(o)
+            }
 
     def snapshot(self, objects: Mapping[str, Any]) -> dict[str, Any]:
         """The matching objects now, projected (a shallow copy: objects are never mutated)."""

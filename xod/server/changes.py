@@ -43,13 +43,16 @@ def _chunks(items: Iterator[tuple[str, Any]], size: int) -> Iterator[dict[str, A
 
 
 class Subscription:
-    __slots__ = ("active", "id", "id_bytes", "last_sent", "peer", "scope")
+    __slots__ = ("active", "group", "id", "id_bytes", "last_sent", "peer", "scope")
 
-    def __init__(self, subscription_id: str, scope: Scope, peer: Peer) -> None:
+    def __init__(self, subscription_id: str, scope: Scope, peer: Peer, group: Any = None) -> None:
         self.id = subscription_id
         self.id_bytes = subscription_id.encode()
         self.scope = scope
         self.peer = peer
+        # The view group (xod/server/view_groups.py) whose scopes hold `scope`; None: the
+        # unfiltered ones.
+        self.group = group
         self.last_sent = time.monotonic()
         self.active = False
 

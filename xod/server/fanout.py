@@ -7,6 +7,12 @@ encodes once per format, with each subscription's id spliced into the shared byt
 (`ChangesTemplate`; a subscription's frames: xod/server/changes.py). Nothing here awaits per
 connection: a `Peer` writes at once or queues, and drains on its own.
 
+Connections of users that may not see everything are grouped by view (xod/server/views.py,
+xod/server/view_groups.py): per batch each view's filtered changes are encoded once per format
+for all its connections, and its subscriptions' scopes hold only its objects. When a user's
+grants change (xod/api/access.py's listeners), its connections move to their new view and get,
+live, `enter` for what they now see and `exit` for what they no longer may see.
+
 A watchdog closes connections behind for longer than `max_lag`, and sends bookmarks (an empty
 `xod.changes` with the current revision) to subscriptions idle for `bookmark_interval`, so a
 client's resume point stays inside the store's history.
@@ -24,6 +30,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from xod.api.access import Access
 from xod.api.subscriptions import Delta, Scope, scope_key
 from xod.cache.store import ChangeBatch, Gone, ObjectStore
 from xod.server.changes import (
@@ -44,10 +51,16 @@ from xod.server.frames import (
 )
 from xod.server.limits import DaemonLimits
 from xod.server.peer import SLOW_CLIENT_CLOSE_CODE, Peer
+from xod.server.view_groups import UserLookup, ViewGroup, ViewGroups
+from xod.server.regrant import move, regrant
+from xod.api.views import MAX_VIEWS, TooManyViews, View, Views, ViewState
+from xod.store import User
 
 log = logging.getLogger("xod.server")
 
 NO_PONG_CLOSE_CODE = 4009
+# A connection whose user would need a view beyond `max_views` (WebSocket's "try again later").
+TOO_MANY_VIEWS_CLOSE_CODE = 1013
 DEFAULT_NOTIFICATION_FRAME_BYTES = 1024 * 1024
 
 # Callbacks to run once the current call's response has been queued (set per call by the
@@ -67,6 +80,7 @@ class FanoutConfig:
     notification_frame_bytes: int = DEFAULT_NOTIFICATION_FRAME_BYTES
     max_subscriptions_per_connection: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_scopes: int = MAX_SCOPES
+    max_views: int = MAX_VIEWS
 
 
 class AllStream:
@@ -98,10 +112,21 @@ class Fanout:
         store: ObjectStore,
         config: FanoutConfig | None = None,
         limits: DaemonLimits | None = None,
+        *,
+        access: Access | None = None,
+        users: UserLookup | None = None,
+        views: Views | None = None,
     ) -> None:
+        """`access` and `users` (a user by id) group connections by view; without them every
+        connection sees everything. `views` is shared with the REST watches."""
         self.store = store
         self.config = config or FanoutConfig()
         self.limits = limits or DaemonLimits()
+        self.views = views or Views(store, self.config.max_views)
+        self.groups = ViewGroups(self.views, access, users)
+        self._unsubscribe_access: Callable[[], None] | None = None
+        # `all` frames encoded for views (one per view, format and batch: the view counters).
+        self.view_encodes = 0
         self.all_stream = AllStream(self.config)
         self.peers: set[Peer] = set()
         self.lagging: set[Peer] = set()
@@ -123,11 +148,17 @@ class Fanout:
         if self._unsubscribe_store is None:
             self._unsubscribe_store = self.store.subscribe(self._on_batch)
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        access = self.groups.access
+        if access is not None and self._unsubscribe_access is None:
+            self._unsubscribe_access = access.subscribe(self.regrant)
 
     async def stop(self) -> None:
         if self._unsubscribe_store is not None:
             self._unsubscribe_store()
             self._unsubscribe_store = None
+        if self._unsubscribe_access is not None:
+            self._unsubscribe_access()
+            self._unsubscribe_access = None
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -171,18 +202,47 @@ class Fanout:
         peer.detach()
         self.peers.discard(peer)
         self._all[peer.fmt].discard(peer)
+        self.sign_out(peer)
+
+    def sign_in(self, peer: Peer, user: User) -> None:
+        """`peer` now acts for `user`: it joins the group of the user's view (signed in
+        again, it keeps its streams, moved to the new user's view)."""
+        signed_in = peer in self.groups.user_of
+        self.groups.user_of[peer] = user.id
+        if signed_in:
+            move(self, peer, self.groups.view_of(user))
+        else:
+            self.join_group(peer, self.groups.view_of(user))
+
+    def sign_out(self, peer: Peer) -> None:
+        """Stop `all` and every subscription, and leave the view's group."""
+        self.leave_all(peer)
         self.unsubscribe_all(peer)
+        self.groups.user_of.pop(peer, None)
+        self.groups.leave(peer, self.on_view_batch)
+
+    def join_group(self, peer: Peer, view: View | None) -> ViewGroup | None:
+        try:
+            return self.groups.join(peer, view, self.on_view_batch)
+        except TooManyViews as error:
+            log.warning("refusing a connection: %s", error)
+            peer.fail(TOO_MANY_VIEWS_CLOSE_CODE, str(error))
+            return None
+
+    def _receivers(self, peer: Peer) -> set[Peer]:
+        group = self.groups.group_of.get(peer)
+        return self._all[peer.fmt] if group is None else group.receivers[peer.fmt]
 
     def join_all(self, peer: Peer) -> None:
         if not peer.closed:
-            self._all[peer.fmt].add(peer)
+            self._receivers(peer).add(peer)
 
     def leave_all(self, peer: Peer) -> None:
-        self._all[peer.fmt].discard(peer)
+        self._receivers(peer).discard(peer)
         peer.forget(self.all_stream)
 
     def receives_all(self, peer: Peer) -> bool:
-        return peer in self._all[peer.fmt]
+        return peer in self._receivers(peer)
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -202,18 +262,13 @@ class Fanout:
         config = self.config
         if len(self._subscriptions.get(peer, ())) >= config.max_subscriptions_per_connection:
             raise too_many_subscriptions(config.max_subscriptions_per_connection, "per connection")
-        key = scope_key(filter_spec, fields)
-        scope = self.scopes.get(key)
-        new_scope = scope is None
-        if scope is None:
-            if len(self.scopes) >= config.max_scopes:
-                raise too_many_subscriptions(config.max_scopes, "distinct filters in xod")
-            scope = Scope(key, filter_spec, fields)  # compiles: syntax errors raise here
+        group = self.groups.group_of.get(peer)
+        if group is not None and since is not None and since < group.state.flips_from:
+            # Who saw what before the view was made is not known: start again.
+            raise Gone(since, group.state.flips_from, revision)
+        scope = self.scope_for(group, filter_spec, fields)
         subscription_id = secrets.token_hex(SUBSCRIPTION_ID_LENGTH // 2)
-        subscription = Subscription(subscription_id, scope, peer)
-        if new_scope:
-            scope.load_store(store)
-            self.scopes[key] = scope
+        subscription = Subscription(subscription_id, scope, peer, group)
         scope.subscriptions[subscription_id] = subscription
         self._subscriptions.setdefault(peer, {})[subscription_id] = subscription
         hooks = after_reply.get()
@@ -222,6 +277,41 @@ class Fanout:
         else:
             hooks.append(lambda: self._activate(subscription, since))
         return {"subscription": subscription_id, "revision": revision}
+
+    def scope_for(self, group: ViewGroup | None, filter_spec: Any, fields: Any) -> Scope:
+        """The scope of (view, filter, fields), made and loaded if new."""
+        key = scope_key(filter_spec, fields)
+        scopes = self.scopes if group is None else group.scopes
+        scope = scopes.get(key)
+        if scope is not None:
+            return scope
+        if self.scope_count() >= self.config.max_scopes:
+            raise too_many_subscriptions(self.config.max_scopes, "distinct filters in xod")
+        # Compiles: syntax errors raise here.
+        scope = Scope(key if group is None else f"{group.key}\n{key}", filter_spec, fields)
+        scope.load_store(self.store, None if group is None else group.state.visible)
+        scopes[key] = scope
+        return scope
+
+    def subscriptions_of(self, peer: Peer) -> list[Subscription]:
+        return list(self._subscriptions.get(peer, {}).values())
+
+    def regrant(self, user_ids: set[str] | None) -> None:
+        """Grants changed (xod/api/access.py): move these users' connections to their new
+        view, sending what they now see and no longer see (xod/server/regrant.py)."""
+        try:
+            regrant(self, user_ids)
+        except Exception:
+            log.exception("moving connections to their new view failed")
+
+    def scope_count(self) -> int:
+        return len(self.scopes) + sum(len(g.scopes) for g in self.groups.by_key.values())
+
+    def _all_scopes(self) -> list[Scope]:
+        scopes = list(self.scopes.values())
+        for group in self.groups.by_key.values():
+            scopes += group.scopes.values()
+        return scopes
 
     def unsubscribe(self, peer: Peer, subscription_id: str) -> bool:
         subscription = self._subscriptions.get(peer, {}).pop(subscription_id, None)
@@ -235,15 +325,22 @@ class Fanout:
             self._drop(subscription)
 
     def subscription_count(self) -> int:
-        return sum(len(s.subscriptions) for s in self.scopes.values())
+        return sum(len(s.subscriptions) for s in self._all_scopes())
 
     def _drop(self, subscription: Subscription) -> None:
         subscription.active = False
         subscription.peer.forget(subscription)
+        self.detach_subscription(subscription)
+
+    def detach_subscription(self, subscription: Subscription) -> None:
+        """Take a subscription out of its scope (dropped when it was the last one)."""
         scope = subscription.scope
         scope.subscriptions.pop(subscription.id, None)
-        if not scope.subscriptions and self.scopes.get(scope.key) is scope:
-            del self.scopes[scope.key]
+        group = subscription.group
+        scopes = self.scopes if group is None else group.scopes
+        key = scope_key(scope.filter_spec, scope.fields)
+        if not scope.subscriptions and scopes.get(key) is scope:
+            del scopes[key]
 
     def _activate(self, subscription: Subscription, since: int | None) -> None:
         """Queue the snapshot (or the missed changes), then go live: all synchronously, so no
@@ -252,7 +349,7 @@ class Fanout:
             return  # unsubscribed (or disconnected) before its response went out
         peer = subscription.peer
         try:
-            templates = self._start_frames(subscription.scope, peer.fmt, since)
+            templates = self._start_frames(subscription, peer.fmt, since)
         except Gone:
             log.warning("subscription %s: history moved on before its start", subscription.id)
             self.unsubscribe(peer, subscription.id)
@@ -261,20 +358,27 @@ class Fanout:
         subscription.last_sent = time.monotonic()
         subscription.active = True
 
-    def _start_frames(self, scope: Scope, fmt: WireFormat, since: int | None) -> StartFrames:
+    def _start_frames(
+        self, subscription: Subscription, fmt: WireFormat, since: int | None
+    ) -> StartFrames:
         """A subscription's first frames, shared by every subscriber that starts the same way
         at the same revision (many clients reconnecting at once share one encoding)."""
+        scope = subscription.scope
         key = (scope.key, fmt, since)
         frames = self._start_cache.get(key)
         if frames is not None:
             return frames
         store = self.store
+        state: ViewState | None = subscription.group and subscription.group.state
         if since is None:
-            delta = Delta(store.revision, scope.snapshot(store.objects), [])
+            objects = store.objects if state is None else state.objects(store)
+            delta = Delta(store.revision, scope.snapshot(objects), [])
         else:
             missed = self._missed_cache.get(since)
             if missed is None:
                 missed = self._missed_cache[since] = store.changes_since(since)
+            if state is not None:
+                missed = state.resume(missed, since, store)
             delta = scope.resume(missed)
         frames = self._start_cache[key] = StartFrames(fmt, delta)
         return frames
@@ -293,10 +397,29 @@ class Fanout:
                 enter, exit_ids = batch.enter, batch.exit
                 for peer in peers:
                     peer.send_changes(self.all_stream, frames, enter, exit_ids, revision)
-        if not self.scopes:
+        if self.scopes:
+            self._deliver(self.scopes, batch)
+
+    def on_view_batch(self, state: ViewState, batch: ChangeBatch) -> None:
+        """One view's share of a batch: `all` encoded once per format for all its receivers,
+        then its scopes."""
+        group = self.groups.by_key.get(state.key)
+        if group is None:
             return
+        revision = batch.revision
+        for fmt, peers in group.receivers.items():
+            if peers:
+                frames = self.all_stream.frames(fmt, batch.enter, batch.exit)
+                self.view_encodes += 1
+                for peer in peers:
+                    peer.send_changes(self.all_stream, frames, batch.enter, batch.exit, revision)
+        if group.scopes:
+            self._deliver(group.scopes, batch)
+
+    def _deliver(self, scopes: dict[str, Scope], batch: ChangeBatch) -> None:
+        revision = batch.revision
         now = time.monotonic()
-        for scope in list(self.scopes.values()):
+        for scope in list(scopes.values()):
             delta = scope.apply(batch)
             if not delta:
                 continue
@@ -379,7 +502,7 @@ class Fanout:
         interval = self.config.bookmark_interval
         revision = self.store.revision
         templates: dict[WireFormat, ChangesTemplate] = {}
-        for scope in self.scopes.values():
+        for scope in self._all_scopes():
             for subscription in scope.subscriptions.values():
                 if not subscription.active or now - subscription.last_sent < interval:
                     continue
@@ -399,6 +522,9 @@ class Fanout:
             "connections": len(self.peers),
             "all_receivers": sum(len(p) for p in self._all.values()),
             "subscriptions": self.subscription_count(),
-            "scopes": len(self.scopes),
+            "scopes": self.scope_count(),
             "lagging": len(self.lagging),
+            "views": len(self.groups.by_key),
+            "view_connections": len(self.groups.group_of),
+            "view_encodes": self.view_encodes,
         }

@@ -80,14 +80,14 @@ class LiveConnection(ApiConnection):
     def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:
         super().sign_in(user, expiration_ms, token_id)
         self.live.peer.signed_in = True  # the larger output budget and call share
+        self.live.fanout.sign_in(self.live.peer, user)  # its view (xod/server/views.py)
         if self.all_enabled:
             self.live.fanout.join_all(self.live.peer)
 
     def sign_out(self) -> None:
         super().sign_out()
         self.live.peer.signed_in = False
-        self.live.fanout.leave_all(self.live.peer)
-        self.live.unsubscribe_all()
+        self.live.fanout.sign_out(self.live.peer)
 
 
 class WsSession:

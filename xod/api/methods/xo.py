@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -11,6 +11,7 @@ from xod.api import errors
 from xod.api.context import CallContext
 from xod.api.oneshot import TooManyDownloads
 from xod.api.registry import SIGNED_IN, Registry
+from xod.api.views import visible_to
 from xod.filters import MatcherSyntaxError, compile_filter
 
 # Objects per chunk written to an NDJSON stream: big enough to amortise the write, small
@@ -64,7 +65,10 @@ def register(registry: Registry) -> None:
         predicate = compile_or_raise(params.get("filter"))
         limit = params.get("limit")
         limit = None if limit is None else int(limit)
-        objects = ctx.services.objects.objects
+        objects: Mapping[str, Any] = ctx.services.objects.objects
+        visible = visible_to(ctx.services, ctx.user)
+        if visible is not None:  # a user who may not see everything (xod/api/views.py)
+            objects = {i: o for i, o in objects.items() if visible(i)}
         everything = predicate is None and limit is None
         ndjson = bool(params.get("ndjson"))
         # The store replaces objects instead of mutating them: a shallow copy is a snapshot.

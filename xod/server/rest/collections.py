@@ -4,17 +4,20 @@ methods, so they carry the same permission), and the sub-collections of an objec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from xod.api.dispatch import check_permission
+from xod.api.views import visible_to
 from xod.cache.objects import XO_TYPES
 from xod.server.rest.context import BASE, Caller, RestContext
 from xod.server.rest.errors import RestError
 
 # Objects and hrefs, in the order they are listed.
 Items = Iterator[tuple[dict[str, Any], str]]
+# Whether the caller may see an object (None: everything).
+Visible = Callable[[str], bool] | None
 
 CACHE_TYPES: tuple[str, ...] = tuple(t for types in XO_TYPES.values() for t in types)
 # XO-side collections and the JSON-RPC method that lists them.
@@ -68,16 +71,19 @@ async def items(rest: RestContext, caller: Caller, coll: Collection) -> Items:
         return ((obj, coll.href(obj)) for obj in listed)
     require_read(rest, caller)
     objects = list(rest.services.objects.by_type(coll.xo_type).values())
+    visible = visible_to(rest.services, caller.user)
+    if visible is not None:  # only what the caller may see (xod/api/views.py)
+        objects = [obj for obj in objects if visible(obj["id"])]
     base = f"{BASE}/{coll.name}/"
     if coll.xo_type == "task":
-        return _tasks(rest, objects)
+        return _tasks(rest, objects, visible)
     return ((obj, base + obj["id"]) for obj in objects)
 
 
-def _tasks(rest: RestContext, cached: list[dict[str, Any]]) -> Items:
+def _tasks(rest: RestContext, cached: list[dict[str, Any]], visible: Visible) -> Items:
     """REST action tasks first (XO's task shape), then the pool's other XAPI tasks."""
-    records = rest.tasks.values()
-    shown = {task.id for task in records}
+    records = [t for t in rest.tasks.values() if visible is None or visible(t.object_id)]
+    shown = {task.id for task in rest.tasks.values()}
     base = f"{BASE}/tasks/"
     for task in records:
         yield task.view(), base + task.id
@@ -96,12 +102,15 @@ async def find(
                 return obj
     else:
         require_read(rest, caller)
+        # An object the caller may not see is as unknown as one that does not exist.
+        visible = visible_to(rest.services, caller.user)
         if coll.xo_type == "task":
             task = rest.tasks.get(object_id)
-            if task is not None:
+            if task is not None and (visible is None or visible(task.object_id)):
                 return task.view()
         cached = rest.services.objects.get(object_id)
-        if cached is not None and cached["type"] == coll.xo_type:
+        shown = cached is not None and (visible is None or visible(object_id))
+        if shown and cached is not None and cached["type"] == coll.xo_type:
             return cached
     raise RestError(
         404,
@@ -115,7 +124,14 @@ async def find(
 SUB_COLLECTIONS = ("messages", "tasks", "vdis")
 
 
-def sub_items(rest: RestContext, obj: dict[str, Any], sub: str) -> Items:
+def sub_items(rest: RestContext, caller: Caller, obj: dict[str, Any], sub: str) -> Items:
+    visible = visible_to(rest.services, caller.user)
+    for item, href in _sub_items(rest, obj, sub):
+        if visible is None or visible(item["id"]):
+            yield item, href
+
+
+def _sub_items(rest: RestContext, obj: dict[str, Any], sub: str) -> Items:
     store = rest.services.objects
     object_id = obj["id"]
     if sub == "messages":

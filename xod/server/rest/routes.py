@@ -53,7 +53,7 @@ async def get_collection(
     coll = collection(request.match_info["collection"])
     query = listing_query(request.query)
     if query.watch:
-        return await watch(rest, request, coll, query)
+        return await watch(rest, request, coll, query, caller.user)
     return await respond(request, await items(rest, caller, coll), query)
 
 

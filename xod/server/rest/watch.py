@@ -6,6 +6,10 @@ map: the href, or with `fields` an object; a removed object keeps only its `href
 that reconnects with `since=N` gets the net changes it missed (the cache store's
 `changes_since`) instead of refetching; a revision outside the history is 410.
 
+A user who may not see everything watches through its view (xod/api/views.py): only objects
+it may see, and, when its grants change, an `update` for each object it may now see and a
+`remove` for each it no longer may, on the same stream.
+
 The changes go through a subscription `Scope` (xod/api/subscriptions.py), as WebSocket
 subscribers' do, and are coalesced per object while the client is slow: what waits is at most
 one entry per object, never a growing queue. A write blocked for longer than the WebSocket
@@ -25,12 +29,14 @@ import orjson
 from aiohttp import web
 
 from xod.api.subscriptions import Scope
+from xod.api.views import TooManyViews, View, ViewState, diff, views_of
 from xod.cache.store import ChangeBatch, Gone
 from xod.server.rest.collections import Collection
 from xod.server.rest.context import RestContext
 from xod.server.rest.errors import RestError
 from xod.server.rest.listing import NDJSON, Mapper, compile_rest_filter
 from xod.server.rest.params import ListingQuery
+from xod.store import User
 
 log = logging.getLogger("xod.server.rest")
 
@@ -42,7 +48,9 @@ REVISION_HEADER = "X-Xod-Revision"
 class Watch:
     """One watching request: its scope, what changed since the last write, and its writer."""
 
-    def __init__(self, rest: RestContext, coll: Collection, query: ListingQuery) -> None:
+    def __init__(
+        self, rest: RestContext, coll: Collection, query: ListingQuery, user: User
+    ) -> None:
         assert coll.xo_type is not None
         compile_rest_filter(query.filter)  # a syntax error is the user's, at its position
         # The collection is a filter term, as Xen Orchestra combines filters.
@@ -57,7 +65,12 @@ class Watch:
         self.revision = 0
         self.wake = asyncio.Event()
         self.stopped = False
+        self.user_id = user.id
+        self.view = rest.services.access.view_of(user)
+        # The view's state while the user may not see everything (None: the whole store).
+        self.state: ViewState | None = None
         self._unsubscribe: Any = None
+        self._unsubscribe_access: Any = None
 
     def start(self, since: int | None) -> None:
         """Load the scope, queue what a resuming client missed, and listen: all without
@@ -72,13 +85,76 @@ class Watch:
                     f"revision {since} is gone: fetch the collection, then watch without since",
                     {"revision": since, "oldest": error.oldest, "current": error.current},
                 ) from None
-        self.scope.load(store.by_type(self.xo_type))
+        self._follow(self.view)
         if since is not None:
+            state = self.state
+            if state is not None:
+                if since < state.flips_from:
+                    self._stop_following()
+                    raise RestError(
+                        410,
+                        f"revision {since} is gone: fetch the collection, then watch without since",
+                        {"revision": since, "oldest": state.flips_from, "current": store.revision},
+                    )
+                missed = state.resume(missed, since, store)
             resumed = self.scope.resume(missed)
             self._queue(resumed.enter, resumed.exit)
         self.revision = store.revision
         self.wake.set()
-        self._unsubscribe = store.subscribe(self.on_batch)
+        self._unsubscribe_access = self.rest.services.access.subscribe(self.on_grants)
+
+    def _follow(self, view: View | None) -> None:
+        """Load the scope with what `view` sees and listen to its changes."""
+        store = self.rest.services.objects
+        self.view = view
+        if view is None:
+            self.state = None
+            self.scope.load(store.by_type(self.xo_type))
+            self._unsubscribe = store.subscribe(self.on_batch)
+            return
+        try:
+            self.state = views_of(self.rest.services).acquire(view, self.on_view_batch)
+        except TooManyViews as error:
+            raise RestError(503, str(error)) from None
+        visible = self.state.visible
+        self.scope.load({i: o for i, o in store.by_type(self.xo_type).items() if i in visible})
+
+    def _stop_following(self) -> None:
+        if self.state is not None:
+            views_of(self.rest.services).release(self.state, self.on_view_batch)
+            self.state = None
+        elif self._unsubscribe is not None:
+            self._unsubscribe()
+        self._unsubscribe = None
+
+    def on_view_batch(self, state: ViewState, batch: ChangeBatch) -> None:
+        self.on_batch(batch)
+
+    def on_grants(self, user_ids: set[str] | None) -> None:
+        """Grants changed: follow the user's new view, sending what it now sees or not."""
+        if user_ids is not None and self.user_id not in user_ids:
+            return
+        services = self.rest.services
+        user = services.store.users.get(self.user_id)
+        if user is None:
+            self.stop()
+            return
+        view = services.access.view_of(user)
+        if (self.view and self.view.key) == (view and view.key):
+            return
+        current = self.scope.current
+        held = set(current if current is not None else ())
+        self._stop_following()
+        try:
+            self._follow(view)
+        except RestError:  # no room for its new view: end the stream
+            self.stop()
+            return
+        now = self.scope.current or {}
+        entered, exited = diff(held, now, now)
+        self._queue(entered, exited)
+        self.revision = services.objects.revision
+        self.wake.set()
 
     def stop(self) -> None:
         """End the stream (xod is shutting down)."""
@@ -143,7 +219,9 @@ class Watch:
         except ConnectionError:
             pass  # the client went away
         finally:
-            self._unsubscribe()
+            self._stop_following()
+            if self._unsubscribe_access is not None:
+                self._unsubscribe_access()
             self.rest.watches.discard(self)
         return response
 
@@ -156,10 +234,10 @@ class Watch:
 
 
 async def watch(
-    rest: RestContext, request: web.Request, coll: Collection, query: ListingQuery
+    rest: RestContext, request: web.Request, coll: Collection, query: ListingQuery, user: User
 ) -> web.StreamResponse:
     if coll.xo_type is None:
         raise RestError(400, f"watch=true is not available on {coll.name}")
-    stream = Watch(rest, coll, query)
+    stream = Watch(rest, coll, query, user)
     stream.start(query.since)
     return await stream.run(request)
