@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from xod.acl.resolver import LINK_FIELDS
+from xod.api.access import View
 from xod.api.services import Services
 from xod.cache.store import ChangeBatch, Gone, ObjectStore
 from xod.store import User
@@ -50,15 +51,6 @@ THROUGH_FIELDS: Mapping[str, str] = {"$VBDs": "VM"}
 
 GetObject = Callable[[str], Any]
 Listener = Callable[["ViewState", ChangeBatch], None]
-
-
-class View(Protocol):
-    """What xod/api/access.py's `View` offers (equal keys: equal visibility)."""
-
-    @property
-    def key(self) -> str: ...
-
-    def visible(self, object_id: str, get_object: GetObject) -> bool: ...
 
 
 class TooManyViews(Exception):
@@ -92,7 +84,9 @@ class LinkIndex:
     @staticmethod
     def links_of(obj: Mapping[str, Any], get: GetObject) -> frozenset[str]:
         found: set[str] = set()
-        for field in LINK_FIELDS.get(obj.get("type"), ()):  # type: ignore[call-overload]
+        object_type = obj.get("type")
+        fields = LINK_FIELDS.get(object_type, ()) if isinstance(object_type, str) else ()
+        for field in fields:
             for target in _targets(obj.get(field)):
                 found.add(target)
                 through = THROUGH_FIELDS.get(field)

@@ -22,6 +22,7 @@ from xod.api.jobs import commands_of
 from xod.api.methods import build_registry
 from xod.api.methods.server import connect
 from xod.api.services import DEFAULT_FAILOVER_TIMEOUT, Services
+from xod.api.views import views_of
 from xod.cache.pools import ConnectionFactory, PoolManager
 from xod.cache.store import ObjectStore
 from xod.cache.sync import BulkLoad
@@ -137,6 +138,9 @@ class XodApp:
                 anonymous_buffer_bytes=config.anonymous_budget_bytes,
                 max_calls=config.max_calls_in_flight,
             ),
+            access=self.services.access,
+            users=self.store.users.get,
+            views=views_of(self.services),
         )
         self.app = web.Application()
         # The dashboard (xod/server/web.py): the page at `/`, its cookie sign-in, the origin rule.

@@ -1,4 +1,5 @@
-"""`xod.changes` notifications: a subscription and its frames (chunked, at most
+"""XO's `all` notification as a stream (`AllStream`), and `xod.changes` notifications: a
+subscription and its frames (chunked, at most
 `CHUNK_OBJECTS` objects each), the snapshot or resume frames its start shares with others of
 the same scope (`StartFrames`), and the bounds on subscriptions. xod/server/fanout.py delivers
 them.
@@ -9,12 +10,15 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xod.api.errors import ApiError
 from xod.api.subscriptions import Delta, Scope
-from xod.server.frames import ChangesTemplate, WireFormat, changes_message
+from xod.server.frames import ChangesTemplate, WireFormat, all_frames, changes_message
 from xod.server.peer import Peer
+
+if TYPE_CHECKING:
+    from xod.server.fanout import FanoutConfig
 
 SUBSCRIPTION_ID_LENGTH = 16
 # Objects per snapshot/resume/coalesced frame: a big snapshot never becomes one giant frame.
@@ -24,6 +28,29 @@ CHUNK_OBJECTS = 500
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 32
 MAX_SCOPES = 1000
 TOO_MANY_SUBSCRIPTIONS_CODE = 429
+
+
+class AllStream:
+    """XO's `all` notification as a coalescible stream, in bounded frames."""
+
+    def __init__(self, config: FanoutConfig) -> None:
+        self.config = config  # its frame bound changes on reload
+
+    def frames(self, fmt: WireFormat, enter: dict[str, Any], exit_ids: list[str]) -> list[bytes]:
+        return all_frames(
+            fmt,
+            enter,
+            exit_ids,
+            max_objects=CHUNK_OBJECTS,
+            max_bytes=self.config.notification_frame_bytes,
+        )
+
+    def coalesced_frames(
+        self, fmt: WireFormat, items: dict[str, Any], revision: int
+    ) -> list[bytes]:
+        enter = {i: o for i, o in items.items() if o is not None}
+        exit_ids = [i for i, o in items.items() if o is None]
+        return self.frames(fmt, enter, exit_ids)
 
 
 def too_many_subscriptions(limit: int, what: str) -> ApiError:

@@ -7,11 +7,9 @@ encodes once per format, with each subscription's id spliced into the shared byt
 (`ChangesTemplate`; a subscription's frames: xod/server/changes.py). Nothing here awaits per
 connection: a `Peer` writes at once or queues, and drains on its own.
 
-Connections of users that may not see everything are grouped by view (xod/server/views.py,
-xod/server/view_groups.py): per batch each view's filtered changes are encoded once per format
-for all its connections, and its subscriptions' scopes hold only its objects. When a user's
-grants change (xod/api/access.py's listeners), its connections move to their new view and get,
-live, `enter` for what they now see and `exit` for what they no longer may see.
+Connections of users who may not see everything are grouped by view (xod/api/views.py,
+xod/server/view_groups.py): the same, once per view, with only what the view sees; when grants
+change they move live to their new view (xod/server/regrant.py).
 
 A watchdog closes connections behind for longer than `max_lag`, and sends bookmarks (an empty
 `xod.changes` with the current revision) to subscriptions idle for `bookmark_interval`, so a
@@ -30,36 +28,34 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from xod.api.access import Access
+from xod.api.access import Access, View
 from xod.api.subscriptions import Delta, Scope, scope_key
+from xod.api.views import TooManyViews, Views, ViewState
 from xod.cache.store import ChangeBatch, Gone, ObjectStore
 from xod.server.changes import (
-    CHUNK_OBJECTS,
     MAX_SCOPES,
     MAX_SUBSCRIPTIONS_PER_CONNECTION,
     SUBSCRIPTION_ID_LENGTH,
+    AllStream,
     StartFrames,
     Subscription,
     too_many_subscriptions,
 )
 from xod.server.frames import (
     FORMATS,
-    PING_FRAME,
     ChangesTemplate,
     WireFormat,
-    all_frames,
 )
 from xod.server.limits import DaemonLimits
-from xod.server.peer import SLOW_CLIENT_CLOSE_CODE, Peer
-from xod.server.view_groups import UserLookup, ViewGroup, ViewGroups
+from xod.server.peer import Peer
 from xod.server.regrant import move, regrant
-from xod.api.views import MAX_VIEWS, TooManyViews, View, Views, ViewState
+from xod.server.view_groups import UserLookup, ViewGroup, ViewGroups
+from xod.server.watchdog import bookmarks, watch
 from xod.store import User
 
 log = logging.getLogger("xod.server")
 
-NO_PONG_CLOSE_CODE = 4009
-# A connection whose user would need a view beyond `max_views` (WebSocket's "try again later").
+# A user whose view would exceed `MAX_VIEWS` (xod/api/views.py): WebSocket's "try again later".
 TOO_MANY_VIEWS_CLOSE_CODE = 1013
 DEFAULT_NOTIFICATION_FRAME_BYTES = 1024 * 1024
 
@@ -80,30 +76,6 @@ class FanoutConfig:
     notification_frame_bytes: int = DEFAULT_NOTIFICATION_FRAME_BYTES
     max_subscriptions_per_connection: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_scopes: int = MAX_SCOPES
-    max_views: int = MAX_VIEWS
-
-
-class AllStream:
-    """XO's `all` notification as a coalescible stream, in bounded frames."""
-
-    def __init__(self, config: FanoutConfig) -> None:
-        self.config = config
-
-    def frames(self, fmt: WireFormat, enter: dict[str, Any], exit_ids: list[str]) -> list[bytes]:
-        return all_frames(
-            fmt,
-            enter,
-            exit_ids,
-            max_objects=CHUNK_OBJECTS,
-            max_bytes=self.config.notification_frame_bytes,
-        )
-
-    def coalesced_frames(
-        self, fmt: WireFormat, items: dict[str, Any], revision: int
-    ) -> list[bytes]:
-        enter = {i: o for i, o in items.items() if o is not None}
-        exit_ids = [i for i, o in items.items() if o is None]
-        return self.frames(fmt, enter, exit_ids)
 
 
 class Fanout:
@@ -122,7 +94,7 @@ class Fanout:
         self.store = store
         self.config = config or FanoutConfig()
         self.limits = limits or DaemonLimits()
-        self.views = views or Views(store, self.config.max_views)
+        self.views = views or Views(store)
         self.groups = ViewGroups(self.views, access, users)
         self._unsubscribe_access: Callable[[], None] | None = None
         # `all` frames encoded for views (one per view, format and batch: the view counters).
@@ -296,7 +268,7 @@ class Fanout:
     def subscriptions_of(self, peer: Peer) -> list[Subscription]:
         return list(self._subscriptions.get(peer, {}).values())
 
-    def regrant(self, user_ids: set[str] | None) -> None:
+    def regrant(self, user_ids: frozenset[str] | None) -> None:
         """Grants changed (xod/api/access.py): move these users' connections to their new
         view, sending what they now see and no longer see (xod/server/regrant.py)."""
         try:
@@ -307,7 +279,7 @@ class Fanout:
     def scope_count(self) -> int:
         return len(self.scopes) + sum(len(g.scopes) for g in self.groups.by_key.values())
 
-    def _all_scopes(self) -> list[Scope]:
+    def all_scopes(self) -> list[Scope]:
         scopes = list(self.scopes.values())
         for group in self.groups.by_key.values():
             scopes += group.scopes.values()
@@ -325,7 +297,7 @@ class Fanout:
             self._drop(subscription)
 
     def subscription_count(self) -> int:
-        return sum(len(s.subscriptions) for s in self._all_scopes())
+        return sum(len(s.subscriptions) for s in self.all_scopes())
 
     def _drop(self, subscription: Subscription) -> None:
         subscription.active = False
@@ -445,77 +417,10 @@ class Fanout:
     # -- watchdog -------------------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        config = self.config
-        tick = min(1.0, config.max_lag / 4, config.bookmark_interval / 4)
-        if config.ping_interval:
-            tick = min(tick, config.ping_interval / 4)
-        next_bookmarks = time.monotonic() + config.bookmark_interval / 3
-        next_pings = time.monotonic()
-        while True:
-            await asyncio.sleep(tick)
-            try:
-                next_bookmarks, next_pings = self._watch_once(next_bookmarks, next_pings)
-            except Exception:
-                # One bad pass must not end keepalive, slow-client closing and bookmarks.
-                log.exception("live changes watchdog: pass failed")
-
-    def _watch_once(self, next_bookmarks: float, next_pings: float) -> tuple[float, float]:
-        """One watchdog pass; the times of the next bookmark and ping passes."""
-        now = time.monotonic()
-        max_lag = self.config.max_lag
-        for peer in list(self.lagging):
-            since = peer.behind_since
-            if since is not None and now - since > max_lag:
-                log.info(
-                    "closing a client behind for more than %g s (%d bytes queued)",
-                    max_lag,
-                    peer.queued_bytes,
-                )
-                peer.fail(
-                    SLOW_CLIENT_CLOSE_CODE,
-                    f"client too slow: behind for more than {max_lag:g} s",
-                )
-        if now >= next_bookmarks:
-            next_bookmarks = now + self.config.bookmark_interval / 3
-            self._bookmarks(now)
-        interval = self.config.ping_interval
-        if interval and now >= next_pings:
-            # A pass over every connection costs ~0.3 µs each: a few passes per interval.
-            next_pings = now + interval / 4
-            self._keepalive(now, interval)
-        return next_bookmarks, next_pings
-
-    def _keepalive(self, now: float, interval: float) -> None:
-        """One pre-built ping frame written to every silent peer: no timer or task per
-        connection. A peer that stays silent through a whole ping interval is dead."""
-        for peer in list(self.peers):
-            silent = now - peer.last_seen
-            if silent < interval:
-                continue
-            if silent >= 2 * interval and now - peer.last_ping < 2 * interval:
-                peer.fail(NO_PONG_CLOSE_CODE, "no pong: peer presumed dead")
-            elif now - peer.last_ping >= interval:
-                peer.last_ping = now
-                peer.send(PING_FRAME)
+        await watch(self)
 
     def _bookmarks(self, now: float) -> None:
-        interval = self.config.bookmark_interval
-        revision = self.store.revision
-        templates: dict[WireFormat, ChangesTemplate] = {}
-        for scope in self._all_scopes():
-            for subscription in scope.subscriptions.values():
-                if not subscription.active or now - subscription.last_sent < interval:
-                    continue
-                peer = subscription.peer
-                template = templates.get(peer.fmt)
-                if template is None:
-                    template = templates[peer.fmt] = ChangesTemplate(
-                        peer.fmt, SUBSCRIPTION_ID_LENGTH, revision, {}, []
-                    )
-                peer.send_changes(
-                    subscription, (template.frame(subscription.id_bytes),), {}, (), revision
-                )
-                subscription.last_sent = now
+        bookmarks(self, now)
 
     def stats(self) -> Mapping[str, int]:
         return {

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from xod.api.access import View
 from xod.api.errors import ApiError
+from xod.api.views import diff
 from xod.server.changes import Subscription
 from xod.server.frames import WireFormat
 from xod.server.peer import Peer
 from xod.server.view_groups import ViewGroup
-from xod.api.views import View, diff
 
 if TYPE_CHECKING:
     from xod.server.fanout import Fanout

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from xod.api.access import Access
+from xod.api.access import Access, View
+from xod.api.views import Listener, Views, ViewState
 from xod.server.frames import FORMATS, WireFormat
 from xod.server.peer import Peer
-from xod.api.views import Listener, View, Views, ViewState
 from xod.store import User
 
 UserLookup = Callable[[str], User | None]

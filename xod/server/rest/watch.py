@@ -28,8 +28,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from xod.api.access import View
 from xod.api.subscriptions import Scope
-from xod.api.views import TooManyViews, View, ViewState, diff, views_of
+from xod.api.views import TooManyViews, ViewState, diff, views_of
 from xod.cache.store import ChangeBatch, Gone
 from xod.server.rest.collections import Collection
 from xod.server.rest.context import RestContext
@@ -130,7 +131,7 @@ class Watch:
     def on_view_batch(self, state: ViewState, batch: ChangeBatch) -> None:
         self.on_batch(batch)
 
-    def on_grants(self, user_ids: set[str] | None) -> None:
+    def on_grants(self, user_ids: frozenset[str] | None) -> None:
         """Grants changed: follow the user's new view, sending what it now sees or not."""
         if user_ids is not None and self.user_id not in user_ids:
             return
