@@ -1,0 +1,127 @@
+"""Views live: an ACL added or removed by an admin on another socket brings objects in (`enter`)
+or takes them out (`exit`) of a connected user's `all` stream and subscriptions, without
+reconnecting; a VM leaving a permitted host leaves the view; users with equal grants share one
+view and its encoded frames."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.api.live_support import is_changes, next_message
+from tests.rest.helpers import RestLab, rest_lab, wait_for
+from tests.views.support import add_user, grant, permitted, revoke, signed_in
+
+
+def _vm(lab: RestLab, name: str) -> dict[str, Any]:
+    return next(o for o in lab.app.objects.by_type("VM").values() if o["name_label"] == name)
+
+
+def _all(kind: str) -> Any:
+    return lambda m: m.get("method") == "all" and m["params"]["type"] == kind
+
+
+async def test_acl_added_then_removed_enters_then_exits_live(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        app = lab.app
+        user_id = await add_user(lab.rpc, "late@example.test")
+        vm = _vm(lab, "vm-00001")
+        async with signed_in(app, "late@example.test") as viewer:
+            sub = (await viewer.call("xod.subscribe", {"filter": {"type": "VM"}}))["subscription"]
+            first = await next_message(viewer, is_changes(sub))
+            assert first["params"]["enter"] == {}  # nothing granted yet
+            assert await viewer.call("xo.getAllObjects") == {}
+
+            await grant(app, lab.rpc, user_id, vm["id"], "viewer")
+            entered = await next_message(viewer, _all("enter"))
+            granted = permitted(app, user_id)
+            assert vm["id"] in granted and len(granted) > 1  # the VM, its VIFs, VBDs, disks
+            assert set(entered["params"]["items"]) == granted
+            assert entered["params"]["items"][vm["id"]] == app.objects.get(vm["id"])
+            changes = await next_message(viewer, is_changes(sub))
+            assert set(changes["params"]["enter"]) == {vm["id"]}
+            assert set(await viewer.call("xo.getAllObjects")) == granted
+
+            await revoke(app, lab.rpc, user_id, vm["id"], "viewer")
+            exited = await next_message(viewer, _all("exit"))
+            assert exited["params"]["items"] == dict.fromkeys(granted, 0)
+            changes = await next_message(viewer, is_changes(sub))
+            assert changes["params"] == {
+                "subscription": sub,
+                "revision": changes["params"]["revision"],
+                "enter": {},
+                "exit": [vm["id"]],
+            }
+            # Its later changes are not sent.
+            db = lab.sim.pool.db
+            db.update("VM", db.by_uuid("VM", vm["id"]), {"name_label": "gone from view"})
+            await wait_for(
+                lambda: app.objects.get(vm["id"])["name_label"] == "gone from view", "rename"
+            )
+            try:
+                message = await next_message(viewer, timeout=0.5)
+            except TimeoutError:
+                message = None
+            assert message is None
+            assert app.fanout.stats()["views"] == 1
+
+
+async def test_a_vm_migrating_off_a_permitted_host_exits(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        app = lab.app
+        user_id = await add_user(lab.rpc, "host-viewer@example.test")
+        vm = _vm(lab, "vm-00000")
+        host_id = vm["$container"]
+        other_host = next(h for h in app.objects.by_type("host") if h != host_id)
+        await grant(app, lab.rpc, user_id, host_id, "viewer")
+        async with signed_in(app, "host-viewer@example.test") as viewer:
+            assert vm["id"] in await viewer.call("xo.getAllObjects")
+            db = lab.sim.pool.db
+            db.update(
+                "VM",
+                db.by_uuid("VM", vm["id"]),
+                {"resident_on": db.by_uuid("host", other_host)},
+            )
+            exited = await next_message(viewer, _all("exit"))
+            assert vm["id"] in exited["params"]["items"]
+            # Its VIFs inherited from it: they leave with it.
+            assert set(vm["VIFs"]) <= set(exited["params"]["items"])
+            assert set(await viewer.call("xo.getAllObjects")) == permitted(app, user_id)
+            assert vm["id"] not in permitted(app, user_id)
+            # And back: it enters again.
+            db.update(
+                "VM", db.by_uuid("VM", vm["id"]), {"resident_on": db.by_uuid("host", host_id)}
+            )
+            entered = await next_message(viewer, _all("enter"))
+            assert vm["id"] in entered["params"]["items"]
+
+
+async def test_equal_grants_share_one_view_and_one_encoding(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        app = lab.app
+        vm = _vm(lab, "vm-00002")
+        users = [await add_user(lab.rpc, f"twin{i}@example.test") for i in range(2)]
+        other = await add_user(lab.rpc, "other@example.test")
+        for user_id in users:
+            await grant(app, lab.rpc, user_id, vm["id"], "viewer")
+        await grant(app, lab.rpc, other, _vm(lab, "vm-00003")["id"], "viewer")
+        async with (
+            signed_in(app, "twin0@example.test") as first,
+            signed_in(app, "twin1@example.test") as second,
+            signed_in(app, "other@example.test"),
+        ):
+            stats = app.fanout.stats()
+            assert stats["views"] == 2 and stats["view_connections"] == 3
+            before = stats["view_encodes"]
+            db = lab.sim.pool.db
+            db.update("VM", db.by_uuid("VM", vm["id"]), {"name_label": "shared"})
+            async with asyncio.timeout(5):
+                frames = [await first.ws.recv(), await second.ws.recv()]
+            assert frames[0] == frames[1]
+            assert orjson.loads(frames[0])["params"]["items"][vm["id"]]["name_label"] == "shared"
+            # One encoding for the two connections (the other view saw nothing).
+            assert app.fanout.stats()["view_encodes"] == before + 1
+        await wait_for(lambda: app.fanout.stats()["views"] == 0, "views dropped")
