@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from xod.api import errors
 from xod.store import (
     DuplicateGroup,
     NoSuchGroup,
@@ -232,3 +233,16 @@ def test_recompute_resets_vm_resources_only(store: Store) -> None:
         "memory": {"total": 100, "usage": 30},
     }
     assert store.resource_sets.get(b["id"])["limits"]["cpus"]["usage"] == 0
+
+
+def test_an_excess_reaches_clients_as_xo_code_24(store: Store) -> None:
+    set_id = store.resource_sets.create("s", limits={"memory": 100})["id"]
+    with pytest.raises(NotEnoughResources) as refused:
+        store.resource_sets.allocate({"memory": 150}, set_id, force=False)
+    assert errors.not_enough_resources(refused.value.data).to_json() == {
+        "message": "not enough resources in resource set",
+        "code": 24,
+        "data": [
+            {"resourceSet": set_id, "resourceType": "memory", "available": 100, "requested": 150}
+        ],
+    }
