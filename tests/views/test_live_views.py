@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import websockets
 
+from tests.api.harness import Client
 from tests.api.live_support import is_changes, next_message
 from tests.rest.helpers import RestLab, rest_lab, wait_for
-from tests.views.support import add_user, grant, permitted, revoke, signed_in
+from tests.views.support import PASSWORD, add_user, grant, permitted, revoke, signed_in
 
 
 def _vm(lab: RestLab, name: str) -> dict[str, Any]:
@@ -125,3 +127,30 @@ async def test_equal_grants_share_one_view_and_one_encoding(tmp_path: Path) -> N
             # One encoding for the two connections (the other view saw nothing).
             assert app.fanout.stats()["view_encodes"] == before + 1
         await wait_for(lambda: app.fanout.stats()["views"] == 0, "views dropped")
+
+
+async def test_the_dashboard_socket_shows_only_the_users_objects(tmp_path: Path) -> None:
+    """The dashboard's socket, signed in by its cookie, reads through xod.subscribe: the
+    viewer's VM list holds its VM only, and a grant adds one live."""
+    async with rest_lab(tmp_path) as lab:
+        app = lab.app
+        user_id = await add_user(lab.rpc, "dash@example.test")
+        mine, later = _vm(lab, "vm-00000")["id"], _vm(lab, "vm-00003")["id"]
+        await grant(app, lab.rpc, user_id, mine, "viewer")
+        body = {"email": "dash@example.test", "password": PASSWORD}
+        async with lab.http.post(f"{app.url}/signin", json=body) as response:
+            assert response.status == 200, await response.text()
+            token = response.cookies["authenticationToken"].value
+        headers = {"Origin": app.url, "Cookie": f"authenticationToken={token}"}
+        async with websockets.connect(
+            f"{app.url.replace('http', 'ws')}/api/", additional_headers=headers
+        ) as ws:
+            page = Client(ws)
+            # The dashboard's VM list (xod/web/app.js: VM_TYPE, a few fields).
+            params = {"filter": "type:/^VM$/", "fields": ["name_label", "power_state"]}
+            sub = (await page.call("xod.subscribe", params))["subscription"]
+            first = await next_message(page, is_changes(sub))
+            assert set(first["params"]["enter"]) == {mine}
+            await grant(app, lab.rpc, user_id, later, "viewer")
+            more = await next_message(page, is_changes(sub))
+            assert set(more["params"]["enter"]) == {later}
