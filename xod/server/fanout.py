@@ -97,8 +97,9 @@ class Fanout:
         self.views = views or Views(store)
         self.groups = ViewGroups(self.views, access, users)
         self._unsubscribe_access: Callable[[], None] | None = None
-        # `all` frames encoded for views (one per view, format and batch: the view counters).
-        self.view_encodes = 0
+        # Per view and batch (/metrics-style counters, Fanout.stats): views a batch touched, and
+        # their encodings (`all` per format, subscriptions per scope and format).
+        self.view_batches = self.view_encodes = self.view_scope_encodes = 0
         self.all_stream = AllStream(self.config)
         self.peers: set[Peer] = set()
         self.lagging: set[Peer] = set()
@@ -378,6 +379,7 @@ class Fanout:
         group = self.groups.by_key.get(state.key)
         if group is None:
             return
+        self.view_batches += 1
         revision = batch.revision
         for fmt, peers in group.receivers.items():
             if peers:
@@ -386,9 +388,11 @@ class Fanout:
                 for peer in peers:
                     peer.send_changes(self.all_stream, frames, batch.enter, batch.exit, revision)
         if group.scopes:
-            self._deliver(group.scopes, batch)
+            self.view_scope_encodes += self._deliver(group.scopes, batch)
 
-    def _deliver(self, scopes: dict[str, Scope], batch: ChangeBatch) -> None:
+    def _deliver(self, scopes: dict[str, Scope], batch: ChangeBatch) -> int:
+        """Each scope's delta to its subscribers; the number of payloads encoded."""
+        encoded = 0
         revision = batch.revision
         now = time.monotonic()
         for scope in list(scopes.values()):
@@ -405,6 +409,7 @@ class Fanout:
                     template = templates[peer.fmt] = ChangesTemplate(
                         peer.fmt, SUBSCRIPTION_ID_LENGTH, revision, delta.enter, delta.exit
                     )
+                    encoded += 1
                 peer.send_changes(
                     subscription,
                     (template.frame(subscription.id_bytes),),
@@ -413,6 +418,7 @@ class Fanout:
                     revision,
                 )
                 subscription.last_sent = now
+        return encoded
 
     # -- watchdog -------------------------------------------------------------------------------
 
@@ -431,5 +437,7 @@ class Fanout:
             "lagging": len(self.lagging),
             "views": len(self.groups.by_key),
             "view_connections": len(self.groups.group_of),
+            "view_batches": self.view_batches,
             "view_encodes": self.view_encodes,
+            "view_scope_encodes": self.view_scope_encodes,
         }
