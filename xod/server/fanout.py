@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xod.api.access import Access, View
+from xod.api.errors import ApiError
 from xod.api.subscriptions import Delta, Scope, scope_key
 from xod.api.views import TooManyViews, Views, ViewState
 from xod.cache.store import ChangeBatch, Gone, ObjectStore
@@ -228,6 +229,8 @@ class Fanout:
     ) -> dict[str, Any]:
         """Create a subscription; its first frames are queued after the caller's response.
         Raises `Gone` for a `since` outside the history, and the matcher's syntax errors."""
+        if peer.closed:  # e.g. refused a view: it must not fall back to the unfiltered scopes
+            raise ApiError(0, "the connection is closing")
         store = self.store
         revision = store.revision
         if since is not None and not store.oldest_revision <= since <= revision:

@@ -68,9 +68,7 @@ def move(
         seen.append(set(subscription.scope.snapshot(_contents(fanout, old))))
         fanout.detach_subscription(subscription)
     fanout.leave_all(peer)
-    user_id = fanout.groups.user_of[peer]
     fanout.groups.leave(peer, fanout.on_view_batch)
-    fanout.groups.user_of[peer] = user_id
     new = fanout.join_group(peer, view)
     if peer.closed:
         return
