@@ -154,3 +154,59 @@ async def test_the_dashboard_socket_shows_only_the_users_objects(tmp_path: Path)
             await grant(app, lab.rpc, user_id, later, "viewer")
             more = await next_message(page, is_changes(sub))
             assert set(more["params"]["enter"]) == {later}
+
+
+async def test_group_membership_and_level_changes_move_a_user_live(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        app = lab.app
+        user_id = await add_user(lab.rpc, "member@example.test")
+        vm = _vm(lab, "vm-00002")
+        group_id = await lab.rpc.call("group.create", {"name": "watchers"})
+        await grant(app, lab.rpc, group_id, vm["id"], "viewer")
+        async with signed_in(app, "member@example.test") as viewer:
+            # Joining the group brings what the group may see.
+            assert await lab.rpc.call("group.addUser", {"id": group_id, "userId": user_id})
+            entered = await next_message(viewer, _all("enter"))
+            assert set(entered["params"]["items"]) == permitted(app, user_id)
+            assert vm["id"] in entered["params"]["items"]
+            # The `read` level sees everything: the rest of the cache enters.
+            await lab.rpc.call("user.set", {"id": user_id, "permission": "read"})
+            rest = await next_message(viewer, _all("enter"))
+            seen = set(entered["params"]["items"]) | set(rest["params"]["items"])
+            assert seen == set(app.objects.objects)
+            assert app.fanout.stats()["views"] == 0
+            # Back to `none` and out of the group: everything leaves.
+            await lab.rpc.call("user.set", {"id": user_id, "permission": "none"})
+            await lab.rpc.call("group.removeUser", {"id": group_id, "userId": user_id})
+            left: set[str] = set()
+            while left != set(app.objects.objects):
+                message = await next_message(viewer, _all("exit"))
+                left |= set(message["params"]["items"])
+            assert await viewer.call("xo.getAllObjects") == {}
+
+
+async def test_a_rest_watch_follows_grants_live(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        app = lab.app
+        user_id = await add_user(lab.rpc, "watcher@example.test")
+        vm = _vm(lab, "vm-00001")
+        async with signed_in(app, "watcher@example.test") as client:
+            token = await client.call("token.create", {"description": "watch"})
+        async with lab.http.get(
+            lab.url("/vms?ndjson=true&watch=true&fields=name_label"),
+            cookies={"authenticationToken": token},
+        ) as response:
+            assert response.status == 200
+            href = f"/rest/v0/vms/{vm['id']}"
+
+            async def next_change() -> Any:
+                async with asyncio.timeout(5):  # the watch's next update/remove line
+                    while True:
+                        line = orjson.loads(await response.content.readline())
+                        if line[0] != "revision":
+                            return line
+
+            await grant(app, lab.rpc, user_id, vm["id"], "viewer")
+            assert await next_change() == ["update", {"name_label": "vm-00001", "href": href}]
+            await revoke(app, lab.rpc, user_id, vm["id"], "viewer")
+            assert await next_change() == ["remove", {"href": href}]
