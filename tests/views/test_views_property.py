@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import websockets
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.api.harness import Client, connect, running_xod
@@ -60,6 +60,7 @@ operation = st.one_of(
     st.tuples(st.just("rename"), st.sampled_from(INITIAL_IDS)),
     st.tuples(st.just("move"), st.sampled_from(VMS), st.sampled_from(CONTAINERS)),
     st.tuples(st.just("attach"), st.sampled_from(VDIS), st.sampled_from(VMS)),
+    st.tuples(st.just("attach_vdi_first"), st.sampled_from(VDIS), st.sampled_from(VMS)),
     st.tuples(st.just("store_sr"), st.sampled_from(VDIS), st.sampled_from(SRS)),
     st.tuples(st.just("remove"), st.sampled_from((*VMS, "H1", "S1", "B0", "F1"))),
     st.tuples(st.just("add_vm"), st.sampled_from(CONTAINERS)),
@@ -127,6 +128,13 @@ def _apply(store_objects: dict[str, dict[str, Any]], app: XodApp, op: tuple[Any,
         changes[vbd] = {"id": vbd, "type": "VBD", "VDI": op[1], "VM": op[2], "$pool": POOL}
         vdi = current(op[1])
         changes[op[1]] = {**vdi, "$VBDs": [*vdi["$VBDs"], vbd]}
+    elif kind == "attach_vdi_first" and current(op[1]) is not None:
+        # The VDI names its new VBD one batch before the VBD exists.
+        vbd = f"B{len(store_objects)}"
+        store_objects[vbd] = {}
+        vdi = current(op[1])
+        app.objects.apply(POOL, {op[1]: {**vdi, "$VBDs": [*vdi["$VBDs"], vbd]}})
+        changes[vbd] = {"id": vbd, "type": "VBD", "VDI": op[1], "VM": op[2], "$pool": POOL}
     elif kind == "store_sr" and current(op[1]) is not None:
         changes[op[1]] = {**current(op[1]), "$SR": op[2]}
     elif kind == "remove":
@@ -154,6 +162,12 @@ async def _lab() -> AsyncIterator[tuple[XodApp, Client, list[str]]]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(initial_acls=st.lists(acl, max_size=5), churn=st.lists(operation, max_size=12))
+# A disk attached (VDI first, its VBD a batch later) to a VM the user sees through its host,
+# then the VM leaves the host: the disk must leave with it.
+@example(
+    initial_acls=[(0, "H1", "viewer")],
+    churn=[("attach_vdi_first", "D0", "V2"), ("move", "V2", "H0")],
+)
 async def test_what_each_socket_received_is_the_permitted_cache(
     initial_acls: list[tuple[int, str, str]], churn: list[tuple[Any, ...]]
 ) -> None:

@@ -97,6 +97,13 @@ class LinkIndex:
         found.discard(obj.get("id"))  # the resolver ignores self-references (pool.$pool)
         return frozenset(found)
 
+    @staticmethod
+    def links_through(obj: Mapping[str, Any]) -> bool:
+        """Whether `obj` inherits through an object it links to (a VDI through its VBDs)."""
+        object_type = obj.get("type")
+        fields = LINK_FIELDS.get(object_type, ()) if isinstance(object_type, str) else ()
+        return any(field in THROUGH_FIELDS for field in fields)
+
     def update(self, object_id: str, obj: Mapping[str, Any], get: GetObject) -> bool:
         """Record `obj`'s links; True when its type or links changed (or it is new)."""
         signature = (obj.get("type"), self.links_of(obj, get))
@@ -160,10 +167,9 @@ class ViewState:
         entered: dict[str, Any] = {}
         exited: list[str] = []
         recheck: list[str] = []
+        recheck.extend(relinked)
         for object_id, obj in batch.enter.items():
-            if object_id in relinked:
-                recheck.append(object_id)
-            elif object_id in visible:
+            if object_id not in relinked and object_id in visible:
                 entered[object_id] = obj
         for object_id in batch.exit:
             if object_id in visible:
@@ -315,6 +321,15 @@ class Views:
         for object_id in batch.exit:
             index.remove(object_id)
         relinked = {i for i, o in batch.enter.items() if index.update(i, o, get)}
+        # A VDI links through its VBDs to their VMs: a VBD that came or changed can relink a
+        # VDI that did not change itself.
+        for object_id in list(relinked):
+            for dependant in list(index.dependants(object_id)):
+                obj = get(dependant)
+                if obj is None or not index.links_through(obj):
+                    continue
+                if index.update(dependant, obj, get):
+                    relinked.add(dependant)
         trim = self.batches % 256 == 0
         for state in list(self.states.values()):
             delta = state.apply(batch, relinked, index, get)
