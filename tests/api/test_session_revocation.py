@@ -31,7 +31,9 @@ async def test_deleted_token_and_user_stop_live_connections(tmp_path: Path) -> N
         await by_token.call("session.signIn", {"token": token})
         started = await by_token.call("xod.subscribe", {"filter": {"type": "VM"}})
         await next_message(by_token, is_changes(started["subscription"]))
-        await admin.call("user.create", {"email": "w@x.test", "password": "pw"})
+        await admin.call(
+            "user.create", {"email": "w@x.test", "password": "pw", "permission": "read"}
+        )  # sees every object (a `none` user sees only what ACLs grant)
         user = await by_password.sign_in("w@x.test", "pw")
 
         refs = sorted(user_vms(sim))
