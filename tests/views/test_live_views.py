@@ -6,6 +6,7 @@ view and its encoded frames."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,37 @@ async def test_a_rest_watch_follows_grants_live(tmp_path: Path) -> None:
             assert await next_change() == ["update", {"name_label": "vm-00001", "href": href}]
             await revoke(app, lab.rpc, user_id, vm["id"], "viewer")
             assert await next_change() == ["remove", {"href": href}]
+
+
+async def test_past_the_view_bound_a_connection_is_closed_with_1013(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        app = lab.app
+        app.fanout.views.max_views = 1  # MAX_VIEWS (1000), made reachable
+        first = await add_user(lab.rpc, "first@example.test")
+        await add_user(lab.rpc, "second@example.test")
+        await grant(app, lab.rpc, first, _vm(lab, "vm-00000")["id"], "viewer")
+        async with signed_in(app, "first@example.test") as kept:
+            async with connect_raw(app) as refused:
+                await refused.send(
+                    orjson.dumps(
+                        {
+                            "jsonrpc": "2.0",
+                            "id": 1,
+                            "method": "session.signIn",
+                            "params": {"email": "second@example.test", "password": PASSWORD},
+                        }
+                    ).decode()
+                )
+                async with asyncio.timeout(5):  # the close frame
+                    with contextlib.suppress(websockets.ConnectionClosed):
+                        while True:
+                            await refused.recv()
+                assert refused.close_code == 1013
+                assert "too many distinct user views" in (refused.close_reason or "")
+            # The view in use is untouched, and an admin is never refused.
+            assert (await kept.call("session.getUser"))["email"] == "first@example.test"
+            assert len(await lab.rpc.call("xo.getAllObjects")) == len(app.objects.objects)
+
+
+def connect_raw(app: Any) -> Any:
+    return websockets.connect(f"{app.url.replace('http', 'ws')}/api/")
