@@ -11,8 +11,10 @@ Global levels (the user's `permission`) come first:
 
 A user's grants (object id → permissions) are computed once and cached per user id until a
 write that may change them: every writer (the acl, group, user and resourceSet methods, and
-commands that add or remove ACLs) calls `changed(user ids)` after committing, which drops the
-cached entries and tells the subscribers (the views of xod/server) whose view may have moved.
+commands that add or remove ACLs) calls `changed(user ids, subjects=...)` after committing,
+which drops the cached entries and tells the subscribers (the views of xod/server) whose view
+may have moved. Each subject's (user's or group's) own ACLs are cached too, so a group's are read
+once for all its members; naming the subjects whose ACLs changed keeps the others' cached.
 """
 
 from __future__ import annotations
