@@ -38,11 +38,12 @@ def vm_resources_usage(
         if vbd is None or vbd.get("is_cd_drive"):
             continue
         vdi_id = vbd.get("VDI")
-        vdi = get_object(vdi_id) if isinstance(vdi_id, str) else None
-        if vdi is None or vdi_id in seen:
+        if not isinstance(vdi_id, str) or vdi_id in seen:
             continue
-        seen.add(vdi_id)  # type: ignore[arg-type]
-        disk += int(vdi.get("size") or 0)
+        vdi = get_object(vdi_id)
+        if vdi is not None:
+            seen.add(vdi_id)
+            disk += int(vdi.get("size") or 0)
     return {
         "cpus": int(vm["CPUs"]["number"]),
         "disk": disk,
