@@ -13,6 +13,8 @@ from typing import Any
 import msgpack
 import orjson
 
+from xod.cache.encoded import EncodedObjects, Prepared
+
 MSGPACK_SUBPROTOCOL = "xod.msgpack"
 
 _OP_TEXT = 0x1
@@ -47,7 +49,20 @@ def pong_frame(payload: bytes) -> bytes:
     return bytes((0x80 | _OP_PONG, len(payload))) + payload
 
 
+def _json_default(value: Any) -> Any:
+    if type(value) is Prepared:
+        return orjson.Fragment(value.json())  # spliced as is: already JSON
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> bytes:
+    """A message as JSON; a `Prepared` result's own JSON spliced in (xod/cache/encoded.py)."""
+    return orjson.dumps(value, default=_json_default)
+
+
 def _msgpack_default(value: Any) -> Any:
+    if type(value) is Prepared:
+        return value.value
     # Whatever orjson can serialise (dataclasses, datetimes…) goes through its JSON form.
     return orjson.loads(orjson.dumps(value))
 
@@ -74,7 +89,7 @@ class WireFormat:
         return f"WireFormat({self.name})"
 
 
-JSON = WireFormat("json", False, orjson.dumps)
+JSON = WireFormat("json", False, dumps)
 MSGPACK = WireFormat("msgpack", True, pack)
 FORMATS = (JSON, MSGPACK)
 
@@ -150,8 +165,16 @@ class ChangesTemplate:
     __slots__ = ("head", "tail")
 
     def __init__(
-        self, fmt: WireFormat, id_length: int, revision: int, enter: Any, exit_ids: list[str]
+        self,
+        fmt: WireFormat,
+        id_length: int,
+        revision: int,
+        enter: Any,
+        exit_ids: list[str],
+        encoded: EncodedObjects | None = None,
     ) -> None:
+        """`encoded`: where the cache keeps its objects' JSON, to splice into a JSON payload
+        (a snapshot's whole objects) instead of encoding them again."""
         if fmt.binary:
             # msgpack maps are a count followed by key/value pairs: build the outer maps by
             # hand, the id's str header included in the prefix.
@@ -180,7 +203,7 @@ class ChangesTemplate:
                 b'","revision":'
                 + str(revision).encode()
                 + b',"enter":'
-                + orjson.dumps(enter)
+                + (orjson.dumps(enter) if encoded is None else encoded.json_map(enter.items()))
                 + b',"exit":'
                 + orjson.dumps(exit_ids)
                 + b"}}"

@@ -1,0 +1,88 @@
+"""Each cached object's JSON, encoded on first demand and kept until the object changes (pure).
+
+Listings (`xo.getAllObjects`, REST collections, subscription snapshots) write the same objects
+again and again, and objects are immutable (replaced on change, xod/cache/objects/values.py):
+their JSON is made once and the listings join stored bytes instead of encoding again. Only
+listed objects pay for it (≈ their JSON size), so a daemon nobody lists from keeps nothing; a
+change forgets the old bytes with the old object.
+
+An entry keeps the object it was made from, and is used only for that very object: a copy or a
+projection of it is encoded as usual, and no listener order can ever serve stale bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from xod.cache.store import ChangeBatch, ObjectStore
+
+
+class EncodedObjects:
+    """The stored JSON of a store's objects, by id."""
+
+    __slots__ = ("_entries", "_objects")
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._objects = store.objects
+        self._entries: dict[str, tuple[Any, bytes]] = {}
+        store.subscribe(self._forget)
+
+    def _forget(self, batch: ChangeBatch) -> None:
+        entries = self._entries
+        if entries:
+            for object_id in batch.enter:
+                entries.pop(object_id, None)
+            for object_id in batch.exit:
+                entries.pop(object_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of JSON kept (without the bytes objects' own headers)."""
+        return sum(len(data) for _, data in self._entries.values())
+
+    def json(self, object_id: str, obj: Any) -> bytes:
+        """`obj`'s JSON: the stored bytes when `obj` is the store's object `object_id`."""
+        entry = self._entries.get(object_id)
+        if entry is not None and entry[0] is obj:
+            return entry[1]
+        data = orjson.dumps(obj)
+        if self._objects.get(object_id) is obj:
+            self._entries[object_id] = (obj, data)
+        return data
+
+    def json_map(self, items: Iterable[tuple[str, Any]]) -> bytes:
+        """The JSON object `{id: object, …}` of `items`, joined from stored bytes."""
+        json = self.json
+        dumps = orjson.dumps
+        parts = [b"{"]
+        for object_id, obj in items:
+            parts += (dumps(object_id), b":", json(object_id, obj), b",")
+        if len(parts) > 1:
+            parts[-1] = b"}"
+        else:
+            parts.append(b"}")
+        return b"".join(parts)
+
+    def fragments(self, objects: Mapping[str, Any]) -> dict[str, orjson.Fragment]:
+        """`objects` with each value as its JSON, for orjson to splice into a bigger value."""
+        json, fragment = self.json, orjson.Fragment
+        return {object_id: fragment(json(object_id, obj)) for object_id, obj in objects.items()}
+
+
+class Prepared:
+    """A method's result with a JSON form made on demand: `value` for the other wire formats
+    (msgpack), `json()` for JSON, spliced into the reply without encoding the value again
+    (xod/server/frames.py)."""
+
+    __slots__ = ("json", "value")
+
+    def __init__(self, value: Any, json: Callable[[], bytes]) -> None:
+        self.value = value
+        self.json = json
