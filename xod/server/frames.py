@@ -51,7 +51,7 @@ def pong_frame(payload: bytes) -> bytes:
 
 def _json_default(value: Any) -> Any:
     if type(value) is Prepared:
-        return orjson.Fragment(value.json())  # spliced as is: already JSON
+        return value.json()  # the same value, its objects already JSON
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -203,7 +203,7 @@ class ChangesTemplate:
                 b'","revision":'
                 + str(revision).encode()
                 + b',"enter":'
-                + (orjson.dumps(enter) if encoded is None else encoded.json_map(enter.items()))
+                + orjson.dumps(enter if encoded is None else encoded.fragments(enter.items()))
                 + b',"exit":'
                 + orjson.dumps(exit_ids)
                 + b"}}"

@@ -77,7 +77,7 @@ def register(registry: Registry) -> None:
         selected = dict(objects) if everything else select(objects.items(), predicate, limit)
         encoded = store.encoded
         if not ndjson:
-            return Prepared(selected, lambda: encoded.json_map(selected.items()))
+            return Prepared(selected, lambda: encoded.fragments(selected.items()))
         # Taken at call time as XO does, held until fetched: the caller's pending downloads
         # are capped (OneShotUrls.per_owner), so no one holds more than a few snapshots.
         snapshot = list(selected.items())

@@ -24,7 +24,11 @@ UPLOAD_CHUNK = 256 * 1024
 INVALID_PARAMETERS = 10
 VM_COLLECTIONS = ("vms", "vm-snapshots", "vm-templates")
 VDI_COLLECTIONS = ("vdis", "vdi-snapshots")
-VDI_FORMATS = ("vhd", "raw")
+# What each VDI export format is served as (xod/api/transfers.py).
+VDI_CONTENT_TYPES = {"vhd": "application/vhd", "raw": "application/octet-stream"}
+VDI_FORMATS = tuple(VDI_CONTENT_TYPES)
+# `?compress=` of a VM export, as XO reads it.
+COMPRESSIONS = ["", "true", "false", "gzip", "zstd"]
 
 
 def _flag(value: str | None) -> bool:
