@@ -11,6 +11,7 @@ from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.rest.helpers import RestLab, rest_lab
 from xod.server.rest.collections import collection_name
 from xod.server.rest.endpoints import ENDPOINTS
+from xod.server.rest.transfers import ROUTES as TRANSFER_ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = str(Path(sys.executable).parent / "st")
@@ -18,6 +19,7 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "st")
 # run around 30 s on 2 cores.
 MAX_EXAMPLES = 2
 PHASES = ("examples", "coverage", "fuzzing")
+IMPORTS = ("/srs/{id}/vdis", "/pools/{id}/vms")
 
 
 async def schemathesis_config(lab: RestLab) -> str:
@@ -28,12 +30,17 @@ async def schemathesis_config(lab: RestLab) -> str:
     for object_id, obj in everything.items():
         one_of.setdefault(collection_name(obj["type"]), object_id)
     lines = [f"[phases.{p}]\nextra-data-sources = {{ responses = false }}\n" for p in PHASES]
-    for endpoint in ENDPOINTS:
-        if endpoint.method == "GET" and "{id}" in endpoint.path and endpoint.collection in one_of:
-            lines.append(
-                f'[[operations]]\ninclude-name = "GET {endpoint.path}"\n'
-                f'parameters = {{ "path.id" = "{one_of[endpoint.collection]}" }}\n'
-            )
+    document = await lab.get_json("/docs/openapi.json")
+    for path, item in document["paths"].items():
+        collection = path.split("/")[1]
+        for method in item:
+            # Reads, and the imports (a fuzzed body is refused or makes a new object): never
+            # an action on the lab's objects.
+            if "{id}" in path and collection in one_of and (method == "get" or path in IMPORTS):
+                lines.append(
+                    f'[[operations]]\ninclude-name = "{method.upper()} {path}"\n'
+                    f'parameters = {{ "path.id" = "{one_of[collection]}" }}\n'
+                )
     for method in ("GET", "POST"):
         lines.append(
             f'[[operations]]\ninclude-name = "{method} /users/{{id}}/authentication_tokens"\n'
@@ -104,6 +111,7 @@ async def test_document_and_docs_page(tmp_path: Path) -> None:
         assert {"get"} <= set(paths["/vdis"]) and "patch" in paths["/srs/{id}"]
         # Exactly what is routed: every documented operation exists, nothing else does.
         routed = {(e.method.lower(), e.path) for e in ENDPOINTS}
+        routed |= {(method.lower(), path) for method, path, _ in TRANSFER_ROUTES}
         documented = {
             (method, path)
             for path, item in paths.items()

@@ -28,7 +28,8 @@ class EncodedObjects:
 
     def __init__(self, store: ObjectStore) -> None:
         self._objects = store.objects
-        self._entries: dict[str, tuple[Any, bytes]] = {}
+        # id → (the object, its JSON, the same JSON as an orjson fragment to splice it)
+        self._entries: dict[str, tuple[Any, bytes, orjson.Fragment]] = {}
         store.subscribe(self._forget)
 
     def _forget(self, batch: ChangeBatch) -> None:
@@ -44,27 +45,37 @@ class EncodedObjects:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of JSON kept (without the bytes objects' own headers)."""
-        return sum(len(data) for _, data in self._entries.values())
+        """Bytes of JSON kept (without the objects' own headers)."""
+        return sum(len(entry[1]) for entry in self._entries.values())
+
+    def _entry(self, object_id: str, obj: Any) -> tuple[Any, bytes, orjson.Fragment]:
+        entry = self._entries.get(object_id)
+        if entry is not None and entry[0] is obj:
+            return entry
+        data = orjson.dumps(obj)
+        if self._objects.get(object_id) is not obj:  # a copy, a projection: not kept
+            return (obj, data, orjson.Fragment(data))
+        # Kept as an exact-size copy: orjson's output keeps its whole work buffer's
+        # allocation (≈ 8 KiB whatever the size), and the next call reuses the freed one.
+        data = bytes(memoryview(data))
+        entry = self._entries[object_id] = (obj, data, orjson.Fragment(data))
+        return entry
 
     def json(self, object_id: str, obj: Any) -> bytes:
         """`obj`'s JSON: the stored bytes when `obj` is the store's object `object_id`."""
-        entry = self._entries.get(object_id)
-        if entry is not None and entry[0] is obj:
-            return entry[1]
-        data = orjson.dumps(obj)
-        if self._objects.get(object_id) is obj:
-            # Kept as an exact-size copy: orjson's output keeps its whole work buffer's
-            # allocation (≈ 8 KiB whatever the size), and the next call reuses the freed one.
-            data = bytes(memoryview(data))
-            self._entries[object_id] = (obj, data)
-        return data
+        return self._entry(object_id, obj)[1]
 
     def fragments(self, items: Iterable[tuple[str, Any]]) -> dict[str, orjson.Fragment]:
         """`{id: object, …}` with each object as its JSON, for orjson to write as is inside
         a bigger value (one pass, no parsing)."""
-        json, fragment = self.json, orjson.Fragment
-        return {object_id: fragment(json(object_id, obj)) for object_id, obj in items}
+        entries = self._entries
+        fragments: dict[str, orjson.Fragment] = {}
+        for object_id, obj in items:
+            entry = entries.get(object_id)
+            if entry is None or entry[0] is not obj:
+                entry = self._entry(object_id, obj)
+            fragments[object_id] = entry[2]
+        return fragments
 
 
 class Prepared:

@@ -7,7 +7,7 @@ same for every connection: notifications are framed once and handed to every tra
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack
@@ -37,6 +37,19 @@ def frame_header(length: int, binary: bool) -> bytes:
 
 def data_frame(payload: bytes, binary: bool) -> bytes:
     return frame_header(len(payload), binary) + payload
+
+
+# A payload at least this big is written as its frame header then slices of it, as the
+# connection drains: neither copied behind a header nor into the transport's buffer whole.
+SLICED_PAYLOAD = 1024 * 1024
+
+
+def frame_slices(payload: bytes, binary: bool) -> Iterator[bytes]:
+    """One frame of `payload` as its header and `SLICED_PAYLOAD`-byte views of it."""
+    yield frame_header(len(payload), binary)
+    view = memoryview(payload)
+    for start in range(0, len(payload), SLICED_PAYLOAD):
+        yield view[start : start + SLICED_PAYLOAD]
 
 
 def close_frame(code: int, reason: str) -> bytes:

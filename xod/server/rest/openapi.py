@@ -11,15 +11,11 @@ import orjson
 from aiohttp import web
 
 from xod.api.schema import ParamsValidator
+from xod.api.transfers import VDI_CONTENT_TYPES
 from xod.server.rest.context import BASE
 from xod.server.rest.declarations import PATCH_BODY
 from xod.server.rest.endpoints import ENDPOINTS, Endpoint
-from xod.server.rest.transfers import (
-    COMPRESSIONS,
-    VDI_COLLECTIONS,
-    VDI_CONTENT_TYPES,
-    VM_COLLECTIONS,
-)
+from xod.server.rest.transfers import COMPRESSIONS, VDI_COLLECTIONS, VM_COLLECTIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 JSON_ANY: dict[str, Any] = {"application/json": {"schema": {}}}

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from xod.api.errors import ApiError
 from xod.api.oneshot import Receiver
+from xod.api.transfers import VDI_CONTENT_TYPES
 from xod.server.downloads import stream_download
 from xod.server.rest.context import BASE, Caller, RestContext
 from xod.server.rest.errors import RestError, json_response, unprocessable
@@ -24,8 +25,6 @@ UPLOAD_CHUNK = 256 * 1024
 INVALID_PARAMETERS = 10
 VM_COLLECTIONS = ("vms", "vm-snapshots", "vm-templates")
 VDI_COLLECTIONS = ("vdis", "vdi-snapshots")
-# What each VDI export format is served as (xod/api/transfers.py).
-VDI_CONTENT_TYPES = {"vhd": "application/vhd", "raw": "application/octet-stream"}
 VDI_FORMATS = tuple(VDI_CONTENT_TYPES)
 # `?compress=` of a VM export, as XO reads it.
 COMPRESSIONS = ["", "true", "false", "gzip", "zstd"]
