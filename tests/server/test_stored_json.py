@@ -15,6 +15,7 @@ import orjson
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, connect
 from tests.api.live_support import is_changes, next_message, set_vm, user_vms, wait_until
 from tests.rest.helpers import RestLab, rest_lab
+from xod.metrics import WS_OUTPUT
 
 
 def cached(lab: RestLab) -> dict[str, Any]:
@@ -124,3 +125,21 @@ async def test_subscription_snapshot_from_stored_json(tmp_path: Path) -> None:
         assert all(
             set(o) <= {"id", "type", "name_label"} for o in snapshot["params"]["enter"].values()
         )
+
+
+async def test_a_big_reply_leaves_in_slices_as_one_whole_frame(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    # Slices of 1000 bytes: the lab's listing (tens of KiB) is a "big" reply here.
+    monkeypatch.setattr("xod.server.ws.SLICED_PAYLOAD", 1000)
+    monkeypatch.setattr("xod.server.frames.SLICED_PAYLOAD", 1000)
+    async with rest_lab(tmp_path, hosts=1, vms=3) as lab:
+        sent = WS_OUTPUT.frames
+        raw = await get_all_objects_raw(lab)
+        assert len(raw) > 10_000 and WS_OUTPUT.frames - sent > 10  # written in pieces…
+        assert orjson.loads(raw)["result"] == cached(lab)  # …received as one frame
+        # Replies and notifications queued behind it follow it whole.
+        vm_id = await rename_a_vm(lab, "after a sliced reply")
+        assert (await lab.rpc.call("xo.getAllObjects"))[vm_id][
+            "name_label"
+        ] == "after a sliced reply"
