@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.rest.helpers import RestLab, rest_lab
+from tests.sim.transfer_helpers import MiB
 from xod.server.rest.collections import collection_name
 from xod.server.rest.endpoints import ENDPOINTS
 from xod.server.rest.transfers import ROUTES as TRANSFER_ROUTES
@@ -25,6 +26,9 @@ IMPORTS = ("/srs/{id}/vdis", "/pools/{id}/vms")
 async def schemathesis_config(lab: RestLab) -> str:
     """Real ids for the read-only operations (so they answer 200, not only 404), and no ids
     learnt from responses: the fuzzer must not start, clone or delete the lab's VMs."""
+    # Every disk a few MiB: the fuzzer's exports stay quick.
+    for vdi in list(lab.sim.pool.records("VDI")):
+        lab.sim.pool.db.update("VDI", vdi, {"virtual_size": 2 * MiB})
     everything = await lab.rpc.call("xo.getAllObjects")
     one_of: dict[str, str] = {}
     for object_id, obj in everything.items():
@@ -36,7 +40,9 @@ async def schemathesis_config(lab: RestLab) -> str:
         for method in item:
             # Reads, and the imports (a fuzzed body is refused or makes a new object): never
             # an action on the lab's objects.
-            if "{id}" in path and collection in one_of and (method == "get" or path in IMPORTS):
+            if method == "parameters" or "{id}" not in path or collection not in one_of:
+                continue
+            if method == "get" or path in IMPORTS:
                 lines.append(
                     f'[[operations]]\ninclude-name = "{method.upper()} {path}"\n'
                     f'parameters = {{ "path.id" = "{one_of[collection]}" }}\n'
@@ -95,7 +101,7 @@ async def test_schemathesis_against_the_document(tmp_path: Path) -> None:
         )
         output, _ = await asyncio.wait_for(process.communicate(), 180)  # the whole run
         report = output.decode(errors="replace")
-        assert process.returncode == 0, report[-6000:]
+        assert process.returncode == 0, report[-16000:]
         assert " passed" in report and "Tested: " in report
 
 
@@ -111,7 +117,7 @@ async def test_document_and_docs_page(tmp_path: Path) -> None:
         assert {"get"} <= set(paths["/vdis"]) and "patch" in paths["/srs/{id}"]
         # Exactly what is routed: every documented operation exists, nothing else does.
         routed = {(e.method.lower(), e.path) for e in ENDPOINTS}
-        routed |= {(method.lower(), path) for method, path, _ in TRANSFER_ROUTES}
+        routed |= {(m.lower(), path) for m, path, _ in TRANSFER_ROUTES if m != "*"}
         documented = {
             (method, path)
             for path, item in paths.items()
