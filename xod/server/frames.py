@@ -44,7 +44,11 @@ def data_frame(payload: bytes, binary: bool) -> bytes:
 SLICED_PAYLOAD = 1024 * 1024
 
 
-def frame_slices(payload: bytes, binary: bool) -> Iterator[bytes]:
+# What is written to a connection: frames, or views of one frame's bytes.
+Piece = bytes | memoryview
+
+
+def frame_slices(payload: bytes, binary: bool) -> Iterator[Piece]:
     """One frame of `payload` as its header and `SLICED_PAYLOAD`-byte views of it."""
     yield frame_header(len(payload), binary)
     view = memoryview(payload)

@@ -105,17 +105,17 @@ async def respond(
     selected = select(items, predicate, query.limit)
     if query.markdown:
         return markdown_response([mapper.value(o, h) for o, h in selected])
-    encoded = (mapper.encode(obj, href) for obj, href in selected)
+    lines = (mapper.encode(obj, href) for obj, href in selected)
     response = web.StreamResponse(
         headers={"Content-Type": NDJSON if query.ndjson else "application/json"}
     )
     await response.prepare(request)
     if query.ndjson:
-        for chunk in _chunks(encoded):
+        for chunk in _chunks(lines):
             await response.write(b"\n".join(chunk) + b"\n")
     else:
         separator = b"["
-        for chunk in _chunks(encoded):
+        for chunk in _chunks(lines):
             await response.write(separator + b",".join(chunk))
             separator = b","
         await response.write(b"[]" if separator == b"[" else b"]")
