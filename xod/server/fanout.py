@@ -356,7 +356,7 @@ class Fanout:
             if state is not None:
                 missed = state.resume(missed, since, store)
             delta = scope.resume(missed)
-        frames = self._start_cache[key] = StartFrames(fmt, delta)
+        frames = self._start_cache[key] = StartFrames(fmt, delta, store.encoded)
         return frames
 
     # -- the hot path ---------------------------------------------------------------------------
