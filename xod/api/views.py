@@ -288,9 +288,6 @@ class Views:
             if not self.states:
                 self._stop()
 
-    def state_of(self, view: View) -> ViewState | None:
-        return self.states.get(view.key)
-
     def visible_ids(self, view: View) -> Callable[[str], bool]:
         """Whether an object is visible in `view`: a set lookup when the view is in use,
         else the resolver (a one-off read by a user with no live connection)."""
@@ -341,10 +338,6 @@ class Views:
                         listener(state, delta)
                     except Exception:
                         log.exception("view listener failed")
-
-    def close(self) -> None:
-        self.states.clear()
-        self._stop()
 
 
 def views_of(services: Services) -> Views:
