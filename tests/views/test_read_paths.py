@@ -182,3 +182,33 @@ async def test_global_read_and_write_levels_see_everything(tmp_path: Path, level
         async with signed_in(lab.app, f"{level}@example.test") as client:
             assert set(await client.call("xo.getAllObjects")) == set(lab.app.objects.objects)
             assert lab.app.fanout.stats()["views"] == 0  # the unfiltered path
+
+
+async def test_a_rest_watch_resumes_through_the_view(tmp_path: Path) -> None:
+    async with rest_lab(tmp_path) as lab:
+        _vm_viewer, _pool_viewer, vms = await _setup(lab)
+        mine, other = vms["vm-00000"]["id"], vms["vm-00001"]["id"]
+        token = await token_of(lab.app, "vm-viewer@example.test")
+        query = "/vms?ndjson=true&watch=true&fields=name_label&since={}"
+        # A view made after `since` does not know what the user saw then: 410.
+        before = lab.app.objects.revision
+        _rename(lab, other, "before the view")
+        await _wait_name(lab, other, "before the view")
+        gone = await lab.request("GET", query.format(before), token=token)
+        assert gone.status == 410
+        async with signed_in(lab.app, "vm-viewer@example.test"):  # keeps the view alive
+            since = lab.app.objects.revision
+            _rename(lab, other, "hidden")
+            _rename(lab, mine, "seen")
+            await _wait_name(lab, mine, "seen")
+            await _wait_name(lab, other, "hidden")
+            async with lab.http.get(
+                lab.url(query.format(since)), cookies={"authenticationToken": token}
+            ) as response:
+                assert response.status == 200
+                async with asyncio.timeout(5):  # the resumed lines, up to the revision
+                    lines = [orjson.loads(await response.content.readline())]
+                    while lines[-1][0] != "revision":
+                        lines.append(orjson.loads(await response.content.readline()))
+                href = f"/rest/v0/vms/{mine}"
+                assert lines[:-1] == [["update", {"name_label": "seen", "href": href}]]

@@ -46,6 +46,14 @@ LINES_PER_WRITE = 2000
 REVISION_HEADER = "X-Xod-Revision"
 
 
+def _gone(error: Gone) -> RestError:
+    return RestError(
+        410,
+        f"revision {error.revision} is gone: fetch the collection, then watch without since",
+        {"revision": error.revision, "oldest": error.oldest, "current": error.current},
+    )
+
+
 class Watch:
     """One watching request: its scope, what changed since the last write, and its writer."""
 
@@ -81,23 +89,16 @@ class Watch:
             try:
                 missed = store.changes_since(since)
             except Gone as error:
-                raise RestError(
-                    410,
-                    f"revision {since} is gone: fetch the collection, then watch without since",
-                    {"revision": since, "oldest": error.oldest, "current": error.current},
-                ) from None
+                raise _gone(error) from None
         self._follow(self.view)
         if since is not None:
             state = self.state
             if state is not None:
-                if since < state.flips_from:
+                try:  # what the user saw before its view was made is not known
+                    missed = state.resume(missed, since, store)
+                except Gone as error:
                     self._stop_following()
-                    raise RestError(
-                        410,
-                        f"revision {since} is gone: fetch the collection, then watch without since",
-                        {"revision": since, "oldest": state.flips_from, "current": store.revision},
-                    )
-                missed = state.resume(missed, since, store)
+                    raise _gone(error) from None
             resumed = self.scope.resume(missed)
             self._queue(resumed.enter, resumed.exit)
         self.revision = store.revision
