@@ -45,10 +45,10 @@ from bench.fanout_live import (  # noqa: E402  (after the path: run as a script)
     percentile,
     raise_nofile,
     rss_bytes,
+    serve,
     start_sim,
 )
 
-FANOUT_LIVE = str(ROOT / "bench" / "fanout_live.py")
 PASSWORD = "bench viewer password"
 FIELDS = ["id", "type", "name_label", "power_state"]
 
@@ -125,6 +125,29 @@ async def load(args: argparse.Namespace) -> None:
         task.cancel()
 
 
+def serve_timed(args: argparse.Namespace) -> None:
+    """bench/fanout_live.py's xod, with the CPU of each batch's views work (the visibility
+    updates, then every touched view's encodings and writes) in its stats."""
+    from xod.api.views import Views
+    from xod.server.fanout import Fanout
+
+    cpu: list[float] = []
+    apply, stats = Views.apply, Fanout.stats
+
+    def timed_apply(self: Views, batch: Any) -> None:
+        started = time.thread_time()
+        apply(self, batch)
+        cpu.append(time.thread_time() - started)
+
+    def timed_stats(self: Fanout) -> dict[str, Any]:
+        tail = sorted(cpu[len(cpu) // 2 :]) or [0.0]
+        return {**stats(self), "views_cpu_ms_per_batch_p50": round(tail[len(tail) // 2] * 1e3, 2)}
+
+    Views.apply = timed_apply  # type: ignore[method-assign]
+    Fanout.stats = timed_stats  # type: ignore[assignment,method-assign]
+    asyncio.run(serve(args))
+
+
 def _stats(server: Role) -> dict[str, Any]:
     server.send("stats")
     stats: dict[str, Any] = orjson.loads(server.read())
@@ -133,7 +156,7 @@ def _stats(server: Role) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sim, sim_url = start_sim(args)
-    server = Role([PYTHON, FANOUT_LIVE, "server", "--sim-url", sim_url])
+    server = Role([PYTHON, __file__, "server", "--sim-url", sim_url])
     try:
         boot = orjson.loads(server.read())
         tokens = asyncio.run(make_views(boot["port"], boot["token"], args.views))
@@ -205,6 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "all_encodes_per_view_touched": round(all_encodes / touched, 3),
         "subscription_encodes_per_view_touched": round(scope_encodes / touched, 3),
         "xod_cpu_pct_of_one_core": round(100 * (cpu1 - cpu0) / window, 1),
+        "views_cpu_ms_per_batch_p50": after["views_cpu_ms_per_batch_p50"],
         "xod_rss_mib": round(rss / 2**20, 1),
         "targets": {"p99_ms": 100, "encodes_per_view_touched": 1, "xod_cpu_pct": 60},
     }
@@ -218,6 +242,9 @@ def main() -> None:
     clients.add_argument("--tokens", required=True)
     clients.add_argument("--offset", type=int, default=0)
     clients.add_argument("--count", type=int, default=500)
+    server = sub.add_parser("server")
+    server.add_argument("--sim-url")
+    server.add_argument("--send-buffer", type=int, default=None)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--views", type=int, default=100)
     parser.add_argument("--rate", type=float, default=1000)
@@ -229,6 +256,8 @@ def main() -> None:
     if args.command == "clients":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(load(args))
+    elif args.command == "server":
+        serve_timed(args)
     else:
         print(orjson.dumps(run(args), option=orjson.OPT_INDENT_2).decode())
 
