@@ -1,4 +1,4 @@
-"""The fan-out's signed-in connections grouped by their user's view (xod/server/views.py).
+"""The fan-out's signed-in connections grouped by their user's view (xod/api/views.py).
 
 A connection whose user sees everything (admin, or a global read/write level) is in no group:
 it stays on the fan-out's unfiltered path, untouched. Every other connection is in the group of

@@ -83,7 +83,7 @@ class LiveConnection(ApiConnection):
     def sign_in(self, user: User, expiration_ms: int | None, token_id: str | None = None) -> None:
         super().sign_in(user, expiration_ms, token_id)
         self.live.peer.signed_in = True  # the larger output budget and call share
-        self.live.fanout.sign_in(self.live.peer, user)  # its view (xod/server/views.py)
+        self.live.fanout.sign_in(self.live.peer, user)  # its view (xod/api/views.py)
         if self.all_enabled:
             self.live.fanout.join_all(self.live.peer)
 
@@ -146,9 +146,6 @@ class WsSession:
 
     def unsubscribe(self, subscription_id: str) -> bool:
         return self.fanout.unsubscribe(self.peer, subscription_id)
-
-    def unsubscribe_all(self) -> None:
-        self.fanout.unsubscribe_all(self.peer)
 
     def set_all(self, enabled: bool) -> bool:
         self.connection.all_enabled = enabled
