@@ -12,10 +12,6 @@ from xod.api.oneshot import Stream
 
 log = logging.getLogger("xod.server.downloads")
 
-# What a download's connection may hold unsent before the stream waits for the client: with the
-# transport's 64 KiB default, nearly every chunk read from the master waited for the client.
-WRITE_AHEAD = 2 * 1024 * 1024
-
 
 async def stream_download(
     request: web.Request, stream: Stream, headers: dict[str, str]
@@ -29,8 +25,6 @@ async def stream_download(
         first = await anext(chunks, b"")
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)
-        if request.transport is not None:
-            request.transport.set_write_buffer_limits(high=WRITE_AHEAD)
         try:
             await response.write(first)
             async for chunk in chunks:

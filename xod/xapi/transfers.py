@@ -18,10 +18,6 @@ from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError
 
 CONNECT_TIMEOUT = 30.0
-# What a download may read ahead of its consumer (aiohttp pauses reading at twice this): with
-# aiohttp's 64 KiB, reading paused and resumed every few chunks; bounded per transfer
-# (bench/transfer.py's slow reader).
-DOWNLOAD_READ_AHEAD = 2 * 1024 * 1024
 # A transfer whose peer sends nothing for this long is dead (xapi answers exports within
 # seconds; XO waits up to 30 min for the first byte of a snapshot export).
 IDLE_TIMEOUT = 600.0
@@ -79,10 +75,7 @@ async def download(connection: PoolConnection, path: str, query: dict[str, str])
     client = connection.transfer_client()
     try:
         response = await client.get(
-            _url(connection, path, query),
-            timeout=_timeout(),
-            allow_redirects=False,
-            read_bufsize=DOWNLOAD_READ_AHEAD,
+            _url(connection, path, query), timeout=_timeout(), allow_redirects=False
         )
     except BaseException as error:
         await client.close()
