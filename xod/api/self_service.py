@@ -1,0 +1,188 @@
+"""Resource sets (XO's self-service) and the ACLs commands write, as xo-server's commands honour
+them: the set's constraints on who and what (`check_constraints`), its quotas charged and given
+back (`charged`, `release`), what a VM weighs (`vm_usage`), a VM moved into or out of a set, and
+the `admin` ACLs a creator or a set's subjects get on a new VM.
+
+A VM belongs to a set when its `other_config["xo:resource_set"]` holds the set's id as a JSON
+string (the cache shows it as the VM's `resourceSet`). Charges are made before the XAPI calls
+they pay for and given back if those fail, so a refused charge (code 24) changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from xod.api import errors
+from xod.api.commands import Command
+from xod.api.services import Services
+from xod.cache.store import ObjectStore
+from xod.store import NoSuchResourceSet, NotEnoughResources, ResourceSet, User
+
+# The key of a VM's other_config naming its set (xo-server's `xo:` data, JSON-encoded).
+RESOURCE_SET_KEY = "xo:resource_set"
+# The role a creator (or a set's subjects) gets on a new VM.
+CREATOR_ROLE = "admin"
+
+Limits = Mapping[str, int]
+
+
+def get_set(services: Services, set_id: str) -> ResourceSet:
+    try:
+        return services.store.resource_sets.get(set_id)
+    except NoSuchResourceSet:
+        raise errors.no_such_object(set_id, "resourceSet") from None
+
+
+def check_constraints(
+    services: Services, set_id: str, user: User | None, object_ids: Iterable[str] = ()
+) -> ResourceSet:
+    """xo-server's checkResourceSetConstraints: the caller is a subject of the set (itself or
+    one of its groups; admins always are) and every object is one the set offers — or code 2."""
+    resource_set = get_set(services, set_id)
+    member = user is None or user.permission == "admin"
+    if not member and {user.id, *user.groups}.isdisjoint(resource_set["subjects"]):  # type: ignore[union-attr]  # not None: not a member
+        raise errors.unauthorized()
+    offered = set(resource_set["objects"])
+    for object_id in object_ids:
+        if object_id not in offered:
+            raise errors.unauthorized()
+    return resource_set
+
+
+def allocate(services: Services, set_id: str, limits: Limits, user: User | None) -> None:
+    """Charge `limits` to the set; past a total, code 24 unless the caller is an admin (or the
+    daemon itself), whose charges are forced as in xo-server."""
+    force = user is None or user.permission == "admin"
+    try:
+        services.store.resource_sets.allocate(limits, set_id, force)
+    except NotEnoughResources as error:
+        raise errors.not_enough_resources(error.data) from None
+    except NoSuchResourceSet:
+        raise errors.no_such_object(set_id, "resourceSet") from None
+
+
+def release(services: Services, set_id: str, limits: Limits) -> None:
+    """Give `limits` back to the set (a set deleted meanwhile has nothing to get back)."""
+    with contextlib.suppress(NoSuchResourceSet):
+        services.store.resource_sets.release(limits, set_id)
+
+
+@contextlib.contextmanager
+def charged(services: Services, set_id: str, limits: Limits, user: User | None) -> Iterator[None]:
+    """`limits` charged for the duration of the block, given back if the block fails."""
+    allocate(services, set_id, limits, user)
+    try:
+        yield
+    except BaseException:
+        release(services, set_id, limits)
+        raise
+
+
+def vm_usage(store: ObjectStore, vm: Mapping[str, Any]) -> dict[str, int]:
+    """What a VM (or snapshot) weighs in a set, as xo-server's computeVmResourcesUsage: its vCPUs
+    at startup, its dynamic max memory, the virtual size and count of its distinct disks."""
+    sizes: dict[str, int] = {}
+    for vbd_id in vm.get("$VBDs") or ():
+        vbd = store.get(vbd_id)
+        if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI") or vbd["VDI"] in sizes:
+            continue
+        vdi = store.get(vbd["VDI"])
+        if vdi is not None:
+            sizes[vdi["id"]] = int(vdi.get("size") or 0)
+    return {
+        "cpus": int(vm["CPUs"]["number"]),
+        "disk": sum(sizes.values()),
+        "disks": len(sizes),
+        "memory": int(vm["memory"]["dynamic"][1]),
+        "vms": 1,
+    }
+
+
+def set_of_disk(store: ObjectStore, vdi: Mapping[str, Any]) -> str | None:
+    """The set of the first VM (in a set) the disk is attached to, as xo-server's vdi.delete."""
+    for vbd_id in vdi.get("$VBDs") or ():
+        vm = store.get((store.get(vbd_id) or {}).get("VM") or "")
+        if vm is not None and vm.get("resourceSet"):
+            return str(vm["resourceSet"])
+    return None
+
+
+# -- ACLs ---------------------------------------------------------------------------------------
+
+
+def _users_among(services: Services, subjects: Iterable[str]) -> set[str] | None:
+    """The user ids whose grants change with ACLs of `subjects`; None (anyone) when one of them
+    is a group."""
+    users = set()
+    for subject in subjects:
+        if services.store.users.get(subject) is None:
+            return None
+        users.add(subject)
+    return users
+
+
+def grant_admin(services: Services, subjects: Iterable[str], object_id: str) -> None:
+    subjects = list(subjects)
+    for subject in subjects:
+        services.store.acls.add(subject, object_id, CREATOR_ROLE)
+    if subjects:
+        services.access.changed(_users_among(services, subjects))
+
+
+def drop_acls(services: Services, object_id: str) -> None:
+    """Every ACL on the object removed (it is gone, or changed hands)."""
+    removed = services.store.acls.remove_for_object(object_id)
+    if removed:
+        services.access.changed(_users_among(services, {acl.subject for acl in removed}))
+
+
+def give_to_creator(command: Command, object_id: str | None) -> None:
+    """As xo-server: a non-admin who creates a VM, clone or snapshot gets `admin` on it. A
+    `write` user already administrates everything: it gets none (nothing to clean up later)."""
+    user = command.user
+    if object_id and user is not None and user.permission not in ("admin", "write"):
+        grant_admin(command.commands.services, [user.id], object_id)
+
+
+# -- a VM's set -----------------------------------------------------------------------------------
+
+
+async def write_vm_set(command: Command, vm_ref: str, set_id: str | None) -> None:
+    """The VM's `xo:resource_set` (None: removed)."""
+    await command.call("VM.remove_from_other_config", vm_ref, RESOURCE_SET_KEY)
+    if set_id is not None:
+        value = orjson.dumps(set_id).decode()
+        await command.call("VM.add_to_other_config", vm_ref, RESOURCE_SET_KEY, value)
+
+
+def share_vm(services: Services, vm_id: str, set_id: str) -> None:
+    """`admin` on the VM for every subject of its set (`share`)."""
+    grant_admin(services, get_set(services, set_id)["subjects"], vm_id)
+
+
+async def move_vm(command: Command, vm: Mapping[str, Any], set_id: str | None) -> None:
+    """xo-server's setVmResourceSet: the VM's usage charged to the new set (forced) and given
+    back to the old one, its `xo:resource_set` rewritten, its ACLs dropped when it leaves a set,
+    and the new set's subjects made its admins."""
+    services = command.commands.services
+    previous = vm.get("resourceSet")
+    if set_id == previous:
+        return
+    usage = vm_usage(command.store, vm)
+    if set_id is not None:
+        allocate(services, set_id, usage, None)
+    try:
+        await write_vm_set(command, vm["_xapiRef"], set_id)
+    except BaseException:
+        if set_id is not None:
+            release(services, set_id, usage)
+        raise
+    if previous is not None:
+        release(services, previous, usage)
+        drop_acls(services, vm["id"])
+    if set_id is not None:
+        share_vm(services, vm["id"], set_id)
