@@ -43,8 +43,12 @@ def check_constraints(
     """xo-server's checkResourceSetConstraints: the caller is a subject of the set (itself or
     one of its groups; admins always are) and every object is one the set offers — or code 2."""
     resource_set = get_set(services, set_id)
-    member = user is None or user.permission == "admin"
-    if not member and {user.id, *user.groups}.isdisjoint(resource_set["subjects"]):  # type: ignore[union-attr]  # not None: not a member
+    subjects = resource_set["subjects"]
+    if (
+        user is not None
+        and user.permission != "admin"
+        and {user.id, *user.groups}.isdisjoint(subjects)
+    ):
         raise errors.unauthorized()
     offered = set(resource_set["objects"])
     for object_id in object_ids:
