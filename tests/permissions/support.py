@@ -47,6 +47,12 @@ async def new_resource_set(env: Env, **fields: Any) -> dict[str, Any]:
     )
 
 
+async def acls_on(env: Env, object_id: str) -> list[tuple[str, str]]:
+    """(subject, role) of every ACL on the object."""
+    # TEMPORARY until acl.get lands: straight from the store.
+    return sorted((a.subject, a.action) for a in env.app.services.store.acls.for_object(object_id))
+
+
 def resource_set(env: Env, set_id: str) -> dict[str, Any]:
     return env.app.services.store.resource_sets.get(set_id)
 
