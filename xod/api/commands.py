@@ -433,7 +433,7 @@ async def execute(
 
 
 def action(
-    registry: Registry, name: str, *, resolve: Iterable[ResolveEntry] = ()
+    registry: Registry, name: str, *, resolve: Iterable[ResolveEntry]
 ) -> Callable[[Handler], Handler]:
     """Decorator: `@action(registry, "vm.start", resolve=[("id", "VM", "operate")])` on
     `async def start(command, params)`. Any signed-in user may call it (xo-server publishes no
