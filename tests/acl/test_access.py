@@ -128,7 +128,7 @@ def test_views_are_shared_by_users_with_the_same_view_grants(
     store.acls.add(cid.id, "vm2", "viewer")
     views = [access.view_of(u) for u in (ann, bob, cid)]
     assert views[0] == views[1] and hash(views[0]) == hash(views[1])
-    assert views[0] is not None and views[0].key == views[1].key  # type: ignore[union-attr]
+    assert views[0] is not None and views[0].key == views[1].key
     assert views[0] != views[2]
     assert views[0].viewable == frozenset({"host"})
     visible = {i for i in objects.objects if access.visible(ann, i)}

@@ -10,39 +10,37 @@ import pytest
 from xod.acl.resolver import LINK_FIELDS, Grants, check
 from xod.acl.roles import ROLES, grants_from, permission_map, role_list
 
-OBJECTS: dict[str, dict[str, Any]] = {
-    obj["id"]: obj
-    for obj in [
-        {"id": "pool", "type": "pool", "$pool": "pool"},
-        {"id": "host", "type": "host", "$pool": "pool"},
-        {"id": "other-host", "type": "host", "$pool": "other-pool"},
-        {"id": "net", "type": "network", "$pool": "pool"},
-        {"id": "shared-sr", "type": "SR", "$container": "pool"},
-        {"id": "local-sr", "type": "SR", "$container": "host"},
-        {"id": "running", "type": "VM", "$container": "host", "$pool": "pool"},
-        {"id": "halted", "type": "VM", "$container": "pool", "$pool": "pool"},
-        {"id": "tpl", "type": "VM-template", "$container": "pool", "$pool": "pool"},
-        {"id": "snap", "type": "VM-snapshot", "$snapshot_of": "running", "$pool": "pool"},
-        {"id": "dom0", "type": "VM-controller", "$container": "host", "$pool": "pool"},
-        {"id": "vdi", "type": "VDI", "$SR": "shared-sr", "$VBDs": ["vbd"]},
-        {"id": "lone-vdi", "type": "VDI", "$SR": "local-sr", "$VBDs": ["vbd-gone"]},
-        {"id": "vdi-snap", "type": "VDI-snapshot", "$snapshot_of": "vdi", "$SR": "shared-sr"},
-        {"id": "vbd", "type": "VBD", "VDI": "vdi", "VM": "halted"},
-        {"id": "vif", "type": "VIF", "$network": "net", "$VM": "halted"},
-        {"id": "pif", "type": "PIF", "$host": "host"},
-        {"id": "pci", "type": "PCI", "$host": "host"},
-        {"id": "pbd", "type": "PBD", "host": "host", "SR": "shared-sr"},
-        {"id": "pusb", "type": "PUSB", "host": "host"},
-        {"id": "pusb2", "type": "PUSB", "host": "other-host"},
-        {"id": "vusb", "type": "VUSB", "vm": "running"},
-        {"id": "usb-group", "type": "USB_group", "PUSBs": ["pusb"]},
-        {"id": "usb-group-2", "type": "USB_group", "PUSBs": ["pusb", "pusb2"]},
-        {"id": "usb-empty", "type": "USB_group", "PUSBs": []},
-        {"id": "msg", "type": "message", "$object": "halted"},
-        {"id": "task", "type": "task", "$host": "host"},
-        {"id": "self-ref-host", "type": "host", "$pool": "self-ref-host"},
-    ]
-}
+_OBJECTS: list[dict[str, Any]] = [
+    {"id": "pool", "type": "pool", "$pool": "pool"},
+    {"id": "host", "type": "host", "$pool": "pool"},
+    {"id": "other-host", "type": "host", "$pool": "other-pool"},
+    {"id": "net", "type": "network", "$pool": "pool"},
+    {"id": "shared-sr", "type": "SR", "$container": "pool"},
+    {"id": "local-sr", "type": "SR", "$container": "host"},
+    {"id": "running", "type": "VM", "$container": "host", "$pool": "pool"},
+    {"id": "halted", "type": "VM", "$container": "pool", "$pool": "pool"},
+    {"id": "tpl", "type": "VM-template", "$container": "pool", "$pool": "pool"},
+    {"id": "snap", "type": "VM-snapshot", "$snapshot_of": "running", "$pool": "pool"},
+    {"id": "dom0", "type": "VM-controller", "$container": "host", "$pool": "pool"},
+    {"id": "vdi", "type": "VDI", "$SR": "shared-sr", "$VBDs": ["vbd"]},
+    {"id": "lone-vdi", "type": "VDI", "$SR": "local-sr", "$VBDs": ["vbd-gone"]},
+    {"id": "vdi-snap", "type": "VDI-snapshot", "$snapshot_of": "vdi", "$SR": "shared-sr"},
+    {"id": "vbd", "type": "VBD", "VDI": "vdi", "VM": "halted"},
+    {"id": "vif", "type": "VIF", "$network": "net", "$VM": "halted"},
+    {"id": "pif", "type": "PIF", "$host": "host"},
+    {"id": "pci", "type": "PCI", "$host": "host"},
+    {"id": "pbd", "type": "PBD", "host": "host", "SR": "shared-sr"},
+    {"id": "pusb", "type": "PUSB", "host": "host"},
+    {"id": "pusb2", "type": "PUSB", "host": "other-host"},
+    {"id": "vusb", "type": "VUSB", "vm": "running"},
+    {"id": "usb-group", "type": "USB_group", "PUSBs": ["pusb"]},
+    {"id": "usb-group-2", "type": "USB_group", "PUSBs": ["pusb", "pusb2"]},
+    {"id": "usb-empty", "type": "USB_group", "PUSBs": []},
+    {"id": "msg", "type": "message", "$object": "halted"},
+    {"id": "task", "type": "task", "$host": "host"},
+    {"id": "self-ref-host", "type": "host", "$pool": "self-ref-host"},
+]
+OBJECTS: dict[str, dict[str, Any]] = {obj["id"]: obj for obj in _OBJECTS}
 
 
 def can(grants: dict[str, set[str]], object_id: str, permission: str = "view") -> bool:

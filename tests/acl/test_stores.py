@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from xod.api import errors
 from xod.store import (
     DuplicateGroup,
     NoSuchGroup,
@@ -62,7 +63,7 @@ def test_deleting_a_user_deletes_its_acls_and_memberships(store: Store) -> None:
     assert store.users.delete(user.id)
     assert [a.object for a in store.acls.all()] == ["vm-2"]
     assert store.groups.get(group.id) is not None
-    assert store.groups.get(group.id).users == ()  # type: ignore[union-attr]
+    assert store.groups.get(group.id).users == ()
 
 
 # -- groups -----------------------------------------------------------------------------------
@@ -73,20 +74,20 @@ def test_membership_is_seen_from_both_sides(store: Store) -> None:
     bob = store.users.create("bob@example.com", "pw")
     ops = store.groups.create("ops")
     devs = store.groups.create("devs")
-    assert store.users.get(ann.id).groups == []  # type: ignore[union-attr]
+    assert store.users.get(ann.id).groups == []
     store.groups.add_user(ops.id, ann.id)
     store.groups.add_user(devs.id, ann.id)
     store.groups.add_user(ops.id, ann.id)  # twice: still one membership
     # The user store's cache saw the change.
-    assert store.users.get(ann.id).groups == [ops.id, devs.id]  # type: ignore[union-attr]
-    assert store.groups.get(ops.id).users == (ann.id,)  # type: ignore[union-attr]
+    assert store.users.get(ann.id).groups == [ops.id, devs.id]
+    assert store.groups.get(ops.id).users == (ann.id,)
     changed = store.groups.set_users(ops.id, [bob.id])
     assert changed == {ann.id, bob.id}
-    assert store.users.get(ann.id).groups == [devs.id]  # type: ignore[union-attr]
-    assert store.users.get(bob.id).groups == [ops.id]  # type: ignore[union-attr]
+    assert store.users.get(ann.id).groups == [devs.id]
+    assert store.users.get(bob.id).groups == [ops.id]
     store.groups.remove_user(ops.id, bob.id)
     store.groups.remove_user(ops.id, bob.id)  # not a member: nothing to do
-    assert store.groups.get(ops.id).users == ()  # type: ignore[union-attr]
+    assert store.groups.get(ops.id).users == ()
     assert [g.public() for g in store.groups.list()] == [
         {"id": devs.id, "name": "devs", "users": [ann.id]},
         {"id": ops.id, "name": "ops", "users": []},
@@ -109,7 +110,7 @@ def test_group_errors(store: Store) -> None:
         store.groups.add_user(ops.id, "nobody")
     with pytest.raises(NoSuchUser):
         store.groups.set_users(ops.id, [ann.id, "nobody"])
-    assert store.groups.get(ops.id).users == ()  # type: ignore[union-attr]  # all or nothing
+    assert store.groups.get(ops.id).users == ()  # all or nothing
     with pytest.raises(NoSuchGroup):
         store.groups.delete("nope")
 
@@ -121,7 +122,7 @@ def test_deleting_a_group_drops_its_acls_and_memberships(store: Store) -> None:
     store.acls.add(ops.id, "pool", "viewer")
     store.acls.add(ann.id, "vm", "viewer")
     assert store.groups.delete(ops.id) == (ann.id,)
-    assert store.users.get(ann.id).groups == []  # type: ignore[union-attr]
+    assert store.users.get(ann.id).groups == []
     assert [a.subject for a in store.acls.all()] == [ann.id]
 
 
@@ -232,3 +233,16 @@ def test_recompute_resets_vm_resources_only(store: Store) -> None:
         "memory": {"total": 100, "usage": 30},
     }
     assert store.resource_sets.get(b["id"])["limits"]["cpus"]["usage"] == 0
+
+
+def test_an_excess_reaches_clients_as_xo_code_24(store: Store) -> None:
+    set_id = store.resource_sets.create("s", limits={"memory": 100})["id"]
+    with pytest.raises(NotEnoughResources) as refused:
+        store.resource_sets.allocate({"memory": 150}, set_id, force=False)
+    assert errors.not_enough_resources(refused.value.data).to_json() == {
+        "message": "not enough resources in resource set",
+        "code": 24,
+        "data": [
+            {"resourceSet": set_id, "resourceType": "memory", "available": 100, "requested": 150}
+        ],
+    }

@@ -57,48 +57,79 @@ LINK_FIELDS: dict[str, tuple[str, ...]] = {
     "task": ("$host",),
 }
 
-# Types granted by their own ACLs too (the others only through their links).
-_SELF_TOO = frozenset({"host", "network", "VM-template", "SR", "VM", "VM-snapshot"})
+Rule = Callable[[Grants, GetObject, Mapping[str, Any], str], bool]
 
 
 def check(grants: Grants, get_object: GetObject, object_id: str, permission: str) -> bool:
     """True if `grants` gives `permission` on `object_id` (directly or by inheritance)."""
-    return _Resolver(grants, get_object).authorized(object_id, permission)
+    # Without any grant nothing is granted: the common case of a user without ACLs is free.
+    return bool(grants) and _authorized(grants, get_object, object_id, permission)
 
 
-class _Resolver:
-    __slots__ = ("_get", "_grants")
+def _authorized(grants: Grants, get: GetObject, object_id: Any, permission: str) -> bool:
+    obj = get(object_id) if isinstance(object_id, str) else None
+    if obj is None:
+        return False
+    return _RULES.get(obj.get("type"), _self)(grants, get, obj, permission)
 
-    def __init__(self, grants: Grants, get_object: GetObject) -> None:
-        self._grants = grants
-        self._get = get_object
 
-    def authorized(self, object_id: Any, permission: str) -> bool:
-        obj = self._get(object_id) if isinstance(object_id, str) else None
-        if obj is None:
-            return False
-        object_type = obj.get("type")
-        links = LINK_FIELDS.get(object_type) if isinstance(object_type, str) else None
-        if links is None:
-            return self._self(obj, permission)
-        if object_type in _SELF_TOO and self._self(obj, permission):
+def _self(grants: Grants, get: GetObject, obj: Mapping[str, Any], permission: str) -> bool:
+    granted = grants.get(obj.get("id"))  # type: ignore[arg-type]
+    return granted is not None and permission in granted
+
+
+def _members(*names: str, self_too: bool = False) -> Rule:
+    """Granted through any of the `names` links (not one to the object itself), and through
+    the object's own grants when `self_too`."""
+
+    def rule(grants: Grants, get: GetObject, obj: Mapping[str, Any], permission: str) -> bool:
+        if self_too and _self(grants, get, obj, permission):
             return True
-        if object_type == "VDI":
-            return self.authorized(obj.get("$SR"), permission) or any(
-                self.authorized(vbd.get("VM"), permission)
-                for vbd_id in obj.get("$VBDs") or ()
-                if (vbd := self._get(vbd_id)) is not None
-            )
-        if object_type == "USB_group":
-            members = obj.get("PUSBs") or ()
-            return len(members) > 0 and all(self.authorized(m, permission) for m in members)
-        return any(self._member(obj, name, permission) for name in links)
+        own_id = obj.get("id")
+        for name in names:
+            target = obj.get(name)
+            if target != own_id and _authorized(grants, get, target, permission):
+                return True
+        return False
 
-    def _self(self, obj: Mapping[str, Any], permission: str) -> bool:
-        object_id = obj.get("id")
-        granted = self._grants.get(object_id) if isinstance(object_id, str) else None
-        return granted is not None and permission in granted
+    return rule
 
-    def _member(self, obj: Mapping[str, Any], name: str, permission: str) -> bool:
-        target = obj.get(name)
-        return target != obj.get("id") and self.authorized(target, permission)
+
+def _vdi(grants: Grants, get: GetObject, vdi: Mapping[str, Any], permission: str) -> bool:
+    """Its SR, or the VM of any VBD it is attached through."""
+    if _authorized(grants, get, vdi.get("$SR"), permission):
+        return True
+    for vbd_id in vdi.get("$VBDs") or ():
+        vbd = get(vbd_id)
+        if vbd is not None and _authorized(grants, get, vbd.get("VM"), permission):
+            return True
+    return False
+
+
+def _usb_group(grants: Grants, get: GetObject, group: Mapping[str, Any], permission: str) -> bool:
+    """Every one of its PUSBs (and one at least)."""
+    members = group.get("PUSBs") or ()
+    return len(members) > 0 and all(_authorized(grants, get, m, permission) for m in members)
+
+
+_RULES: dict[Any, Rule] = {
+    "host": _members("$pool", self_too=True),
+    "network": _members("$pool", self_too=True),
+    "VM-template": _members("$pool", self_too=True),
+    "SR": _members("$container", self_too=True),
+    "VM": _members("$container", self_too=True),
+    "VM-snapshot": _members("$snapshot_of", self_too=True),
+    "VM-controller": _members("$container"),
+    "VDI": _vdi,
+    "VDI-snapshot": _members("$snapshot_of"),
+    "VBD": _members("VDI"),
+    "VIF": _members("$network", "$VM"),
+    "PIF": _members("$host"),
+    "PCI": _members("$host"),
+    "PBD": _members("host", "SR"),
+    "PUSB": _members("host"),
+    "VUSB": _members("vm"),
+    "USB_group": _usb_group,
+    "message": _members("$object"),
+    "task": _members("$host"),
+}
