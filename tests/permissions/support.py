@@ -34,27 +34,27 @@ async def signed_in(env: Env, email: str) -> AsyncIterator[Client]:
 
 
 async def grant(env: Env, subject: str, object_id: str, role: str) -> None:
-    # TEMPORARY until acl.add lands: straight into the store.
-    env.app.services.store.acls.add(subject, object_id, role)
-    env.app.services.access.changed(None)
-
-
-async def new_resource_set(env: Env, **fields: Any) -> dict[str, Any]:
-    # TEMPORARY until resourceSet.create lands: straight into the store.
-    limits = fields.pop("limits", {})
-    return env.app.services.store.resource_sets.create(
-        fields.pop("name", "sandbox"), limits=limits, **fields
+    assert await env.client.call(
+        "acl.add", {"subject": subject, "object": object_id, "action": role}
     )
+
+
+async def new_resource_set(env: Env, name: str = "sandbox", **fields: Any) -> dict[str, Any]:
+    resource_set: dict[str, Any] = await env.client.call(
+        "resourceSet.create", {"name": name, **fields}
+    )
+    return resource_set
+
+
+async def resource_set(env: Env, set_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = await env.client.call("resourceSet.get", {"id": set_id})
+    return found
 
 
 async def acls_on(env: Env, object_id: str) -> list[tuple[str, str]]:
     """(subject, role) of every ACL on the object."""
-    # TEMPORARY until acl.get lands: straight from the store.
-    return sorted((a.subject, a.action) for a in env.app.services.store.acls.for_object(object_id))
-
-
-def resource_set(env: Env, set_id: str) -> dict[str, Any]:
-    return env.app.services.store.resource_sets.get(set_id)
+    acls = await env.client.call("acl.get")
+    return sorted((acl["subject"], acl["action"]) for acl in acls if acl["object"] == object_id)
 
 
 async def refusal(client: Client, method: str, params: dict[str, Any]) -> RpcError:

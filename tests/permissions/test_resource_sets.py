@@ -27,8 +27,9 @@ def offered(env: Env) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     return template, sr, network
 
 
-def usage(env: Env, set_id: str) -> dict[str, int]:
-    return {key: limit["usage"] for key, limit in resource_set(env, set_id)["limits"].items()}
+async def usage(env: Env, set_id: str) -> dict[str, int]:
+    limits = (await resource_set(env, set_id))["limits"]
+    return {key: limit["usage"] for key, limit in limits.items()}
 
 
 async def test_a_subject_creates_within_the_limits(tmp_path: Path) -> None:
@@ -56,7 +57,7 @@ async def test_a_subject_creates_within_the_limits(tmp_path: Path) -> None:
             vm = await env.object(vm_id)
             assert vm is not None and vm["resourceSet"] == rs["id"]
             assert vm["tags"] == ["sandbox"]
-            assert usage(env, rs["id"]) == {
+            assert (await usage(env, rs["id"])) == {
                 "cpus": 2,
                 "memory": 2 * GiB,
                 "disk": 10 * GiB,
@@ -89,26 +90,26 @@ async def test_a_subject_creates_within_the_limits(tmp_path: Path) -> None:
             assert error.code == 24 and error.data[0]["resourceType"] == "disk"
             assert error.data[0]["available"] == 10 * GiB
             assert len(await env.objects({"type": "VM", "name_label": "mine"})) == 1
-            assert usage(env, rs["id"])["vms"] == 1
+            assert (await usage(env, rs["id"]))["vms"] == 1
             # Growing the VM past the set: refused; within it: charged.
             error = await refusal(client, "vm.set", {"id": vm_id, "CPUs": 5})
             assert error.code == 24 and error.data[0]["resourceType"] == "cpus"
             assert await client.call("vm.set", {"id": vm_id, "CPUs": 4}) is True
-            assert usage(env, rs["id"])["cpus"] == 4
+            assert (await usage(env, rs["id"]))["cpus"] == 4
             # A disk for it: from the set's SRs, charged to the set.
             vdi_id = await client.call(
                 "disk.create", {"name": "data", "size": 5 * GiB, "sr": sr["id"], "vm": vm_id}
             )
-            assert usage(env, rs["id"])["disk"] == 15 * GiB
+            assert (await usage(env, rs["id"]))["disk"] == 15 * GiB
             error = await refusal(
                 client, "disk.create", {"name": "x", "size": 6 * GiB, "sr": sr["id"], "vm": vm_id}
             )
             assert error.code == 24
             assert await client.call("vdi.delete", {"id": vdi_id}) is True
-            assert usage(env, rs["id"])["disk"] == 10 * GiB
+            assert (await usage(env, rs["id"]))["disk"] == 10 * GiB
             # Deleting it gives everything back.
             assert await client.call("vm.delete", {"id": vm_id, "deleteDisks": True}) is True
-            assert usage(env, rs["id"]) == {"cpus": 0, "memory": 0, "disk": 0, "vms": 0}
+            assert (await usage(env, rs["id"])) == {"cpus": 0, "memory": 0, "disk": 0, "vms": 0}
             assert await acls_on(env, vm_id) == []
 
 
@@ -135,7 +136,7 @@ async def test_the_set_decides_who_and_what(tmp_path: Path) -> None:
             vm_id = await client.call("vm.create", base)
             error = await refusal(client, "vm.set", {"id": vm_id, "resourceSet": None})
             assert error.code == 2
-        assert usage(env, rs["id"])["vms"] == 1
+        assert (await usage(env, rs["id"]))["vms"] == 1
         assert len(await env.objects({"type": "VM", "name_label": "x"})) == 1
 
 
@@ -146,17 +147,19 @@ async def test_admins_are_not_limited_and_move_vms_between_sets(tmp_path: Path) 
         rs = await new_resource_set(
             env, subjects=[member], objects=[template["id"], sr["id"]], limits={"cpus": 1}
         )
-        other = await new_resource_set(env, name="other", subjects=[member], limits={"cpus": 1})
+        other = await new_resource_set(env, "other", subjects=[member], limits={"cpus": 1})
         params = {"resourceSet": rs["id"], "template": template["id"], "name_label": "big"}
         vm_id = await env.client.call("vm.create", {**params, "CPUs": 3})
-        assert usage(env, rs["id"])["cpus"] == 3  # forced past the total
+        assert (await usage(env, rs["id"]))["cpus"] == 3  # forced past the total
         # Moved to another set: the usage moves along, the set's subjects administrate it.
         assert await env.client.call("vm.set", {"id": vm_id, "resourceSet": other["id"]})
-        assert usage(env, rs["id"])["cpus"] == 0 and usage(env, other["id"])["cpus"] == 3
+        assert (await usage(env, rs["id"]))["cpus"] == 0 and (await usage(env, other["id"]))[
+            "cpus"
+        ] == 3
         assert (await env.object(vm_id))["resourceSet"] == other["id"]
         assert await acls_on(env, vm_id) == [(member, "admin")]
         # Out of any set: its ACLs go.
         assert await env.client.call("vm.set", {"id": vm_id, "resourceSet": None})
-        assert usage(env, other["id"])["cpus"] == 0
+        assert (await usage(env, other["id"]))["cpus"] == 0
         assert "resourceSet" not in (await env.object(vm_id) or {})
         assert await acls_on(env, vm_id) == []

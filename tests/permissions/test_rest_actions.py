@@ -20,9 +20,7 @@ async def user_with_role(lab: RestLab, email: str, object_id: str, role: str) ->
     user_id = await lab.rpc.call(
         "user.create", {"email": email, "password": PASSWORD, "permission": "none"}
     )
-    # TEMPORARY until acl.add lands: straight into the store.
-    lab.app.services.store.acls.add(user_id, object_id, role)
-    lab.app.services.access.changed(None)
+    assert await lab.rpc.call("acl.add", {"subject": user_id, "object": object_id, "action": role})
 
 
 async def test_rest_actions_check_the_callers_permission(tmp_path: Path) -> None:
