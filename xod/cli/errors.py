@@ -121,9 +121,10 @@ def describe_rpc_error(method: str, error: dict[str, Any]) -> str:
     if code == INVALID_PARAMETERS:
         return describe_invalid_params(method, error.get("data"))
     data = error.get("data")
-    obj = data.get("object") if isinstance(data, dict) else None
-    if code == UNAUTHORIZED and isinstance(obj, dict) and obj.get("id"):
-        # An object-level refusal: which permission on which object.
-        what = f"{obj.get('type') or 'object'} {obj['id']}"
-        return f"{method}: {message}: {data.get('permission')} on {what} (code {code})"
+    if code == UNAUTHORIZED and isinstance(data, dict):
+        obj = data.get("object")
+        if isinstance(obj, dict) and obj.get("id"):
+            # An object-level refusal: which permission on which object.
+            what = f"{obj.get('type') or 'object'} {obj['id']}"
+            return f"{method}: {message}: {data.get('permission')} on {what} (code {code})"
     return f"{method}: {message} (code {code})"
