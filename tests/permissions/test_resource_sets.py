@@ -14,6 +14,7 @@ from tests.permissions.support import (
     by_label,
     new_resource_set,
     new_user,
+    not_allowed,
     refusal,
     resource_set,
     signed_in,
@@ -163,3 +164,42 @@ async def test_admins_are_not_limited_and_move_vms_between_sets(tmp_path: Path) 
         assert (await usage(env, other["id"]))["cpus"] == 0
         assert "resourceSet" not in (await env.object(vm_id) or {})
         assert await acls_on(env, vm_id) == []
+
+
+async def test_copies_of_a_vm_in_a_set_and_sharing_it(tmp_path: Path) -> None:
+    async with commands_env(tmp_path) as env:
+        template, sr, _ = offered(env)
+        member = await new_user(env, "member@x.test")
+        partner = await new_user(env, "partner@x.test")
+        rs = await new_resource_set(
+            env,
+            subjects=[member, partner],
+            objects=[template["id"], sr["id"]],
+            limits={"vms": 2},
+        )
+        params = {
+            "resourceSet": rs["id"],
+            "template": template["id"],
+            "name_label": "orig",
+            "VDIs": [{"SR": sr["id"], "size": GiB, "type": "user"}],
+        }
+        async with signed_in(env, "member@x.test") as client:
+            vm_id = await client.call("vm.create", params)
+            # A subject of the VM's set snapshots it without rights on its SRs; the snapshot
+            # weighs what the VM weighs and is the member's.
+            snapshot_id = await client.call("vm.snapshot", {"id": vm_id})
+            assert (await usage(env, rs["id"]))["vms"] == 2
+            assert await acls_on(env, snapshot_id) == [(member, "admin")]
+            # A clone reads the VM's disks: `operate` on their SRs, which the member lacks.
+            error = await refusal(
+                client, "vm.clone", {"id": vm_id, "name": "c", "full_copy": False}
+            )
+            assert (error.code, error.data) == (2, not_allowed("operate", sr["id"], "SR"))
+            # Past the set's VM count.
+            error = await refusal(client, "vm.create", params)
+            assert error.code == 24 and error.data[0]["resourceType"] == "vms"
+            # Shared: every subject of the set administrates it.
+            assert await client.call("vm.set", {"id": vm_id, "share": True}) is True
+            assert await acls_on(env, vm_id) == sorted([(member, "admin"), (partner, "admin")])
+            assert await client.call("vm.delete", {"id": snapshot_id}) is True
+            assert (await usage(env, rs["id"]))["vms"] == 1

@@ -274,7 +274,8 @@ def register(registry: Registry) -> None:
         if vm.get("power_state") == "Running":  # as xo-server: its disks are read live
             vm_migration.check_disk_srs(command, vm, OPERATE)
         name = params.get("name") or f"{vm['name_label']}_COPY"
-        new_ref = await command.run("VM.copy", vm["_xapiRef"], name, sr_ref)
+        with _charged_copy(command, vm):  # the copy keeps the VM's set
+            new_ref = await command.run("VM.copy", vm["_xapiRef"], name, sr_ref)
         return _new_object_id(command, new_ref)
 
     @action(registry, "vm.snapshot", resolve=[("id", VM_TYPES, OPERATE)])
