@@ -161,3 +161,45 @@ async def test_write_users_act_on_everything_admins_bypass(tmp_path: Path) -> No
         async with signed_in(env, "writer@x.test") as client:
             error = await refusal(client, "user.getAll", {})
             assert (error.code, error.data) == (2, {"permission": "admin", "object": {}})
+
+
+async def test_reads_and_transfers_of_one_object(tmp_path: Path) -> None:
+    async with commands_env(tmp_path) as env:
+        vm = await env.vm_in_state("Halted")
+        vm_id = vm["id"]
+        viewer = await new_user(env, "viewer@x.test")
+        await grant(env, viewer, vm_id, "viewer")
+        disk = next(
+            vdi
+            for vdi in env.app.objects.by_type("VDI").values()
+            if any(env.app.objects.get(vbd)["VM"] == vm_id for vbd in vdi["$VBDs"])
+        )
+        async with signed_in(env, "viewer@x.test") as client:
+            # `view` on a VM gives `view` on its disks (through their VBDs): a download.
+            answer = await client.call("vdi.exportContent", {"id": disk["id"], "format": "raw"})
+            assert answer["$getFrom"].startswith("/api/")
+            # An export of the VM, an import into its disk: more than viewing.
+            error = await refusal(client, "vm.export", {"vm": vm_id})
+            assert (error.code, error.data) == (2, not_allowed("administrate", vm_id, "VM"))
+            error = await refusal(client, "vdi.importContent", {"id": disk["id"]})
+            assert (error.code, error.data) == (2, not_allowed("operate", disk["id"], "VDI"))
+            # A host the user has no right on.
+            host_id = min(env.app.objects.by_type("host"))
+            error = await refusal(client, "host.getSchedulerGranularity", {"id": host_id})
+            assert (error.code, error.data) == (2, not_allowed("view", host_id, "host"))
+
+
+async def test_task_wait_for_the_user_who_started_it(tmp_path: Path) -> None:
+    async with commands_env(tmp_path) as env:
+        vm_id = (await env.vm_in_state("Halted"))["id"]
+        operator = await new_user(env, "operator@x.test")
+        await grant(env, operator, vm_id, "operator")
+        other = await new_user(env, "other@x.test")
+        await grant(env, other, vm_id, "viewer")
+        async with signed_in(env, "operator@x.test") as client:
+            task_id = await client.call("vm.start", {"id": vm_id, "_async": True})
+            async with signed_in(env, "other@x.test") as stranger:
+                error = await refusal(stranger, "task.wait", {"id": task_id})
+                assert (error.code, error.data["permission"]) == (2, "view")
+            assert await client.call("task.wait", {"id": task_id}) is True
+        assert (await env.object(vm_id))["power_state"] == "Running"
