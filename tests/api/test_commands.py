@@ -373,6 +373,8 @@ async def test_permissions(tmp_path: Path) -> None:
         info = await env.client.call("system.getMethodsInfo")
         assert info.keys() >= ACTIONS and "task.wait" in info
         assert all("permission" not in info[name] for name in ACTIONS)
+        # Discovery marks them (they accept `_async`); nothing else.
+        assert {name for name, entry in info.items() if entry.get("async")} == ACTIONS
         assert info["vm.stop"]["params"]["forceShutdownDelay"] == {"type": "number", "default": 0}
         vm_id = (await env.vm_in_state("Halted"))["id"]
         for email, permission in (("r@x.test", "read"), ("w@x.test", "write")):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from xod.api.commands import ACTIONS, RESOLVES
+from xod.api.commands import ACTIONS
 from xod.api.methods import build_registry
 from xod.api.registry import SIGNED_IN
+from xod.api.resolve import RESOLVES
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 SECTION = "## Who may act: object permissions of commands"

@@ -29,10 +29,9 @@ runs in the background; the caller gets the id of its task (the first XAPI task 
 client-owned task created for actions made of plain calls). `task.wait` returns the outcome.
 
 Permissions, as xo-server checks them: an action is callable by any signed-in user, and declares
-the objects it acts on (`resolve`: xo-server's `[param, types, permission]` entries). Before the
-action runs, each declared param is looked up (code 1 if unknown or of another type) and the
-caller's permission on it checked by the daemon's one check, `services.access` (code 2 with the
-object's id). A handler checks what depends on the params' values with `command.check`.
+the objects it acts on (`resolve`: xo-server's `[param, types, permission]` entries), checked
+before it runs (xod/api/resolve.py). A handler checks what depends on the params' values with
+`command.check`, through the same check (`services.access`).
 
 Elsewhere: the daemon-wide state of the actions (`Commands`: jobs, background tasks, the task
 follower) is xod/api/jobs.py; following a task on the event stream, xod/api/task_follower.py;
@@ -55,6 +54,7 @@ from xod.api.barriers import catch_up
 from xod.api.context import ApiConnection, CallContext
 from xod.api.jobs import Commands, commands_of
 from xod.api.registry import SIGNED_IN, Registry
+from xod.api.resolve import ResolveEntry, authorize, declare, find_object
 from xod.api.task_follower import TaskWaiter
 from xod.backoff import Backoff
 from xod.cache.store import ObjectStore
@@ -77,68 +77,7 @@ WAIT_FOR_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 # Names of the methods that are actions (the only ones accepting `_async`).
 ACTIONS: set[str] = set()
-# The permissions an ACL role grants on an object (xod/acl/roles.py); "" = no check.
-OBJECT_PERMISSIONS = ("", "view", "operate", "administrate")
-
 Handler = Callable[["Command", dict[str, Any]], Awaitable[Any]]
-MethodHandler = Callable[[CallContext, dict[str, Any]], Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Resolve:
-    """One object a method acts on, as xo-server's `resolve` entries declare it: the param
-    naming it, the types it may have (None: any type), and the permission the caller needs on
-    it ("": looked up only; the handler checks what it needs)."""
-
-    param: str
-    types: tuple[str, ...] | None
-    permission: str
-
-
-# Every method's `resolve` entries, by method name (discovery for tests and docs).
-RESOLVES: dict[str, tuple[Resolve, ...]] = {}
-# A declaration: (param, type or types or None, permission).
-ResolveEntry = tuple[str, str | tuple[str, ...] | None, str]
-
-
-def _entries(name: str, resolve: Iterable[ResolveEntry]) -> tuple[Resolve, ...]:
-    entries = []
-    for param, types, permission in resolve:
-        if permission not in OBJECT_PERMISSIONS:
-            raise ValueError(f"{name}: invalid object permission {permission!r}")
-        kinds = (types,) if isinstance(types, str) else types
-        entries.append(Resolve(param, kinds, permission))
-    RESOLVES[name] = tuple(entries)
-    return RESOLVES[name]
-
-
-def find_object(
-    store: ObjectStore, object_id: Any, types: tuple[str, ...] | None
-) -> dict[str, Any]:
-    """The cached object `object_id` of one of `types` (None: any), or XO's no-such-object."""
-    obj = store.get(object_id) if isinstance(object_id, str) else None
-    if obj is None or (types is not None and obj.get("type") not in types):
-        label = None if types is None else types[0] if len(types) == 1 else list(types)
-        raise errors.no_such_object(object_id, label)
-    return obj
-
-
-def authorize(ctx: CallContext, params: dict[str, Any], entries: tuple[Resolve, ...]) -> None:
-    """xo-server's resolveParams then checkPermissions: every declared param looked up (code 1),
-    then the caller's permission on each checked in order (code 2 for the first refused)."""
-    store = ctx.services.objects
-    checks = []
-    for entry in entries:
-        object_id = params.get(entry.param)
-        if object_id is None:
-            continue
-        obj = find_object(store, object_id, entry.types)
-        if entry.permission:
-            checks.append((obj["id"], entry.permission))
-    if checks and ctx.user is not None:
-        access = ctx.services.access
-        for object_id, permission in checks:
-            access.check(ctx.user, object_id, permission)
 
 
 @dataclass(eq=False)
@@ -438,7 +377,7 @@ def action(
     """Decorator: `@action(registry, "vm.start", resolve=[("id", "VM", "operate")])` on
     `async def start(command, params)`. Any signed-in user may call it (xo-server publishes no
     permission for its object actions); the declared objects are checked before it runs."""
-    entries = _entries(name, resolve)
+    entries = declare(name, resolve)
 
     def register(handler: Handler) -> Handler:
         async def run(ctx: CallContext, params: dict[str, Any]) -> Any:
@@ -446,27 +385,8 @@ def action(
             return await execute(commands_of(ctx.services), ctx, name, handler, params)
 
         run.__name__ = handler.__name__
-        registry.add(name, run, SIGNED_IN)
+        registry.add(name, run, SIGNED_IN, action=True)
         ACTIONS.add(name)
-        return handler
-
-    return register
-
-
-def object_method(
-    registry: Registry, name: str, *, resolve: Iterable[ResolveEntry]
-) -> Callable[[MethodHandler], MethodHandler]:
-    """Decorator for a method on objects that is not an action (a read, a transfer): any
-    signed-in user, the declared objects checked before the handler runs."""
-    entries = _entries(name, resolve)
-
-    def register(handler: MethodHandler) -> MethodHandler:
-        async def run(ctx: CallContext, params: dict[str, Any]) -> Any:
-            authorize(ctx, params, entries)
-            return await handler(ctx, params)
-
-        run.__name__ = handler.__name__
-        registry.add(name, run, SIGNED_IN)
         return handler
 
     return register

@@ -6,10 +6,11 @@ import contextlib
 import time
 from typing import Any
 
-from xod.api.commands import Command, action, object_method
+from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.methods.xapi_calls import query, update_other_config
 from xod.api.registry import Registry
+from xod.api.resolve import object_method
 from xod.cache.objects.values import to_timestamp
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError

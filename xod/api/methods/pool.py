@@ -7,10 +7,11 @@ from typing import Any
 import orjson
 
 from xod.api import errors
-from xod.api.commands import Command, action, object_method
+from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.methods.xapi_calls import query, update_other_config
 from xod.api.registry import Registry
+from xod.api.resolve import object_method
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xod.api import errors, xo_stats
-from xod.api.commands import find_object, object_method
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
 from xod.api.registry import Registry
+from xod.api.resolve import find_object, object_method
 from xod.api.services import Services
 from xod.cache.objects.values import to_timestamp
 from xod.cache.sync import PoolSync

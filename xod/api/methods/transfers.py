@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from xod.api import errors, transfers
-from xod.api.commands import Command, object_method
+from xod.api.commands import Command
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
 from xod.api.methods.vm_migration import check_disk_srs
 from xod.api.oneshot import Receiver, TooManyDownloads
 from xod.api.registry import Registry
+from xod.api.resolve import object_method
 
 SR_TYPES = ("SR",)
 

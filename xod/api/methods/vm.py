@@ -379,7 +379,7 @@ def register(registry: Registry) -> None:
         commands = commands_of(ctx.services)
         return await execute(commands, ctx, "vm.create", vm_create.create, params)
 
-    registry.add("vm.create", create, SIGNED_IN)
+    registry.add("vm.create", create, SIGNED_IN, action=True)
     ACTIONS.add("vm.create")
     # The CD: looked up only, as xo-server (an ISO SR's disks are anyone's to insert).
     cd_types = ("VDI", "VDI-snapshot")

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from xod.api import errors
-from xod.api.commands import Command, find_object
+from xod.api.commands import Command
+from xod.api.resolve import find_object
 
 
 async def migrate(command: Command, params: dict[str, Any]) -> None:
