@@ -87,3 +87,24 @@ def test_the_permission_check_still_refuses_unknown_levels(tmp_path: Path) -> No
             store.database.execute("UPDATE users SET permission = 'root' WHERE id = 'u1'")
     finally:
         store.close()
+
+
+def test_a_migration_that_would_leave_dangling_rows_changes_nothing(tmp_path: Path) -> None:
+    path = version_2_file(tmp_path / "state")
+    connection = sqlite3.connect(path, isolation_level=None)  # foreign keys off: as a bug would
+    connection.execute(
+        "INSERT INTO tokens (id, token_hash, user_id, created_at, expiration)"
+        " VALUES ('t2', 'h2', 'nobody', 1, 99999999999999)"
+    )
+    connection.close()
+    with pytest.raises(RuntimeError, match="dangling references"):
+        Store.open(tmp_path / "state")
+    # Rolled back as a whole: still a version-2 file, its users table as it was.
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(users)")]
+    assert "groups_json" in columns
+    assert (
+        connection.execute("SELECT name FROM sqlite_master WHERE name = 'acls'").fetchone() is None
+    )
+    connection.close()

@@ -167,6 +167,8 @@ class Database:
                 raise SchemaTooNew(
                     f"{self.path} has schema version {version}, this xod knows {SCHEMA_VERSION}"
                 )
+            if version == SCHEMA_VERSION:
+                return
             for migration in MIGRATIONS[version:]:
                 for statement in migration.split(";"):
                     if statement.strip():
