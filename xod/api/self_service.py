@@ -37,18 +37,30 @@ def get_set(services: Services, set_id: str) -> ResourceSet:
         raise errors.no_such_object(set_id, "resourceSet") from None
 
 
+def set_of_vm(services: Services, vm: Mapping[str, Any]) -> ResourceSet | None:
+    """The set the VM is in; None when it is in none, or when its set was deleted (as in
+    xo-server, the VM then behaves as a VM in no set)."""
+    set_id = vm.get("resourceSet")
+    if not set_id:
+        return None
+    try:
+        return services.store.resource_sets.get(set_id)
+    except NoSuchResourceSet:
+        return None
+
+
+def is_subject(user: User | None, resource_set: ResourceSet) -> bool:
+    """The user (or one of its groups) is among the set's subjects."""
+    return user is not None and not {user.id, *user.groups}.isdisjoint(resource_set["subjects"])
+
+
 def check_constraints(
     services: Services, set_id: str, user: User | None, object_ids: Iterable[str] = ()
 ) -> ResourceSet:
     """xo-server's checkResourceSetConstraints: the caller is a subject of the set (itself or
     one of its groups; admins always are) and every object is one the set offers — or code 2."""
     resource_set = get_set(services, set_id)
-    subjects = resource_set["subjects"]
-    if (
-        user is not None
-        and user.permission != "admin"
-        and {user.id, *user.groups}.isdisjoint(subjects)
-    ):
+    if user is not None and user.permission != "admin" and not is_subject(user, resource_set):
         raise errors.unauthorized()
     offered = set(resource_set["objects"])
     for object_id in object_ids:

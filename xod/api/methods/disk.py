@@ -82,15 +82,12 @@ def _charged(
 ) -> contextlib.AbstractContextManager[None]:
     """As xo-server: a disk for a VM in a set comes from an SR the set offers and is charged to
     it; any other needs `administrate` on its SR (as does one whose set was deleted)."""
-    set_id = (vm or {}).get("resourceSet")
-    if set_id:
-        services = command.commands.services
-        try:
-            self_service.check_constraints(services, set_id, command.user, [sr["id"]])
-            return self_service.charged(services, set_id, {"disk": size}, command.user)
-        except errors.ApiError as error:
-            if error.code != 1:  # the set is gone: the VM is free
-                raise
+    services = command.commands.services
+    resource_set = None if vm is None else self_service.set_of_vm(services, vm)
+    if resource_set is not None:
+        set_id = resource_set["id"]
+        self_service.check_constraints(services, set_id, command.user, [sr["id"]])
+        return self_service.charged(services, set_id, {"disk": size}, command.user)
     command.check(sr["id"], "administrate")
     return contextlib.nullcontext()
 

@@ -37,13 +37,14 @@ def _charged_growth(
 ) -> contextlib.AbstractContextManager[None]:
     """A disk grown: charged to the set of the one VM it belongs to (as xo-server: a disk of
     a VM in a set grows within the set's quota), else the caller must operate its SR."""
+    services = command.commands.services
     vbds = vdi.get("$VBDs") or ()
     vm = command.store.get((command.store.get(vbds[0]) or {}).get("VM") or "") if vbds else None
-    set_id = (vm or {}).get("resourceSet") if len(vbds) == 1 else None
-    if not set_id:
+    resource_set = self_service.set_of_vm(services, vm) if vm and len(vbds) == 1 else None
+    if resource_set is None:
         command.check(vdi["$SR"], "operate")
         return contextlib.nullcontext()
-    services = command.commands.services
+    set_id = resource_set["id"]
     self_service.check_constraints(services, set_id, command.user)
     return self_service.charged(services, set_id, {"disk": size - vdi["size"]}, command.user)
 

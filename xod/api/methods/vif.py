@@ -114,10 +114,10 @@ def _check_set(command: Command, vif: dict[str, Any], params: dict[str, Any]) ->
     if "mac" in params:
         command.check(current, "administrate")
     if network is not None and network != vif["$network"]:
-        set_id = (command.store.get(vif["$VM"]) or {}).get("resourceSet")
-        if set_id:
-            services = command.commands.services
-            self_service.check_constraints(services, set_id, command.user, [network])
+        services = command.commands.services
+        resource_set = self_service.set_of_vm(services, command.store.get(vif["$VM"]) or {})
+        if resource_set is not None:
+            self_service.check_constraints(services, resource_set["id"], command.user, [network])
         else:
             command.check(network, "operate")
 

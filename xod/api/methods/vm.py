@@ -121,33 +121,16 @@ def _own_disks(command: Command, vm: dict[str, Any]) -> list[str]:
     return disks
 
 
-def _uses_set_of(command: Command, vm: dict[str, Any]) -> bool:
-    """The caller is a subject of the (existing) set the VM is in."""
-    set_id, user = vm.get("resourceSet"), command.user
-    if not set_id or user is None or not _set_exists(command, set_id):
-        return False
-    subjects = self_service.get_set(command.commands.services, set_id)["subjects"]
-    return not {user.id, *user.groups}.isdisjoint(subjects)
-
-
-def _set_exists(command: Command, set_id: str) -> bool:
-    """As xo-server: a VM whose set was deleted behaves as a VM in no set."""
-    try:
-        self_service.get_set(command.commands.services, set_id)
-    except errors.ApiError:
-        return False
-    return True
-
-
 @contextlib.contextmanager
 def _charged_copy(command: Command, vm: dict[str, Any]) -> Iterator[None]:
     """A clone or snapshot of a VM in a set weighs what the VM weighs, charged to the set."""
-    set_id = vm.get("resourceSet")
-    if not set_id or vm["type"] == "VM-template" or not _set_exists(command, set_id):
+    services = command.commands.services
+    resource_set = self_service.set_of_vm(services, vm)
+    if resource_set is None or vm["type"] == "VM-template":
         yield
         return
     usage = self_service.vm_usage(command.store, vm)
-    with self_service.charged(command.commands.services, set_id, usage, command.user):
+    with self_service.charged(services, resource_set["id"], usage, command.user):
         yield
 
 
@@ -286,7 +269,8 @@ def register(registry: Registry) -> None:
             stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             name = f"{vm['name_label']}_{stamp}"
         # As xo-server: the subjects of the VM's set snapshot it without rights on its SRs.
-        if not _uses_set_of(command, vm):
+        resource_set = self_service.set_of_vm(command.commands.services, vm)
+        if resource_set is None or not self_service.is_subject(command.user, resource_set):
             vm_migration.check_disk_srs(command, vm, OPERATE)
         with _charged_copy(command, vm):
             if params.get("saveMemory"):
@@ -314,7 +298,7 @@ def register(registry: Registry) -> None:
 
     @action(registry, "vm.delete", resolve=[("id", ALL_VM_TYPES, ADMINISTRATE)])
     async def delete(command: Command, params: dict[str, Any]) -> None:
-        vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
+        vm = command.resolve(params["id"], ALL_VM_TYPES)
         ref = vm["_xapiRef"]
         # `force` stands for both overrides, as in xo-server.
         force = bool(params.get("force"))
@@ -349,18 +333,20 @@ def register(registry: Registry) -> None:
         vm = command.resolve(params["id"], ALL_VM_TYPES)
         edits = {k: v for k, v in params.items() if k not in ("id", "resourceSet", "share")}
         services = command.commands.services
-        set_id = vm.get("resourceSet")
+        vm_set = self_service.set_of_vm(services, vm)
         if "resourceSet" in params:
             if not command.is_admin:  # as xo-server: only admins move VMs between sets
                 raise errors.unauthorized("admin")
-            await self_service.move_vm(command, vm, params["resourceSet"])
             set_id = params["resourceSet"]
+            await self_service.move_vm(command, vm, set_id)
+            vm_set = None if set_id is None else self_service.get_set(services, set_id)
         elif params.get("share"):
-            if set_id is None:
+            if vm_set is None:
                 raise errors.invalid_parameters([], "the VM is not in a resource set")
-            self_service.share_vm(services, vm["id"], set_id)
-        if set_id is not None and _set_exists(command, set_id):
-            with self_service.charged(services, set_id, _edit_charges(vm, edits), command.user):
+            self_service.share_vm(services, vm["id"], vm_set["id"])
+        if vm_set is not None:
+            charges = _edit_charges(vm, edits)
+            with self_service.charged(services, vm_set["id"], charges, command.user):
                 await VmEditor(command, vm).apply(edits)
             return
         # As xo-server: the scheduler weight is the platform's, not a VM owner's, unless the

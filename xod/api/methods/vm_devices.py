@@ -89,9 +89,11 @@ async def create_interface(command: Command, params: dict[str, Any]) -> Any:
     network = command.resolve(params["network"], "network")
     # As xo-server: a VM in a set takes networks its set offers; any other, networks the
     # caller can see.
-    if vm.get("resourceSet"):
-        services = command.commands.services
-        self_service.check_constraints(services, vm["resourceSet"], command.user, [network["id"]])
+    services = command.commands.services
+    resource_set = self_service.set_of_vm(services, vm)
+    if resource_set is not None:
+        set_id = resource_set["id"]
+        self_service.check_constraints(services, set_id, command.user, [network["id"]])
     else:
         command.check(network["id"], "view")
     position = params.get("position")
@@ -124,11 +126,12 @@ async def create_interface(command: Command, params: dict[str, Any]) -> Any:
 async def attach_disk(command: Command, params: dict[str, Any]) -> None:
     vm = command.resolve(params["vm"], VM_TYPES)
     vdi = command.resolve(params["vdi"], "VDI")
-    set_id = vm.get("resourceSet")
+    services = command.commands.services
+    resource_set = self_service.set_of_vm(services, vm)
     charge: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    if set_id:
+    if resource_set is not None:
         # As xo-server: a VM in a set takes disks from SRs its set offers, charged to it.
-        services = command.commands.services
+        set_id = resource_set["id"]
         self_service.check_constraints(services, set_id, command.user, [vdi["$SR"]])
         charge = self_service.charged(services, set_id, {"disk": vdi["size"]}, command.user)
     with charge:
