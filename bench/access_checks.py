@@ -58,6 +58,27 @@ async def main(vms: int, acls: int) -> dict[str, Any]:
         for index, vm_id in enumerate(vm_ids[:acls]):
             store.acls.add(many.id if index % 2 else group.id, vm_id, "operator")
 
+        crowd = [store.users.create(f"member-{i}@bench", None, "user") for i in range(1000)]
+        crowd_group = store.groups.create("crowd")
+        store.groups.set_users(crowd_group.id, [member.id for member in crowd])
+        crowd = [store.users.get(member.id) or member for member in crowd]
+        for vm_id in vm_ids[:20]:
+            store.acls.add(crowd_group.id, vm_id, "operator")
+
+        def regrant_crowd() -> float:
+            """An ACL added on the group: every member's view, computed again."""
+            store.acls.add(crowd_group.id, host_id, "viewer")
+            access.changed([member.id for member in crowd], subjects=[crowd_group.id])
+            started = time.perf_counter()
+            for member in crowd:
+                access.view_of(member)
+            elapsed = time.perf_counter() - started
+            store.acls.remove(crowd_group.id, host_id, "viewer")
+            return elapsed * 1e3
+
+        for member in crowd:
+            access.view_of(member)
+
         def grants_uncached() -> None:
             access.changed([many.id])
             access.grants_of(many)
@@ -90,6 +111,7 @@ async def main(vms: int, acls: int) -> dict[str, Any]:
                 "view_on_the_pool": scan(pool_viewer),
                 f"{acls}_vm_acls": scan(many),
             },
+            "views_of_1000_group_members_after_a_group_acl_ms": round(regrant_crowd(), 1),
             "can_operate_vbd_us": round(
                 per_call_us(lambda: access.can(pool_viewer, vbd_id, "operate"), 20000), 2
             ),

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from xod.acl.roles import ROLES
 from xod.api.access import Access, View
 from xod.api.errors import ApiError
 from xod.cache.store import ObjectStore
-from xod.store import Store, User
+from xod.store import Acl, Store, User
 
 
 @pytest.fixture
@@ -155,3 +156,55 @@ def test_resource_set_objects_are_visible_to_its_subjects(
         assert {i for i in objects.objects if access.visible(member, i)} == {"sr"}
         # Seen, not acted on.
         assert not access.can(member, "sr", "view")
+
+
+def test_a_groups_acls_are_read_once_for_all_its_members(
+    store: Store, objects: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    access = Access(store, objects)
+    members = [user(store, f"m{i}") for i in range(3)]
+    ops = store.groups.create("ops")
+    store.groups.set_users(ops.id, [m.id for m in members])
+    store.acls.add(ops.id, "pool", "viewer")
+    store.acls.add(members[0].id, "vm2", "admin")
+    queried: list[list[str]] = []
+    read = store.acls.for_subjects
+
+    def counted(subjects: list[str]) -> list[Acl]:
+        queried.append(list(subjects))
+        return read(subjects)
+
+    monkeypatch.setattr(store.acls, "for_subjects", counted)
+    grants = [access.grants_of(m) for m in members]
+    assert queried == [[members[0].id, ops.id], [members[1].id], [members[2].id]]
+    assert grants[0] == {"pool": frozenset({"view"}), "vm2": frozenset(ROLES["admin"])}
+    assert grants[1] == grants[2] == {"pool": frozenset({"view"})}
+
+    # The group's ACLs change, and the writer says so: only that subject is read again.
+    store.acls.add(ops.id, "sr", "operator")
+    queried.clear()
+    access.changed([m.id for m in members], subjects=[ops.id])
+    assert access.grants_of(members[1])["sr"] == frozenset({"view", "operate"})
+    assert queried == [[ops.id]]
+    # A writer that does not say which subjects changed: every subject is read again.
+    store.acls.remove(ops.id, "sr", "operator")
+    access.changed([members[2].id])
+    queried.clear()
+    assert "sr" not in access.grants_of(members[2])
+    assert queried == [[members[2].id, ops.id]]
+    # A membership change names no subject: the group's cached ACLs stay.
+    store.groups.remove_user(ops.id, members[1].id)
+    queried.clear()
+    access.changed([members[1].id], subjects=())
+    assert access.grants_of(members[1]) == {}
+    assert queried == [[members[1].id]]  # not the group (its own: dropped by the clear above)
+
+
+def test_resource_sets_are_read_again_after_any_write(store: Store, objects: ObjectStore) -> None:
+    access = Access(store, objects)
+    ann = user(store, "ann")
+    set_id = store.resource_sets.create("s", subjects=[ann.id], objects=["sr"])["id"]
+    assert access.visible(ann, "sr") and not access.visible(ann, "vm2")
+    store.resource_sets.update(set_id, lambda s: s["objects"].append("vm2"))
+    access.changed([ann.id], subjects=())
+    assert access.visible(ann, "vm2")

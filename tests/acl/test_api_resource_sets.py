@@ -218,3 +218,33 @@ async def test_deleting_a_set_takes_its_vms_out_and_their_acls(tmp_path: Path) -
         assert "xo:resource_set" not in env.sim_record("VM", vm["uuid"])["other_config"]
         assert [a["object"] for a in await admin.call("acl.get")] == [outside]
         assert (await error_of(admin, "resourceSet.get", {"id": rs["id"]})).code == 1
+
+
+async def test_resource_set_writes_tell_access_whose_view_changed(tmp_path: Path) -> None:
+    async with running_xod(tmp_path) as app, connect(app) as admin:
+        await admin.sign_in()
+        seen: list[frozenset[str] | None] = []
+        app.services.access.subscribe(seen.append)
+        ann = await admin.call("user.create", {"email": "ann", "password": "pw"})
+        bob = await admin.call("user.create", {"email": "bob", "password": "pw"})
+        ops = await admin.call("group.create", {"name": "ops"})
+        await admin.call("group.addUser", {"id": ops, "userId": bob})
+        seen.clear()
+        created = await admin.call("resourceSet.create", {"name": "s", "subjects": [ann]})
+        assert seen == [frozenset({ann})]
+        set_id = created["id"]
+        writes: list[tuple[str, dict[str, Any], set[str] | None]] = [
+            ("resourceSet.addSubject", {"id": set_id, "subject": ops}, {bob}),
+            ("resourceSet.addObject", {"id": set_id, "object": "sr"}, {ann, bob}),
+            ("resourceSet.removeObject", {"id": set_id, "object": "sr"}, {ann, bob}),
+            ("resourceSet.removeSubject", {"id": set_id, "subject": ann}, {ann}),
+            ("resourceSet.set", {"id": set_id, "subjects": [ann]}, {ann, bob}),
+            # Quotas change nobody's view.
+            ("resourceSet.addLimit", {"id": set_id, "limitId": "vms", "quantity": 1}, None),
+            ("resourceSet.set", {"id": set_id, "name": "t"}, None),
+            ("resourceSet.delete", {"id": set_id}, {ann}),
+        ]
+        for method, params, affected in writes:
+            seen.clear()
+            assert await admin.call(method, params) is True
+            assert seen == ([] if affected is None else [frozenset(affected)]), method

@@ -11,8 +11,10 @@ Global levels (the user's `permission`) come first:
 
 A user's grants (object id → permissions) are computed once and cached per user id until a
 write that may change them: every writer (the acl, group, user and resourceSet methods, and
-commands that add or remove ACLs) calls `changed(user ids)` after committing, which drops the
-cached entries and tells the subscribers (the views of xod/server) whose view may have moved.
+commands that add or remove ACLs) calls `changed(user ids, subjects=...)` after committing,
+which drops the cached entries and tells the subscribers (the views of xod/server) whose view
+may have moved. Each subject's (user's or group's) own ACLs are cached too, so a group's are read
+once for all its members; naming the subjects whose ACLs changed keeps the others' cached.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from xod.acl.resolver import GetObject, Grants, check
 from xod.acl.roles import grants_from
 from xod.api import errors
 from xod.cache.store import ObjectStore
-from xod.store import Store, User
+from xod.store import ResourceSet, Store, User
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,9 @@ class Access:
     def __init__(self, store: Store, objects: ObjectStore) -> None:
         self._store = store
         self._objects = objects
-        self._grants: dict[str, Grants] = {}
+        self._grants: dict[str, Grants] = {}  # per user id
+        self._by_subject: dict[str, Grants] = {}  # per ACL subject (user or group id)
+        self._resource_sets: list[ResourceSet] | None = None  # every set, until a write
         self._views: dict[str, View] = {}
         self._listeners: list[AccessListener] = []
 
@@ -95,9 +99,29 @@ class Access:
         inheritance and without the global level: `acl.getCurrentPermissions`'s content)."""
         grants = self._grants.get(user.id)
         if grants is None:
-            acls = self._store.acls.for_subjects(self.subjects_of(user))
-            grants = self._grants[user.id] = grants_from((acl.object, acl.action) for acl in acls)
+            parts = [part for part in self._grants_by_subject(self.subjects_of(user)) if part]
+            if len(parts) == 1:
+                grants = parts[0]
+            else:
+                merged: dict[str, frozenset[str]] = {}
+                for part in parts:
+                    for object_id, names in part.items():
+                        merged[object_id] = merged.get(object_id, frozenset()) | names
+                grants = merged
+            self._grants[user.id] = grants
         return grants
+
+    def _grants_by_subject(self, subjects: list[str]) -> list[Grants]:
+        """Each subject's own grants, from the cache or (those missing) one query: a group's
+        ACLs are read once for all its members."""
+        missing = [subject for subject in subjects if subject not in self._by_subject]
+        if missing:
+            pairs: dict[str, list[tuple[str, str]]] = {subject: [] for subject in missing}
+            for acl in self._store.acls.for_subjects(missing):
+                pairs[acl.subject].append((acl.object, acl.action))
+            for subject, acls in pairs.items():
+                self._by_subject[subject] = grants_from(acls)
+        return [self._by_subject[subject] for subject in subjects]
 
     def can(self, user: User | None, object_id: str, permission: str) -> bool:
         if user is None:
@@ -122,10 +146,13 @@ class Access:
         view = self._views.get(user.id)
         if view is None:
             grants = self.grants_of(user)
-            subjects = self.subjects_of(user)
+            subjects = set(self.subjects_of(user))
+            if self._resource_sets is None:
+                self._resource_sets = self._store.resource_sets.all()
             in_sets = (
                 object_id
-                for resource_set in self._store.resource_sets.for_subjects(subjects)
+                for resource_set in self._resource_sets
+                if not subjects.isdisjoint(resource_set["subjects"])
                 for object_id in resource_set["objects"]
             )
             viewable = (object_id for object_id, names in grants.items() if "view" in names)
@@ -147,9 +174,13 @@ class Access:
 
         return unsubscribe
 
-    def changed(self, user_ids: Iterable[str] | None) -> None:
+    def changed(
+        self, user_ids: Iterable[str] | None, *, subjects: Iterable[str] | None = None
+    ) -> None:
         """After a committed write: the grants or views of `user_ids` (None: of anyone) may
-        have changed."""
+        have changed. `subjects`: the ACL subjects (user or group ids) whose ACLs changed, when
+        the caller knows them (() for none: a membership, a level); without it every subject's
+        cached ACLs are read again. Resource sets are read again after any write."""
         ids = None if user_ids is None else frozenset(user_ids)
         if ids is None:
             self._grants.clear()
@@ -158,6 +189,12 @@ class Access:
             for user_id in ids:
                 self._grants.pop(user_id, None)
                 self._views.pop(user_id, None)
+        if subjects is None:
+            self._by_subject.clear()
+        else:
+            for subject in subjects:
+                self._by_subject.pop(subject, None)
+        self._resource_sets = None
         for listener in list(self._listeners):
             try:
                 listener(ids)

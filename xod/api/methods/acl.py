@@ -27,7 +27,7 @@ def register(registry: Registry) -> None:
         # No existence check on the subject, object or action, as XO.
         ctx.services.store.acls.add(params["subject"], params["object"], params["action"])
         access = ctx.services.access
-        access.changed(access.members_of([params["subject"]]))
+        access.changed(access.members_of([params["subject"]]), subjects=[params["subject"]])
         return True
 
     @registry.method("acl.remove", permission="admin")
@@ -35,5 +35,5 @@ def register(registry: Registry) -> None:
         # `true` also when there was no such entry (Terraform's delete expects it).
         if ctx.services.store.acls.remove(params["subject"], params["object"], params["action"]):
             access = ctx.services.access
-            access.changed(access.members_of([params["subject"]]))
+            access.changed(access.members_of([params["subject"]]), subjects=[params["subject"]])
         return True

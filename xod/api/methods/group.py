@@ -34,7 +34,7 @@ def register(registry: Registry) -> None:
             members = ctx.services.store.groups.delete(params["id"])
         except NoSuchGroup as error:
             raise _refused(error) from None
-        ctx.services.access.changed(members)
+        ctx.services.access.changed(members, subjects=[params["id"]])
         return True
 
     @registry.method("group.getAll", permission="admin")
@@ -59,7 +59,7 @@ def register(registry: Registry) -> None:
             ctx.services.store.groups.add_user(params["id"], params["userId"])
         except (NoSuchGroup, NoSuchUser) as error:
             raise _refused(error) from None
-        ctx.services.access.changed([params["userId"]])
+        ctx.services.access.changed([params["userId"]], subjects=())
         return True
 
     @registry.method("group.removeUser", permission="admin")
@@ -68,7 +68,7 @@ def register(registry: Registry) -> None:
             ctx.services.store.groups.remove_user(params["id"], params["userId"])
         except (NoSuchGroup, NoSuchUser) as error:
             raise _refused(error) from None
-        ctx.services.access.changed([params["userId"]])
+        ctx.services.access.changed([params["userId"]], subjects=())
         return True
 
     @registry.method("group.setUsers", permission="admin")
@@ -83,5 +83,5 @@ def register(registry: Registry) -> None:
             changed = ctx.services.store.groups.set_users(params["id"], user_ids)
         except (NoSuchGroup, NoSuchUser) as error:
             raise _refused(error) from None
-        ctx.services.access.changed(changed)
+        ctx.services.access.changed(changed, subjects=())
         return True

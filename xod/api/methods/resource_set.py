@@ -38,11 +38,12 @@ def vm_resources_usage(
         if vbd is None or vbd.get("is_cd_drive"):
             continue
         vdi_id = vbd.get("VDI")
-        vdi = get_object(vdi_id) if isinstance(vdi_id, str) else None
-        if vdi is None or vdi_id in seen:
+        if not isinstance(vdi_id, str) or vdi_id in seen:
             continue
-        seen.add(vdi_id)  # type: ignore[arg-type]
-        disk += int(vdi.get("size") or 0)
+        vdi = get_object(vdi_id)
+        if vdi is not None:
+            seen.add(vdi_id)
+            disk += int(vdi.get("size") or 0)
     return {
         "cpus": int(vm["CPUs"]["number"]),
         "disk": disk,
@@ -83,9 +84,13 @@ async def _leave_set(ctx: CallContext, vm: Mapping[str, Any]) -> None:
 
 
 def register(registry: Registry) -> None:
-    def changed_for(ctx: CallContext, subjects: Iterable[str]) -> None:
+    def changed_for(
+        ctx: CallContext, subjects: Iterable[str], acl_subjects: Iterable[str] = ()
+    ) -> None:
+        """The members of `subjects` see other objects; `acl_subjects` lost ACLs."""
         access = ctx.services.access
-        access.changed(access.members_of(subjects))
+        acl_subjects = set(acl_subjects)
+        access.changed(access.members_of({*subjects, *acl_subjects}), subjects=acl_subjects)
 
     def update(ctx: CallContext, set_id: str, change: Callable[[ResourceSet], None]) -> None:
         try:
@@ -114,15 +119,15 @@ def register(registry: Registry) -> None:
         except NoSuchResourceSet as error:
             raise _no_such(error) from None
         # As XO: every VM leaves the set first, and loses its ACLs (they came with the set).
-        subjects = set(resource_set["subjects"])
+        acl_subjects: set[str] = set()
         for vm in _vms_in(ctx, params["id"]):
             await _leave_set(ctx, vm)
-            subjects.update(acl.subject for acl in store.acls.remove_for_object(vm["id"]))
+            acl_subjects.update(acl.subject for acl in store.acls.remove_for_object(vm["id"]))
         try:
             store.resource_sets.delete(params["id"])
         except NoSuchResourceSet as error:  # deleted meanwhile by another call
             raise _no_such(error) from None
-        changed_for(ctx, subjects)
+        changed_for(ctx, resource_set["subjects"], acl_subjects)
         return True
 
     @registry.method("resourceSet.set", permission="admin")
@@ -148,7 +153,7 @@ def register(registry: Registry) -> None:
                 if vm["type"] in ("VM", "VM-snapshot"):
                     store.acls.remove_for_object(vm["id"], removed)
         if "subjects" in params or "objects" in params:
-            changed_for(ctx, set(before["subjects"]) | set(after["subjects"]))
+            changed_for(ctx, set(before["subjects"]) | set(after["subjects"]), removed)
         return True
 
     @registry.method("resourceSet.get", permission=SIGNED_IN)

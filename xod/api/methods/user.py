@@ -32,7 +32,7 @@ def register(registry: Registry) -> None:
             raise errors.invalid_parameters([], "a user cannot delete itself")
         if not ctx.services.store.users.delete(params["id"]):
             raise errors.no_such_object(params["id"], "user")
-        ctx.services.access.changed([params["id"]])
+        ctx.services.access.changed([params["id"]], subjects=[params["id"]])
         # Its live connections stop at once: no more `all`, subscriptions or calls.
         for connection in ctx.services.sessions.of_user(params["id"]):
             connection.sign_out()
@@ -67,7 +67,7 @@ def register(registry: Registry) -> None:
             raise errors.object_already_exists(params.get("email"), "user") from None
         except UserError as error:
             raise errors.invalid_parameters([], str(error)) from None
-        ctx.services.access.changed([params["id"]])
+        ctx.services.access.changed([params["id"]], subjects=())
         return True
 
     @registry.method("user.changePassword", permission=SIGNED_IN)
