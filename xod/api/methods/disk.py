@@ -8,8 +8,9 @@ import logging
 import re
 from typing import Any
 
-from xod.api import errors, self_service
+from xod.api import errors
 from xod.api.commands import Command, action
+from xod.api.methods import self_service
 from xod.api.registry import Registry
 from xod.xapi.errors import XapiError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from xod.api import self_service
 from xod.api.commands import Command, action
+from xod.api.methods import self_service
 from xod.api.registry import Registry
 from xod.xapi.errors import XapiError
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from xod.api import errors, self_service
+from xod.api import errors
 from xod.api.commands import Command, action
+from xod.api.methods import self_service
 from xod.api.methods.disk import parse_size
 from xod.api.registry import Registry
 from xod.xapi.errors import XapiError

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from xod.api import self_service
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
+from xod.api.methods import self_service
 from xod.api.methods.xapi_calls import update_other_config
 from xod.api.registry import SIGNED_IN, Registry
 

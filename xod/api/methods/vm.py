@@ -8,11 +8,11 @@ import datetime
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from xod.api import errors, self_service
+from xod.api import errors
 from xod.api.commands import ACTIONS, Command, action, execute
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
-from xod.api.methods import vm_create, vm_create_checks, vm_devices, vm_migration
+from xod.api.methods import self_service, vm_create, vm_create_checks, vm_devices, vm_migration
 from xod.api.methods.vm_edit import VmEditor, parse_size
 from xod.api.registry import SIGNED_IN, Registry
 from xod.xapi import NULL_REF

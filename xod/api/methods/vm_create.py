@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
-from xod.api import errors, self_service
+from xod.api import errors
 from xod.api.commands import Command
+from xod.api.methods import self_service
 from xod.api.methods.vm_create_checks import set_charges
 from xod.api.methods.vm_edit import EDIT_PARAMS, VmEditor, parse_size
 from xod.api.transfers import import_vdi_content

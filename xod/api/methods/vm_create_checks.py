@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xod.api import self_service
 from xod.api.context import CallContext
+from xod.api.methods import self_service
 from xod.api.methods.vm_edit import parse_size
 from xod.api.resolve import find_object
 from xod.cache.store import ObjectStore

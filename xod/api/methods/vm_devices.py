@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from xod.api import errors, self_service
+from xod.api import errors
 from xod.api.commands import Command
+from xod.api.methods import self_service
 from xod.api.methods.vm_create import CD_POSITION
 from xod.xapi.errors import XapiError
 

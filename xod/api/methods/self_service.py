@@ -18,12 +18,12 @@ import orjson
 
 from xod.api import errors
 from xod.api.commands import Command
+from xod.api.methods.resource_set import RESOURCE_SET_KEY, vm_resources_usage
+from xod.api.methods.xapi_calls import update_other_config
 from xod.api.services import Services
 from xod.cache.store import ObjectStore
 from xod.store import NoSuchResourceSet, NotEnoughResources, ResourceSet, User
 
-# The key of a VM's other_config naming its set (xo-server's `xo:` data, JSON-encoded).
-RESOURCE_SET_KEY = "xo:resource_set"
 # The role a creator (or a set's subjects) gets on a new VM.
 CREATOR_ROLE = "admin"
 
@@ -99,23 +99,8 @@ def charged(services: Services, set_id: str, limits: Limits, user: User | None) 
 
 
 def vm_usage(store: ObjectStore, vm: Mapping[str, Any]) -> dict[str, int]:
-    """What a VM (or snapshot) weighs in a set, as xo-server's computeVmResourcesUsage: its vCPUs
-    at startup, its dynamic max memory, the virtual size and count of its distinct disks."""
-    sizes: dict[str, int] = {}
-    for vbd_id in vm.get("$VBDs") or ():
-        vbd = store.get(vbd_id)
-        if vbd is None or vbd.get("is_cd_drive") or not vbd.get("VDI") or vbd["VDI"] in sizes:
-            continue
-        vdi = store.get(vbd["VDI"])
-        if vdi is not None:
-            sizes[vdi["id"]] = int(vdi.get("size") or 0)
-    return {
-        "cpus": int(vm["CPUs"]["number"]),
-        "disk": sum(sizes.values()),
-        "disks": len(sizes),
-        "memory": int(vm["memory"]["dynamic"][1]),
-        "vms": 1,
-    }
+    """What a VM (or snapshot) weighs in a set (xo-server's computeVmResourcesUsage)."""
+    return vm_resources_usage(vm, store.get)
 
 
 def set_of_disk(store: ObjectStore, vdi: Mapping[str, Any]) -> str | None:
@@ -130,15 +115,11 @@ def set_of_disk(store: ObjectStore, vdi: Mapping[str, Any]) -> str | None:
 # -- ACLs ---------------------------------------------------------------------------------------
 
 
-def _users_among(services: Services, subjects: Iterable[str]) -> set[str] | None:
-    """The user ids whose grants change with ACLs of `subjects`; None (anyone) when one of them
-    is a group."""
-    users = set()
-    for subject in subjects:
-        if services.store.users.get(subject) is None:
-            return None
-        users.add(subject)
-    return users
+def _changed(services: Services, subjects: Iterable[str]) -> None:
+    """The ACLs of `subjects` changed: their members' grants and views may have."""
+    subjects = set(subjects)
+    access = services.access
+    access.changed(access.members_of(subjects), subjects=subjects)
 
 
 def grant_admin(services: Services, subjects: Iterable[str], object_id: str) -> None:
@@ -146,14 +127,14 @@ def grant_admin(services: Services, subjects: Iterable[str], object_id: str) -> 
     for subject in subjects:
         services.store.acls.add(subject, object_id, CREATOR_ROLE)
     if subjects:
-        services.access.changed(_users_among(services, subjects))
+        _changed(services, subjects)
 
 
 def drop_acls(services: Services, object_id: str) -> None:
     """Every ACL on the object removed (it is gone, or changed hands)."""
     removed = services.store.acls.remove_for_object(object_id)
     if removed:
-        services.access.changed(_users_among(services, {acl.subject for acl in removed}))
+        _changed(services, (acl.subject for acl in removed))
 
 
 def give_to_creator(command: Command, object_id: str | None) -> None:
@@ -169,10 +150,8 @@ def give_to_creator(command: Command, object_id: str | None) -> None:
 
 async def write_vm_set(command: Command, vm_ref: str, set_id: str | None) -> None:
     """The VM's `xo:resource_set` (None: removed)."""
-    await command.call("VM.remove_from_other_config", vm_ref, RESOURCE_SET_KEY)
-    if set_id is not None:
-        value = orjson.dumps(set_id).decode()
-        await command.call("VM.add_to_other_config", vm_ref, RESOURCE_SET_KEY, value)
+    value = None if set_id is None else orjson.dumps(set_id).decode()
+    await update_other_config(command, "VM", vm_ref, RESOURCE_SET_KEY, value)
 
 
 def share_vm(services: Services, vm_id: str, set_id: str) -> None:
