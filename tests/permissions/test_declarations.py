@@ -12,7 +12,7 @@ from xod.api.registry import SIGNED_IN
 from xod.api.resolve import RESOLVES
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
-SECTION = "## Who may act: object permissions of commands"
+SECTION = "### Who may act: object permissions of commands"
 # Actions whose checks depend on their params' values (vm.create: the template's pool or a
 # resource set), made in their handlers.
 CHECKED_IN_HANDLER = {"vm.create"}
