@@ -201,5 +201,15 @@ async def test_copies_of_a_vm_in_a_set_and_sharing_it(tmp_path: Path) -> None:
             # Shared: every subject of the set administrates it.
             assert await client.call("vm.set", {"id": vm_id, "share": True}) is True
             assert await acls_on(env, vm_id) == sorted([(member, "admin"), (partner, "admin")])
+            # Reverting: the VM weighs what its snapshot weighs again.
+            cpus = template["CPUs"]["number"]
+            assert (await usage(env, rs["id"]))["cpus"] == 2 * cpus
+            assert await client.call("vm.set", {"id": vm_id, "CPUs": cpus + 1}) is True
+            assert (await usage(env, rs["id"]))["cpus"] == 2 * cpus + 1
+            assert await client.call("vm.revert", {"snapshot": snapshot_id}) is True
+            assert (await usage(env, rs["id"]))["cpus"] == 2 * cpus
+            reverted = await env.object(vm_id)
+            assert reverted is not None and reverted["CPUs"]["number"] == cpus
+            assert reverted["resourceSet"] == rs["id"]
             assert await client.call("vm.delete", {"id": snapshot_id}) is True
             assert (await usage(env, rs["id"]))["vms"] == 1

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from xod.api import errors
+from xod.api.barriers import caught_up
 from xod.api.commands import Command
 from xod.api.methods.resource_set import RESOURCE_SET_KEY, vm_resources_usage
 from xod.api.methods.xapi_calls import update_other_config
@@ -96,6 +97,15 @@ def charged(services: Services, set_id: str, limits: Limits, user: User | None) 
     except BaseException:
         release(services, set_id, limits)
         raise
+
+
+async def fresh(command: Command, vm: dict[str, Any]) -> dict[str, Any]:
+    """The VM as the cache shows it once the caller's own earlier writes are in (actions do not
+    wait for them, but what a VM weighs must count them: a `vm.set` of its vCPUs just before)."""
+    if command.client is not None and vm.get("resourceSet"):
+        await caught_up(command.client)
+        return command.store.get(vm["id"]) or vm
+    return vm
 
 
 def vm_usage(store: ObjectStore, vm: Mapping[str, Any]) -> dict[str, int]:

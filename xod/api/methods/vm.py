@@ -234,7 +234,7 @@ def register(registry: Registry) -> None:
 
     @action(registry, "vm.clone", resolve=[("id", COPYABLE_TYPES, ADMINISTRATE)])
     async def clone(command: Command, params: dict[str, Any]) -> Any:
-        vm = command.resolve(params["id"], COPYABLE_TYPES)
+        vm = await self_service.fresh(command, command.resolve(params["id"], COPYABLE_TYPES))
         vm_migration.check_disk_srs(command, vm, OPERATE)
         ref = vm["_xapiRef"]
         with _charged_copy(command, vm):
@@ -252,7 +252,7 @@ def register(registry: Registry) -> None:
         resolve=[("vm", COPYABLE_TYPES, ADMINISTRATE), ("sr", "SR", OPERATE)],
     )
     async def copy(command: Command, params: dict[str, Any]) -> Any:
-        vm = command.resolve(params["vm"], COPYABLE_TYPES)
+        vm = await self_service.fresh(command, command.resolve(params["vm"], COPYABLE_TYPES))
         sr_ref = command.ref_of(params["sr"], "SR")  # another pool's SR: not implemented
         if vm.get("power_state") == "Running":  # as xo-server: its disks are read live
             vm_migration.check_disk_srs(command, vm, OPERATE)
@@ -263,7 +263,7 @@ def register(registry: Registry) -> None:
 
     @action(registry, "vm.snapshot", resolve=[("id", VM_TYPES, OPERATE)])
     async def snapshot(command: Command, params: dict[str, Any]) -> Any:
-        vm = command.resolve(params["id"], VM_TYPES)
+        vm = await self_service.fresh(command, command.resolve(params["id"], VM_TYPES))
         name = params.get("name")
         if not name:
             stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -286,9 +286,30 @@ def register(registry: Registry) -> None:
     @action(registry, "vm.revert", resolve=[("snapshot", "VM-snapshot", VIEW)])
     async def revert(command: Command, params: dict[str, Any]) -> None:
         snapshot = command.resolve(params["snapshot"], "VM-snapshot")
-        if snapshot.get("$snapshot_of"):  # as xo-server: reverting operates the VM
-            command.check(snapshot["$snapshot_of"], OPERATE)
-        await command.run("VM.revert", snapshot["_xapiRef"])
+        vm = command.store.get(snapshot.get("$snapshot_of") or "")
+        if vm is None:
+            await command.run("VM.revert", snapshot["_xapiRef"])
+            return
+        command.check(vm["id"], OPERATE)  # as xo-server: reverting operates the VM
+        vm = await self_service.fresh(command, vm)
+        services = command.commands.services
+        vm_set = self_service.set_of_vm(services, vm)
+        if vm_set is None:
+            await command.run("VM.revert", snapshot["_xapiRef"])
+            return
+        # As xo-server: the VM now weighs what the snapshot weighs, and stays in its set.
+        store, set_id = command.store, vm_set["id"]
+        vm_usage = self_service.vm_usage(store, vm)
+        self_service.release(services, set_id, vm_usage)
+        try:
+            with self_service.charged(
+                services, set_id, self_service.vm_usage(store, snapshot), command.user
+            ):
+                await command.run("VM.revert", snapshot["_xapiRef"])
+                await self_service.write_vm_set(command, vm["_xapiRef"], set_id)
+        except BaseException:
+            self_service.allocate(services, set_id, vm_usage, None)
+            raise
 
     action(
         registry,
@@ -298,7 +319,7 @@ def register(registry: Registry) -> None:
 
     @action(registry, "vm.delete", resolve=[("id", ALL_VM_TYPES, ADMINISTRATE)])
     async def delete(command: Command, params: dict[str, Any]) -> None:
-        vm = command.resolve(params["id"], ALL_VM_TYPES)
+        vm = await self_service.fresh(command, command.resolve(params["id"], ALL_VM_TYPES))
         ref = vm["_xapiRef"]
         # `force` stands for both overrides, as in xo-server.
         force = bool(params.get("force"))
@@ -330,7 +351,7 @@ def register(registry: Registry) -> None:
         resolve=[("id", ALL_VM_TYPES, ADMINISTRATE), ("suspendSr", "SR", ADMINISTRATE)],
     )
     async def set_(command: Command, params: dict[str, Any]) -> None:
-        vm = command.resolve(params["id"], ALL_VM_TYPES)
+        vm = await self_service.fresh(command, command.resolve(params["id"], ALL_VM_TYPES))
         edits = {k: v for k, v in params.items() if k not in ("id", "resourceSet", "share")}
         services = command.commands.services
         vm_set = self_service.set_of_vm(services, vm)
