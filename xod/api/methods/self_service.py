@@ -99,10 +99,11 @@ def charged(services: Services, set_id: str, limits: Limits, user: User | None) 
         raise
 
 
-async def fresh(command: Command, vm: dict[str, Any]) -> dict[str, Any]:
-    """The VM as the cache shows it once the caller's own earlier writes are in (actions do not
-    wait for them, but what a VM weighs must count them: a `vm.set` of its vCPUs just before)."""
-    if command.client is not None and vm.get("resourceSet"):
+async def fresh(command: Command, vm: dict[str, Any], *, weighed: bool = False) -> dict[str, Any]:
+    """The VM as the cache shows it once the caller's own earlier writes are in, when it is in a
+    set (or is `weighed` anyway): actions do not wait for those writes, but what a VM weighs
+    must count them (a `vm.set` of its vCPUs just before)."""
+    if command.client is not None and (weighed or vm.get("resourceSet")):
         await caught_up(command.client)
         return command.store.get(vm["id"]) or vm
     return vm

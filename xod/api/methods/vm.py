@@ -351,7 +351,8 @@ def register(registry: Registry) -> None:
         resolve=[("id", ALL_VM_TYPES, ADMINISTRATE), ("suspendSr", "SR", ADMINISTRATE)],
     )
     async def set_(command: Command, params: dict[str, Any]) -> None:
-        vm = await self_service.fresh(command, command.resolve(params["id"], ALL_VM_TYPES))
+        vm = command.resolve(params["id"], ALL_VM_TYPES)
+        vm = await self_service.fresh(command, vm, weighed="resourceSet" in params)
         edits = {k: v for k, v in params.items() if k not in ("id", "resourceSet", "share")}
         services = command.commands.services
         vm_set = self_service.set_of_vm(services, vm)
