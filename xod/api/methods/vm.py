@@ -342,6 +342,11 @@ def register(registry: Registry) -> None:
         self_service.drop_acls(services, vm["id"])
         if vm.get("resourceSet") and usage:
             self_service.release(services, vm["resourceSet"], usage)
+        # As xo-server: its snapshots (kept by xapi) leave their set, giving their usage back.
+        for snapshot_id in vm.get("snapshots") or ():
+            snapshot = command.store.get(snapshot_id)
+            if snapshot is not None and snapshot.get("resourceSet"):
+                await self_service.move_vm(command, snapshot, None)
         for vdi_ref in disks:
             await command.run("VDI.destroy", vdi_ref)
 
