@@ -368,10 +368,13 @@ async def test_sr_vdi_and_tags(tmp_path: Path) -> None:
 
 async def test_permissions(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
-        # Declared once: discovery shows every action with its schema and permission.
+        # Declared once: discovery shows every action with its schema; as in XO, actions
+        # publish no method permission (any signed-in user): each checks its objects.
         info = await env.client.call("system.getMethodsInfo")
         assert info.keys() >= ACTIONS and "task.wait" in info
-        assert all(info[name]["permission"] == "write" for name in ACTIONS)
+        assert all("permission" not in info[name] for name in ACTIONS)
+        # Discovery marks them (they accept `_async`); nothing else.
+        assert {name for name, entry in info.items() if entry.get("async")} == ACTIONS
         assert info["vm.stop"]["params"]["forceShutdownDelay"] == {"type": "number", "default": 0}
         vm_id = (await env.vm_in_state("Halted"))["id"]
         for email, permission in (("r@x.test", "read"), ("w@x.test", "write")):
@@ -381,15 +384,22 @@ async def test_permissions(tmp_path: Path) -> None:
         async with connect(env.app) as reader:
             await reader.sign_in("r@x.test", "pw")
             assert vm_id in await reader.call("xo.getAllObjects", {"filter": {"type": "VM"}})
-            for method, params in (
-                ("vm.start", {"id": vm_id}),
-                ("vm.set", {"id": vm_id, "name_label": "mine"}),
-                ("tag.add", {"id": vm_id, "tag": "x"}),
-                ("task.cancel", {"id": "any"}),
+            for method, params, permission in (
+                ("vm.start", {"id": vm_id}, "operate"),
+                ("vm.set", {"id": vm_id, "name_label": "mine"}, "administrate"),
+                ("tag.add", {"id": vm_id, "tag": "x"}, "administrate"),
             ):
                 with pytest.raises(RpcError) as raised:
                     await reader.call(method, params)
                 assert raised.value.code == 2, method
+                assert raised.value.data == {
+                    "permission": permission,
+                    "object": {"id": vm_id, "type": "VM"},
+                }
+            # An unknown object is no such object, whoever asks.
+            with pytest.raises(RpcError) as raised:
+                await reader.call("task.cancel", {"id": "any"})
+            assert raised.value.code == 1
             assert (await env.object(vm_id))["power_state"] == "Halted"
         async with connect(env.app) as writer:
             await writer.sign_in("w@x.test", "pw")

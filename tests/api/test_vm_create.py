@@ -243,7 +243,7 @@ async def test_create_invalid_params(tmp_path: Path) -> None:
             {**base, "VIFs": [{"mac": "02:00:00:00:00:01"}]},
             {**base, "VDIs": [{"SR": "sr"}]},
             {**base, "clone": "yes"},
-            {**base, "resourceSet": "abc"},
+            {**base, "resourceSet": 5},
             {**base, "vga": "vesa"},
             {**base, "memoryMax": "lots"},
         ):

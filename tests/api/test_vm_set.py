@@ -167,7 +167,7 @@ async def test_set_errors_and_invalid_params(tmp_path: Path) -> None:
         assert cached(env, vm_id)["name_label"] == vm["name_label"]
         # Schema: unknown fields, wrong types, no id, unknown VM.
         for params in (
-            {"id": vm_id, "resourceSet": "abc"},
+            {"id": vm_id, "resourceSet": 5},
             {"id": vm_id, "secureBoot": "yes"},
             {"id": vm_id, "startDelay": "soon"},
             {"id": vm_id, "blockedOperations": {"destroy": 1}},

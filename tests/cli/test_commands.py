@@ -179,4 +179,7 @@ async def test_legacy_flags_and_help(tmp_path: Path) -> None:
         method_help = await env.cli("vm.start", "--help")
         assert method_help.code == 0
         assert "vm.start id=<string> [host=<string>]" in method_help.stdout
-        assert "permission: write" in method_help.stdout
+        # As in XO, actions publish no permission: each checks its objects.
+        assert "permission:" not in method_help.stdout
+        admin_help = await env.cli("user.create", "--help")
+        assert "permission: admin" in admin_help.stdout

@@ -28,6 +28,11 @@ with `outcome_unknown` (code 21) instead of being sent again.
 runs in the background; the caller gets the id of its task (the first XAPI task it starts, or a
 client-owned task created for actions made of plain calls). `task.wait` returns the outcome.
 
+Permissions, as xo-server checks them: an action is callable by any signed-in user, and declares
+the objects it acts on (`resolve`: xo-server's `[param, types, permission]` entries), checked
+before it runs (xod/api/resolve.py). A handler checks what depends on the params' values with
+`command.check`, through the same check (`services.access`).
+
 Elsewhere: the daemon-wide state of the actions (`Commands`: jobs, background tasks, the task
 follower) is xod/api/jobs.py; following a task on the event stream, xod/api/task_follower.py;
 the errors of the failover policy (`outcome_unknown`, `master_unreachable`), xod/api/errors.py.
@@ -40,7 +45,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,11 +53,13 @@ from xod.api import errors
 from xod.api.barriers import catch_up
 from xod.api.context import ApiConnection, CallContext
 from xod.api.jobs import Commands, commands_of
-from xod.api.registry import Registry
+from xod.api.registry import SIGNED_IN, Registry
+from xod.api.resolve import ResolveEntry, authorize, declare, find_object
 from xod.api.task_follower import TaskWaiter
 from xod.backoff import Backoff
 from xod.cache.store import ObjectStore
 from xod.cache.sync import PoolSync
+from xod.store import User
 from xod.xapi.codec import decode_xmlrpc_fragment
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError, XapiError
@@ -70,7 +77,6 @@ WAIT_FOR_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 # Names of the methods that are actions (the only ones accepting `_async`).
 ACTIONS: set[str] = set()
-
 Handler = Callable[["Command", dict[str, Any]], Awaitable[Any]]
 
 
@@ -85,6 +91,8 @@ class Command:
     wait_for_cache: bool = False
     # The client connection that asked (None: internal); it gets the write barrier.
     client: ApiConnection | None = None
+    # Who asked (None: the daemon itself): whose permissions `check` applies.
+    user: User | None = None
     sync: PoolSync | None = None
     object_id: Any = None  # the main object, for error data
     published: asyncio.Future[str] = field(init=False)
@@ -105,12 +113,10 @@ class Command:
 
     # -- objects -------------------------------------------------------------------------------
 
-    def resolve(self, object_id: str, types: tuple[str, ...] | str) -> dict[str, Any]:
-        """The XO object `object_id` of one of `types`; binds this command to its pool."""
-        types = (types,) if isinstance(types, str) else types
-        obj = self.store.get(object_id)
-        if obj is None or obj.get("type") not in types:
-            raise errors.no_such_object(object_id, types[0] if len(types) == 1 else list(types))
+    def resolve(self, object_id: str, types: tuple[str, ...] | str | None) -> dict[str, Any]:
+        """The XO object `object_id` of one of `types` (None: any); binds this command to its
+        pool. No permission check: the action's `resolve` declaration, or `check`, does it."""
+        obj = find_object(self.store, object_id, (types,) if isinstance(types, str) else types)
         server_id = self.commands.server_of_pool(obj.get("$pool"))
         if server_id is None:
             raise errors.server_unreachable(object_id)
@@ -124,6 +130,16 @@ class Command:
         elif sync is not self.sync:
             raise errors.not_implemented()  # cross-pool actions are not supported
         return obj
+
+    @property
+    def is_admin(self) -> bool:
+        """The caller bypasses every object check (or the daemon itself runs the command)."""
+        return self.user is None or self.user.permission == "admin"
+
+    def check(self, object_id: str, permission: str) -> None:
+        """The caller's `permission` on the object, through the daemon's one check (code 2)."""
+        if self.user is not None:
+            self.commands.services.access.check(self.user, object_id, permission)
 
     def id_of(self, ref: str) -> str | None:
         """The XO id of an OpaqueRef of this command's pool (None if the cache has no such)."""
@@ -332,6 +348,7 @@ async def execute(
         asynchronous=ASYNC_REQUESTED.get(),
         wait_for_cache=WAIT_FOR_CACHE.get(),
         client=ctx.connection,
+        user=ctx.user,
     )
     # The action runs on its own, as xo-server's do: a caller that goes away (socket
     # closed, call cancelled) only stops waiting. Stopping halfway could leave a host
@@ -345,7 +362,7 @@ async def execute(
     await asyncio.wait({job, published}, return_when=asyncio.FIRST_COMPLETED)
     if published.done():
         task_id = published.result()
-        commands.add_job(task_id, job)
+        commands.add_job(task_id, job, owner=None if ctx.user is None else ctx.user.id)
         return task_id
     # The action failed (or ended) before any task existed: answer as a plain call.
     return job.result()
@@ -355,16 +372,20 @@ async def execute(
 
 
 def action(
-    registry: Registry, name: str, *, permission: str = "write"
+    registry: Registry, name: str, *, resolve: Iterable[ResolveEntry]
 ) -> Callable[[Handler], Handler]:
-    """Decorator: `@action(registry, "vm.start")` on `async def start(command, params)`."""
+    """Decorator: `@action(registry, "vm.start", resolve=[("id", "VM", "operate")])` on
+    `async def start(command, params)`. Any signed-in user may call it (xo-server publishes no
+    permission for its object actions); the declared objects are checked before it runs."""
+    entries = declare(name, resolve)
 
     def register(handler: Handler) -> Handler:
         async def run(ctx: CallContext, params: dict[str, Any]) -> Any:
+            authorize(ctx, params, entries)
             return await execute(commands_of(ctx.services), ctx, name, handler, params)
 
         run.__name__ = handler.__name__
-        registry.add(name, run, permission)
+        registry.add(name, run, SIGNED_IN, action=True)
         ACTIONS.add(name)
         return handler
 

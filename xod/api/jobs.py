@@ -30,6 +30,7 @@ FINISHED_JOBS_TTL = 3600.0
 @dataclass(eq=False)
 class _Job:
     task: asyncio.Task[Any]
+    owner: str | None = None  # the id of the user whose action it is
     finished_at: float | None = None
 
 
@@ -75,8 +76,8 @@ class Commands:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def add_job(self, task_id: str, task: asyncio.Task[Any]) -> None:
-        job = _Job(task)
+    def add_job(self, task_id: str, task: asyncio.Task[Any], owner: str | None = None) -> None:
+        job = _Job(task, owner)
         self._jobs[task_id] = job
 
         def finished(_: asyncio.Task[Any]) -> None:
@@ -88,6 +89,11 @@ class Commands:
     def job(self, task_id: str) -> asyncio.Task[Any] | None:
         job = self._jobs.get(task_id)
         return None if job is None else job.task
+
+    def job_owner(self, task_id: str) -> str | None:
+        """The id of the user who started the `_async` action `task_id` (None: unknown)."""
+        job = self._jobs.get(task_id)
+        return None if job is None else job.owner
 
     def _trim_jobs(self) -> None:
         now = time.monotonic()

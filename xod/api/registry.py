@@ -32,6 +32,8 @@ class Method:
     description: str | None = None
     params: dict[str, Any] | None = None  # XO dialect; None = not validated (session.signIn)
     validator: ParamsValidator | None = field(default=None, repr=False)
+    # An action (xod/api/commands.py): it accepts `_async`, which discovery says (`async`).
+    action: bool = False
 
     @property
     def namespace(self) -> str:
@@ -47,6 +49,8 @@ class Method:
             entry["permission"] = None
         elif self.permission != SIGNED_IN:
             entry["permission"] = self.permission
+        if self.action:
+            entry["async"] = True
         return entry
 
 
@@ -80,7 +84,7 @@ class Registry:
             self._namespaces[namespace] = load_namespace(namespace, self.schemas_dir)
         return self._namespaces[namespace]
 
-    def add(self, name: str, handler: Handler, permission: str) -> Method:
+    def add(self, name: str, handler: Handler, permission: str, *, action: bool = False) -> Method:
         if name in self._methods:
             raise ValueError(f"method {name} is declared twice")
         if permission not in (ANONYMOUS, SIGNED_IN, *LEVELS):
@@ -97,6 +101,7 @@ class Registry:
             description=declaration.get("description"),
             params=params,
             validator=None if params is None else ParamsValidator(params),
+            action=action,
         )
         self._methods[name] = method
         self._methods_info = None

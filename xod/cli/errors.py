@@ -75,6 +75,7 @@ class RpcError(CliError):
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMETERS = 10
 INVALID_CREDENTIALS = 3
+UNAUTHORIZED = 2
 
 
 def exit_code_for(code: Any) -> ExitCode:
@@ -119,4 +120,11 @@ def describe_rpc_error(method: str, error: dict[str, Any]) -> str:
         return f"unknown method: {method} (see `xod-cli list-commands`)"
     if code == INVALID_PARAMETERS:
         return describe_invalid_params(method, error.get("data"))
+    data = error.get("data")
+    if code == UNAUTHORIZED and isinstance(data, dict):
+        obj = data.get("object")
+        if isinstance(obj, dict) and obj.get("id"):
+            # An object-level refusal: which permission on which object.
+            what = f"{obj.get('type') or 'object'} {obj['id']}"
+            return f"{method}: {message}: {data.get('permission')} on {what} (code {code})"
     return f"{method}: {message} (code {code})"

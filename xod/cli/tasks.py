@@ -31,8 +31,10 @@ def refuses_async(error: RpcError) -> bool:
 
 
 def may_be_action(info: dict[str, Any] | None) -> bool:
-    """Actions change things: reads (anonymous, signed-in or `read`) never take `_async`."""
-    return info is not None and info.get("permission") in ("write", "admin")
+    """xod marks its actions (`async: true`); older servers published them as `write`."""
+    return info is not None and (
+        info.get("async") is True or info.get("permission") in ("write", "admin")
+    )
 
 
 async def speaks_xod(connection: RpcConnection) -> bool:

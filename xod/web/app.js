@@ -8,6 +8,7 @@ import htm from "./vendor/htm.module.js";
 import { Live } from "./live.js";
 import { Charts, Sampler, StatsCharts } from "./charts.js";
 import { VmTable } from "./table.js";
+import { actsOnEverything, granted } from "./access.js";
 
 const html = htm.bind(h);
 
@@ -31,7 +32,8 @@ const VM_FIELDS = [
   "addresses",
   "tags",
 ];
-const MAY_ACT = new Set(["write", "admin"]);
+// How often the user's ACLs are read again (as xo-web does): a grant shows within this time.
+const GRANTS_POLL_MS = 5000;
 const MESSAGES_SHOWN = 50;
 
 // -- formatting --------------------------------------------------------------------------------
@@ -106,6 +108,39 @@ function useLive(session, onSignedOut) {
     };
   }, [live]);
   return [live, status];
+}
+
+/** The user's ACL grants (acl.getCurrentPermissions), read while live; none needed by the
+ * levels that act on everything. */
+function useGrants(live, user, status) {
+  const [grants, setGrants] = useState({});
+  useEffect(() => {
+    if (status !== "live" || actsOnEverything(user.permission)) return undefined;
+    let stopped = false;
+    const read = () =>
+      live.call("acl.getCurrentPermissions").then(
+        (answer) => stopped || setGrants(answer),
+        () => {},
+      );
+    read();
+    const timer = setInterval(read, GRANTS_POLL_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [live, user.permission, status]);
+  return grants;
+}
+
+/** An object the dashboard holds, with its type (what `granted` follows). */
+function objectOf(live, id) {
+  const vm = live.vms.items.get(id);
+  if (vm !== undefined) return { ...vm, type: "VM" };
+  for (const view of [live.hosts, live.pools, live.srs]) {
+    const object = view.items.get(id);
+    if (object !== undefined) return object;
+  }
+  return undefined;
 }
 
 // -- sign-in ------------------------------------------------------------------------------------
@@ -240,21 +275,30 @@ function vmFilter(filter) {
   return filter ? `${VM_TYPE} (${filter})` : VM_TYPE;
 }
 
-function Actions({ kind, id, object, notify, mayAct }) {
-  if (!mayAct) return null;
+// Only the buttons of actions xod would accept from this user (`may`, xod/web/access.js).
+function Actions({ kind, id, object, notify, may }) {
   const run = (method, params = {}, label = method) => notify(method, label, { id, ...params });
   if (kind === "vm") {
     const state = object.power_state;
+    const operate = may(id, "operate");
+    const administrate = may(id, "administrate");
+    if (!operate && !administrate) return null;
     return html`<div class="actions" role="group" aria-label=${`Actions on ${object.name_label}`}>
-      <button disabled=${state === "Running"} onClick=${() => run("vm.start")}>Start</button>
+      ${operate
+        ? html`<button disabled=${state === "Running"} onClick=${() => run("vm.start")}>Start</button>
       <button disabled=${state !== "Running"} onClick=${() => run("vm.stop")}>Stop</button>
       <button disabled=${state !== "Running"} onClick=${() => run("vm.restart")}>Restart</button>
       <button disabled=${state !== "Running"} onClick=${() => run("vm.suspend")}>Suspend</button>
       <button onClick=${() => run("vm.snapshot", { name: `${object.name_label} snapshot` })}>
-        Snapshot</button>
-      <button onClick=${() => run("vm.clone", { name: `${object.name_label} clone` })}>Clone</button>
+        Snapshot</button>`
+        : null}
+      ${administrate
+        ? html`<button onClick=${() => run("vm.clone", { name: `${object.name_label} clone` })}>
+        Clone</button>`
+        : null}
     </div>`;
   }
+  if (!may(id, "administrate")) return null;
   return html`<div class="actions" role="group" aria-label=${`Actions on ${object.name_label}`}>
     ${object.enabled
       ? html`<button onClick=${() => run("host.disable")}>Disable</button>`
@@ -265,7 +309,7 @@ function Actions({ kind, id, object, notify, mayAct }) {
   </div>`;
 }
 
-function VmDetails({ live, id, notify, mayAct, close, sampler }) {
+function VmDetails({ live, id, notify, may, close, sampler }) {
   const vm = live.vms.items.get(id);
   if (!vm) return null;
   const host = live.hosts.items.get(vm.$container);
@@ -274,25 +318,26 @@ function VmDetails({ live, id, notify, mayAct, close, sampler }) {
       <button class="close" aria-label="Close the details" onClick=${close}>×</button></header>
     <p><${PowerBadge} state=${vm.power_state} />${` on ${host ? host.name_label : "no host"} · ${
       vm.CPUs?.number} CPUs · ${bytes(vm.memory?.size)}`}</p>
-    <${Actions} kind="vm" id=${id} object=${vm} notify=${notify} mayAct=${mayAct} />
+    <${Actions} kind="vm" id=${id} object=${vm} notify=${notify} may=${may} />
     <${StatsCharts} live=${live} sampler=${sampler} kind="vm" id=${id} />
   </aside>`;
 }
 
-function HostDetails({ live, id, notify, mayAct, close, sampler }) {
+function HostDetails({ live, id, notify, may, close, sampler }) {
   const host = live.hosts.items.get(id);
   if (!host) return null;
   return html`<aside class="details" aria-label=${`Host ${host.name_label}`}>
     <header><h2>${host.name_label}</h2>
       <button class="close" aria-label="Close the details" onClick=${close}>×</button></header>
     <p>${host.address} · ${host.enabled ? "enabled" : "disabled"}</p>
-    <${Actions} kind="host" id=${id} object=${host} notify=${notify} mayAct=${mayAct} />
+    <${Actions} kind="host" id=${id} object=${host} notify=${notify} may=${may} />
     <${StatsCharts} live=${live} sampler=${sampler} kind="host" id=${id} />
   </aside>`;
 }
 
-function Hosts({ live, notify, mayAct, select }) {
+function Hosts({ live, notify, may, select }) {
   const hosts = [...live.hosts.items].sort((a, b) => (a[1].name_label < b[1].name_label ? -1 : 1));
+  const mayAct = hosts.some(([id]) => may(id, "administrate"));
   return html`<table class="grid"><caption>Hosts</caption>
     <thead><tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">Memory</th>
       <th scope="col">Address</th>${mayAct ? html`<th scope="col">Actions</th>` : null}</tr></thead>
@@ -308,7 +353,7 @@ function Hosts({ live, notify, mayAct, select }) {
         <td>${host.address}</td>
         ${mayAct
           ? html`<td><${Actions} kind="host" id=${id} object=${host} notify=${notify}
-              mayAct=${mayAct} /></td>`
+              may=${may} /></td>`
           : null}</tr>`;
     })}</tbody></table>`;
 }
@@ -378,7 +423,9 @@ function Dashboard({ session, onSignedOut }) {
   const sampler = useMemo(() => new Sampler(live), [live]);
   const nextKey = useRef(1);
   const user = live.user || session.user;
-  const mayAct = MAY_ACT.has(user.permission);
+  const grants = useGrants(live, user, status);
+  const may = (id, permission) =>
+    actsOnEverything(user.permission) || granted(grants, (o) => objectOf(live, o), id, permission);
 
   useEffect(() => {
     const onHash = () => setRoute(readRoute());
@@ -452,7 +499,7 @@ function Dashboard({ session, onSignedOut }) {
             selected=${selected?.id} select=${(id) => setSelected({ kind: "vm", id })} />`
         : null}
       ${view === "hosts"
-        ? html`<${Hosts} live=${live} notify=${notify} mayAct=${mayAct} select=${setSelected} />`
+        ? html`<${Hosts} live=${live} notify=${notify} may=${may} select=${setSelected} />`
         : null}
       ${view === "srs" ? html`<${Srs} live=${live} />` : null}
       ${view === "tasks" ? html`<${Tasks} live=${live} />` : null}
@@ -460,7 +507,7 @@ function Dashboard({ session, onSignedOut }) {
       ${view === "charts" ? html`<${Charts} sampler=${sampler} />` : null}
       ${selected
         ? html`<${selected.kind === "vm" ? VmDetails : HostDetails} live=${live} id=${selected.id}
-            notify=${notify} mayAct=${mayAct} sampler=${sampler} close=${() => setSelected(null)} />`
+            notify=${notify} may=${may} sampler=${sampler} close=${() => setSelected(null)} />`
         : null}
     </main>`;
 }

@@ -3,12 +3,14 @@ and the sizes XO accepts (`10737418240`, `"10GiB"`, `"10 G"`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any
 
 from xod.api import errors
 from xod.api.commands import Command, action
+from xod.api.methods import self_service
 from xod.api.registry import Registry
 from xod.xapi.errors import XapiError
 
@@ -76,33 +78,63 @@ async def attach(
     return vbd_ref
 
 
+def _charged(
+    command: Command, vm: dict[str, Any] | None, sr: dict[str, Any], size: int
+) -> contextlib.AbstractContextManager[None]:
+    """As xo-server: a disk for a VM in a set comes from an SR the set offers and is charged to
+    it; any other needs `administrate` on its SR (as does one whose set was deleted)."""
+    services = command.commands.services
+    resource_set = None if vm is None else self_service.set_of_vm(services, vm)
+    if resource_set is not None:
+        set_id = resource_set["id"]
+        self_service.check_constraints(services, set_id, command.user, [sr["id"]])
+        return self_service.charged(services, set_id, {"disk": size}, command.user)
+    command.check(sr["id"], "administrate")
+    return contextlib.nullcontext()
+
+
+async def _create(
+    command: Command,
+    params: dict[str, Any],
+    sr: dict[str, Any],
+    vm: dict[str, Any] | None,
+    size: int,
+) -> str:
+    vdi_ref: str = await command.run(
+        "VDI.create",
+        {
+            "name_label": params["name"],
+            "name_description": "",
+            "SR": sr["_xapiRef"],
+            "virtual_size": size,
+            "type": "user",
+            "sharable": False,
+            "read_only": False,
+            "other_config": {},
+        },
+    )
+    if vm is not None:
+        await attach(
+            command,
+            vm,
+            vdi_ref,
+            position=params.get("position") or free_position(command, vm),
+            mode=params.get("mode", "RW"),
+            bootable=params.get("bootable", False),
+        )
+    vdi_id = command.id_of(vdi_ref)
+    return vdi_id if vdi_id is not None else str(await command.send("VDI.get_uuid", vdi_ref))
+
+
 def register(registry: Registry) -> None:
-    @action(registry, "disk.create")
+    @action(
+        registry,
+        "disk.create",
+        resolve=[("vm", "VM", "administrate"), ("sr", "SR", "")],
+    )
     async def create(command: Command, params: dict[str, Any]) -> str:
         sr = command.resolve(params["sr"], "SR")
         vm = command.resolve(params["vm"], "VM") if "vm" in params else None
         size = parse_size(params["size"])
-        vdi_ref: str = await command.run(
-            "VDI.create",
-            {
-                "name_label": params["name"],
-                "name_description": "",
-                "SR": sr["_xapiRef"],
-                "virtual_size": size,
-                "type": "user",
-                "sharable": False,
-                "read_only": False,
-                "other_config": {},
-            },
-        )
-        if vm is not None:
-            await attach(
-                command,
-                vm,
-                vdi_ref,
-                position=params.get("position") or free_position(command, vm),
-                mode=params.get("mode", "RW"),
-                bootable=params.get("bootable", False),
-            )
-        vdi_id = command.id_of(vdi_ref)
-        return vdi_id if vdi_id is not None else str(await command.send("VDI.get_uuid", vdi_ref))
+        with _charged(command, vm, sr, size):
+            return await _create(command, params, sr, vm, size)

@@ -10,10 +10,13 @@ from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.methods.xapi_calls import query, update_other_config
 from xod.api.registry import Registry
+from xod.api.resolve import object_method
 from xod.cache.objects.values import to_timestamp
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
+# The object permissions of XO's ACL roles (xod/acl/roles.py).
+VIEW, OPERATE, ADMINISTRATE = "view", "operate", "administrate"
 # How far a host's clock may be from xod's before the UI warns (xo-server's 30 s).
 TIME_CONSISTENCY_SECONDS = 30.0
 
@@ -21,17 +24,17 @@ TIME_CONSISTENCY_SECONDS = 30.0
 def register(registry: Registry) -> None:
     register_admin(registry)
 
-    @action(registry, "host.enable")
+    @action(registry, "host.enable", resolve=[("id", "host", ADMINISTRATE)])
     async def enable(command: Command, params: dict[str, Any]) -> None:
         await command.run("host.enable", command.ref_of(params["id"], "host"))
 
-    @action(registry, "host.disable")
+    @action(registry, "host.disable", resolve=[("id", "host", ADMINISTRATE)])
     async def disable(command: Command, params: dict[str, Any]) -> None:
         # auto_enable = not transient: a transient disable is undone when the host restarts.
         auto_enable = bool(params.get("transient", False))
         await command.run("host.disable", command.ref_of(params["id"], "host"), auto_enable)
 
-    @action(registry, "host.restart")
+    @action(registry, "host.restart", resolve=[("id", "host", OPERATE)])
     async def restart(command: Command, params: dict[str, Any]) -> None:
         ref = command.ref_of(params["id"], "host")
         # As xo-server: disable first (a reboot requires it); move the VMs away unless forced.
@@ -40,7 +43,7 @@ def register(registry: Registry) -> None:
             await command.run("host.evacuate", ref, NULL_REF, 0)
         await command.run("host.reboot", ref)
 
-    @action(registry, "host.setMaintenanceMode")
+    @action(registry, "host.setMaintenanceMode", resolve=[("id", "host", ADMINISTRATE)])
     async def set_maintenance_mode(command: Command, params: dict[str, Any]) -> None:
         ref = command.ref_of(params["id"], "host")
         if params["maintenance"]:
@@ -53,7 +56,7 @@ def register(registry: Registry) -> None:
 def register_admin(registry: Registry) -> None:
     """host.* beyond power: names, settings, leaving the pool, and the UI's per-page reads."""
 
-    @action(registry, "host.set")
+    @action(registry, "host.set", resolve=[("id", "host", ADMINISTRATE)])
     async def set_(command: Command, params: dict[str, Any]) -> None:
         host = command.resolve(params["id"], "host")
         ref = host["_xapiRef"]
@@ -66,19 +69,19 @@ def register_admin(registry: Registry) -> None:
         if "multipathing" in params:
             await _set_multipathing(command, host, params["multipathing"])
 
-    @action(registry, "host.scanPifs")
+    @action(registry, "host.scanPifs", resolve=[("id", "host", ADMINISTRATE)])
     async def scan_pifs(command: Command, params: dict[str, Any]) -> None:
         await command.run("PIF.scan", command.ref_of(params["id"], "host"))
 
-    @action(registry, "host.detach")
+    @action(registry, "host.detach", resolve=[("id", "host", ADMINISTRATE)])
     async def detach(command: Command, params: dict[str, Any]) -> None:
         await command.run("pool.eject", command.ref_of(params["id"], "host"))
 
-    @action(registry, "host.forget")
+    @action(registry, "host.forget", resolve=[("id", "host", ADMINISTRATE)])
     async def forget(command: Command, params: dict[str, Any]) -> None:
         await command.run("host.forget", command.ref_of(params["id"], "host"))
 
-    @action(registry, "host.emergencyShutdownHost")
+    @action(registry, "host.emergencyShutdownHost", resolve=[("host", "host", ADMINISTRATE)])
     async def emergency_shutdown(command: Command, params: dict[str, Any]) -> None:
         host = command.resolve(params["host"], "host")
         # As xo-server: every guest suspended (one that cannot be is left to the shutdown).
@@ -90,7 +93,7 @@ def register_admin(registry: Registry) -> None:
         await command.call("host.disable", host["_xapiRef"])
         await command.run("host.shutdown", host["_xapiRef"])
 
-    @registry.method("host.isHostServerTimeConsistent", permission="read")
+    @object_method(registry, "host.isHostServerTimeConsistent", resolve=[("host", "host", VIEW)])
     async def is_time_consistent(ctx: CallContext, params: dict[str, Any]) -> bool:
         stamp = await query(
             ctx, "host.isHostServerTimeConsistent", params["host"], "host", "host.get_servertime"
@@ -98,7 +101,7 @@ def register_admin(registry: Registry) -> None:
         server_time = to_timestamp(stamp)
         return server_time is not None and abs(server_time - time.time()) < TIME_CONSISTENCY_SECONDS
 
-    @registry.method("host.getSchedulerGranularity", permission="read")
+    @object_method(registry, "host.getSchedulerGranularity", resolve=[("id", "host", VIEW)])
     async def scheduler_granularity(ctx: CallContext, params: dict[str, Any]) -> str:
         return str(
             await query(

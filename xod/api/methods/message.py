@@ -9,6 +9,6 @@ from xod.api.registry import Registry
 
 
 def register(registry: Registry) -> None:
-    @action(registry, "message.delete")
+    @action(registry, "message.delete", resolve=[("id", "message", "administrate")])
     async def delete(command: Command, params: dict[str, Any]) -> None:
         await command.call("message.destroy", command.ref_of(params["id"], "message"))

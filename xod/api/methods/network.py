@@ -8,10 +8,11 @@ from typing import Any
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.methods.xapi_calls import update_other_config
-from xod.api.registry import Registry
+from xod.api.registry import SIGNED_IN, Registry
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
+ADMINISTRATE = "administrate"
 BOND_MODES = ("balance-slb", "active-backup", "lacp")
 DEFAULT_DESCRIPTION = "Created with Xen Orchestra"
 DEFAULT_MTU = 1500
@@ -44,7 +45,7 @@ async def _set_nbd(command: Command, ref: str, nbd: bool) -> None:
 
 
 def register(registry: Registry) -> None:
-    @action(registry, "network.create")
+    @action(registry, "network.create", resolve=[("pool", "pool", ADMINISTRATE)])
     async def create(command: Command, params: dict[str, Any]) -> str:
         command.resolve(params["pool"], "pool")
         pif_ref = command.ref_of(params["pif"], "PIF") if "pif" in params else None
@@ -59,7 +60,7 @@ def register(registry: Registry) -> None:
             await command.call("network.add_purpose", ref, "nbd")
         return await _network_id(command, ref)
 
-    @action(registry, "network.createBonded")
+    @action(registry, "network.createBonded", resolve=[("pool", "pool", ADMINISTRATE)])
     async def create_bonded(command: Command, params: dict[str, Any]) -> dict[str, Any]:
         command.resolve(params["pool"], "pool")
         pifs = [command.resolve(pif_id, "PIF") for pif_id in params["pifs"]]
@@ -84,7 +85,7 @@ def register(registry: Registry) -> None:
         record: dict[str, Any] = await command.send("network.get_record", ref)
         return record
 
-    @action(registry, "network.set")
+    @action(registry, "network.set", resolve=[("id", "network", ADMINISTRATE)])
     async def set_(command: Command, params: dict[str, Any]) -> None:
         ref = command.ref_of(params["id"], "network")
         if "automatic" in params:
@@ -102,7 +103,7 @@ def register(registry: Registry) -> None:
         if "nbd" in params:
             await _set_nbd(command, ref, params["nbd"])
 
-    @action(registry, "network.delete")
+    @action(registry, "network.delete", resolve=[("id", "network", ADMINISTRATE)])
     async def delete(command: Command, params: dict[str, Any]) -> None:
         network = command.resolve(params["id"], "network")
         records = [
@@ -116,6 +117,6 @@ def register(registry: Registry) -> None:
             await command.run("Bond.destroy", bond)
         await command.run("network.destroy", network["_xapiRef"])
 
-    @registry.method("network.getBondModes", permission="read")
+    @registry.method("network.getBondModes", permission=SIGNED_IN)
     async def get_bond_modes(ctx: CallContext, params: dict[str, Any]) -> list[str]:
         return list(BOND_MODES)

@@ -7,27 +7,28 @@ from typing import Any
 from xod.api import errors
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
-from xod.api.registry import Registry
+from xod.api.registry import SIGNED_IN, Registry
 from xod.xapi import NULL_REF
 
+ADMINISTRATE = "administrate"
 IPV4_MODES = ("None", "DHCP", "Static")
 IPV6_MODES = ("None", "DHCP", "Static", "Autoconf")
 
 
 def register(registry: Registry) -> None:
-    @action(registry, "pif.connect")
+    @action(registry, "pif.connect", resolve=[("id", "PIF", ADMINISTRATE)])
     async def connect(command: Command, params: dict[str, Any]) -> None:
         await command.run("PIF.plug", command.ref_of(params["id"], "PIF"))
 
-    @action(registry, "pif.disconnect")
+    @action(registry, "pif.disconnect", resolve=[("id", "PIF", ADMINISTRATE)])
     async def disconnect(command: Command, params: dict[str, Any]) -> None:
         await command.run("PIF.unplug", command.ref_of(params["id"], "PIF"))
 
-    @action(registry, "pif.delete")
+    @action(registry, "pif.delete", resolve=[("id", "PIF", ADMINISTRATE)])
     async def delete(command: Command, params: dict[str, Any]) -> None:
         await command.run("PIF.forget", command.ref_of(params["id"], "PIF"))
 
-    @action(registry, "pif.reconfigureIp")
+    @action(registry, "pif.reconfigureIp", resolve=[("id", "PIF", ADMINISTRATE)])
     async def reconfigure_ip(command: Command, params: dict[str, Any]) -> None:
         pif = command.resolve(params["id"], "PIF")
         ref = pif["_xapiRef"]
@@ -49,7 +50,7 @@ def register(registry: Registry) -> None:
                 "PIF.reconfigure_ipv6", ref, ipv6_mode or "Static", ipv6, gateway, dns
             )
 
-    @action(registry, "pif.editPif")
+    @action(registry, "pif.editPif", resolve=[("id", "PIF", ADMINISTRATE)])
     async def edit_pif(command: Command, params: dict[str, Any]) -> None:
         """A VLAN PIF's tag changed: its network's VLANs are made again with the new tag, on
         the same physical interfaces."""
@@ -68,10 +69,10 @@ def register(registry: Registry) -> None:
             await command.run("VLAN.destroy", master)
         await command.run("pool.create_VLAN_from_PIF", vlan["tagged_PIF"], network_ref, tag)
 
-    @registry.method("pif.getIpv4ConfigurationModes", permission="read")
+    @registry.method("pif.getIpv4ConfigurationModes", permission=SIGNED_IN)
     async def ipv4_modes(ctx: CallContext, params: dict[str, Any]) -> list[str]:
         return list(IPV4_MODES)
 
-    @registry.method("pif.getIpv6ConfigurationModes", permission="read")
+    @registry.method("pif.getIpv6ConfigurationModes", permission=SIGNED_IN)
     async def ipv6_modes(ctx: CallContext, params: dict[str, Any]) -> list[str]:
         return list(IPV6_MODES)

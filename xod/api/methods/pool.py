@@ -11,9 +11,11 @@ from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.methods.xapi_calls import query, update_other_config
 from xod.api.registry import Registry
+from xod.api.resolve import object_method
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
+ADMINISTRATE = "administrate"
 # pool.set params kept in the pool's other_config, by the key xo-server uses.
 _OTHER_CONFIG_NETWORKS = {
     "backupNetwork": "xo:backupNetwork",
@@ -24,7 +26,15 @@ _SR_SETTERS = {"suspendSr": "pool.set_suspend_image_SR", "crashDumpSr": "pool.se
 
 
 def register(registry: Registry) -> None:
-    @action(registry, "pool.set")
+    @action(
+        registry,
+        "pool.set",
+        resolve=[
+            ("id", "pool", ADMINISTRATE),
+            ("suspendSr", "SR", ADMINISTRATE),
+            ("crashDumpSr", "SR", ADMINISTRATE),
+        ],
+    )
     async def set_(command: Command, params: dict[str, Any]) -> None:
         ref = command.ref_of(params["id"], "pool")
         # Every object named is checked before anything changes.
@@ -56,17 +66,17 @@ def register(registry: Registry) -> None:
                 "pool.set_migration_compression", ref, params["migrationCompression"]
             )
 
-    @action(registry, "pool.setDefaultSr")
+    @action(registry, "pool.setDefaultSr", resolve=[("sr", "SR", ADMINISTRATE)])
     async def set_default_sr(command: Command, params: dict[str, Any]) -> None:
         sr = command.resolve(params["sr"], "SR")
         pool_ref = command.ref_of(sr["$pool"], "pool")
         await command.call("pool.set_default_SR", pool_ref, sr["_xapiRef"])
 
-    @action(registry, "pool.setPoolMaster")
+    @action(registry, "pool.setPoolMaster", resolve=[("host", "host", ADMINISTRATE)])
     async def set_pool_master(command: Command, params: dict[str, Any]) -> None:
         await command.run("pool.designate_new_master", command.ref_of(params["host"], "host"))
 
-    @action(registry, "pool.rollingReboot")
+    @action(registry, "pool.rollingReboot", resolve=[("pool", "pool", ADMINISTRATE)])
     async def rolling_reboot(command: Command, params: dict[str, Any]) -> None:
         """Every host in turn, the master first (as xo-server does): disabled, emptied of its
         guests (live migration), rebooted, enabled. A host whose guests cannot go anywhere is
@@ -88,7 +98,7 @@ def register(registry: Registry) -> None:
             await command.run("host.reboot", ref)
             await command.run("host.enable", ref)
 
-    @registry.method("pool.listMissingPatches", permission="read")
+    @object_method(registry, "pool.listMissingPatches", resolve=[("host", "host", "view")])
     async def list_missing_patches(ctx: CallContext, params: dict[str, Any]) -> Any:
         """XCP-ng's updater plugin's list (xo-server's answer for an XCP-ng host)."""
         answer = await query(

@@ -9,7 +9,7 @@ from xod.api.registry import Registry
 
 
 def register(registry: Registry) -> None:
-    @action(registry, "sr.set")
+    @action(registry, "sr.set", resolve=[("id", "SR", "operate")])
     async def set_(command: Command, params: dict[str, Any]) -> None:
         ref = command.ref_of(params["id"], "SR")
         if "name_label" in params:
@@ -17,6 +17,6 @@ def register(registry: Registry) -> None:
         if "name_description" in params:
             await command.call("SR.set_name_description", ref, params["name_description"])
 
-    @action(registry, "sr.scan")
+    @action(registry, "sr.scan", resolve=[("id", "SR", "operate")])
     async def scan(command: Command, params: dict[str, Any]) -> None:
         await command.run("SR.scan", command.ref_of(params["id"], "SR"))

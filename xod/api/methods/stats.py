@@ -18,6 +18,7 @@ from xod.api import errors, xo_stats
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
 from xod.api.registry import Registry
+from xod.api.resolve import find_object, object_method
 from xod.api.services import Services
 from xod.cache.objects.values import to_timestamp
 from xod.cache.sync import PoolSync
@@ -25,6 +26,7 @@ from xod.xapi.errors import TransportError, XapiError
 from xod.xapi.http import get_resource
 from xod.xapi.rrd import RrdFormatError, RrdUpdates, parse_rrd_updates
 
+VM_TYPES = ("VM", "VM-snapshot")
 # Per-request deadline of a `/rrd_updates` read.
 RRD_TIMEOUT = 30.0
 
@@ -95,13 +97,6 @@ def _sync_of(services: Services, obj: dict[str, Any]) -> PoolSync:
     return services.pools.sync_of(server_id)
 
 
-def _object(ctx: CallContext, object_id: str, types: tuple[str, ...]) -> dict[str, Any]:
-    obj = ctx.services.objects.get(object_id)
-    if obj is None or obj.get("type") not in types:
-        raise errors.no_such_object(object_id, types[0] if len(types) == 1 else list(types))
-    return obj
-
-
 async def host_rrd(
     ctx: CallContext, host: dict[str, Any], granularity: str | None
 ) -> tuple[RrdUpdates, int]:
@@ -127,15 +122,15 @@ def stats_of(
 
 
 async def host_stats(ctx: CallContext, host_id: str, granularity: str | None) -> dict[str, Any]:
-    host = _object(ctx, host_id, ("host",))
+    host = find_object(ctx.services.objects, host_id, ("host",))
     updates, step = await host_rrd(ctx, host, granularity)
     return stats_of(updates, step, "host", host["uuid"], xo_stats.HOST_RULES)
 
 
 def register(registry: Registry) -> None:
-    @registry.method("vm.stats", permission="read")
+    @object_method(registry, "vm.stats", resolve=[("id", VM_TYPES, "view")])
     async def vm_stats(ctx: CallContext, params: dict[str, Any]) -> Any:
-        vm = _object(ctx, params["id"], ("VM", "VM-snapshot"))
+        vm = find_object(ctx.services.objects, params["id"], VM_TYPES)
         xo_stats.step_of(params.get("granularity"))  # a bad one fails before anything else
         running = vm["power_state"] == "Running"
         host = ctx.services.objects.get(vm["$container"]) if running else None
@@ -144,13 +139,13 @@ def register(registry: Registry) -> None:
         updates, step = await host_rrd(ctx, host, params.get("granularity"))
         return stats_of(updates, step, "vm", vm["uuid"], xo_stats.VM_RULES)
 
-    @registry.method("host.stats", permission="read")
+    @object_method(registry, "host.stats", resolve=[("host", "host", "view")])
     async def host_stats_method(ctx: CallContext, params: dict[str, Any]) -> Any:
         return await host_stats(ctx, params["host"], params.get("granularity"))
 
-    @registry.method("sr.stats", permission="read")
+    @object_method(registry, "sr.stats", resolve=[("id", "SR", "view")])
     async def sr_stats(ctx: CallContext, params: dict[str, Any]) -> Any:
-        sr = _object(ctx, params["id"], ("SR",))
+        sr = find_object(ctx.services.objects, params["id"], ("SR",))
         xo_stats.step_of(params.get("granularity"))
         objects = ctx.services.objects
         host_ids = []

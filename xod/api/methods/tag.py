@@ -27,10 +27,10 @@ def register(registry: Registry) -> None:
         obj = command.resolve(params["id"], tuple(TAGGABLE))
         await command.call(f"{TAGGABLE[obj['type']]}.{verb}_tags", obj["_xapiRef"], params["tag"])
 
-    @action(registry, "tag.add")
+    @action(registry, "tag.add", resolve=[("id", None, "administrate")])
     async def add(command: Command, params: dict[str, Any]) -> None:
         await change(command, params, "add")
 
-    @action(registry, "tag.remove")
+    @action(registry, "tag.remove", resolve=[("id", None, "administrate")])
     async def remove(command: Command, params: dict[str, Any]) -> None:
         await change(command, params, "remove")

@@ -11,14 +11,16 @@ from xod.api import errors, transfers
 from xod.api.commands import Command
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
+from xod.api.methods.vm_migration import check_disk_srs
 from xod.api.oneshot import Receiver, TooManyDownloads
 from xod.api.registry import Registry
+from xod.api.resolve import object_method
 
 SR_TYPES = ("SR",)
 
 
 def _command(ctx: CallContext, name: str) -> Command:
-    return Command(commands_of(ctx.services), name)
+    return Command(commands_of(ctx.services), name, user=ctx.user)
 
 
 def _get_from(ctx: CallContext, export: transfers.Export) -> dict[str, str]:
@@ -46,16 +48,22 @@ def _compression(value: Any) -> str | None:
 
 
 def register(registry: Registry) -> None:
+    # The permissions, as xo-server's `resolve` entries for these methods declare them.
+    @object_method(registry, "vm.export", resolve=[("vm", transfers.VM_TYPES, "administrate")])
     async def vm_export(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vm.export")
         export = transfers.vm_export(command, params["vm"], _compression(params.get("compress")))
+        if export.snapshot_of is not None:  # as xo-server: a running VM's disks are read live
+            check_disk_srs(command, command.resolve(params["vm"], transfers.VM_TYPES), "operate")
         return _get_from(ctx, export)
 
+    @object_method(registry, "vdi.exportContent", resolve=[("id", transfers.VDI_TYPES, "view")])
     async def vdi_export_content(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vdi.exportContent")
         export = transfers.vdi_export(command, params["id"], params.get("format", "vhd"))
         return _get_from(ctx, export)
 
+    @object_method(registry, "vm.import", resolve=[("sr", SR_TYPES, "administrate")])
     async def vm_import(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vm.import")
         sr = command.ref_of(params["sr"], SR_TYPES)
@@ -67,6 +75,7 @@ def register(registry: Registry) -> None:
 
         return _send_to(ctx, receive)
 
+    @object_method(registry, "vdi.importContent", resolve=[("id", transfers.VDI_TYPES, "operate")])
     async def vdi_import_content(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "vdi.importContent")
         vdi = command.ref_of(params["id"], transfers.VDI_TYPES)
@@ -78,6 +87,7 @@ def register(registry: Registry) -> None:
 
         return _send_to(ctx, receive)
 
+    @object_method(registry, "disk.import", resolve=[("sr", SR_TYPES, "administrate")])
     async def disk_import(ctx: CallContext, params: dict[str, Any]) -> Any:
         command = _command(ctx, "disk.import")
         sr = command.ref_of(params["sr"], SR_TYPES)
@@ -92,9 +102,3 @@ def register(registry: Registry) -> None:
             return command.id_of(ref) or ref
 
         return _send_to(ctx, receive)
-
-    registry.add("vm.export", vm_export, "write")
-    registry.add("vdi.exportContent", vdi_export_content, "write")
-    registry.add("vm.import", vm_import, "write")
-    registry.add("vdi.importContent", vdi_import_content, "write")
-    registry.add("disk.import", disk_import, "write")

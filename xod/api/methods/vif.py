@@ -11,8 +11,9 @@ from typing import Any
 
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
+from xod.api.methods import self_service
 from xod.api.methods.xapi_calls import update_other_config
-from xod.api.registry import Registry
+from xod.api.registry import SIGNED_IN, Registry
 
 # XAPI's vif_locking_mode values (vif.getLockingModeValues).
 LOCKING_MODES = ("network_default", "locked", "unlocked", "disabled")
@@ -100,32 +101,54 @@ async def _edit(command: Command, vif: dict[str, Any], params: dict[str, Any]) -
             await unplug_force(command, ref)
 
 
+def _check_set(command: Command, vif: dict[str, Any], params: dict[str, Any]) -> None:
+    """What vif.set needs beyond `operate` on the VIF, as xo-server: `operate` on the network
+    for a locking mode, `administrate` on it for a MAC address, and a new network must be one
+    the caller may operate (or one the set of the VIF's VM offers)."""
+    network = params.get("network")
+    current = network or vif["$network"]
+    if "lockingMode" in params:
+        command.check(current, "operate")
+    if command.is_admin:
+        return
+    if "mac" in params:
+        command.check(current, "administrate")
+    if network is not None and network != vif["$network"]:
+        services = command.commands.services
+        resource_set = self_service.set_of_vm(services, command.store.get(vif["$VM"]) or {})
+        if resource_set is not None:
+            self_service.check_constraints(services, resource_set["id"], command.user, [network])
+        else:
+            command.check(network, "operate")
+
+
 def register(registry: Registry) -> None:
-    @action(registry, "vif.connect")
+    @action(registry, "vif.connect", resolve=[("id", "VIF", "operate")])
     async def connect(command: Command, params: dict[str, Any]) -> None:
         await command.run("VIF.plug", command.ref_of(params["id"], "VIF"))
 
-    @action(registry, "vif.disconnect")
+    @action(registry, "vif.disconnect", resolve=[("id", "VIF", "operate")])
     async def disconnect(command: Command, params: dict[str, Any]) -> None:
         await unplug_force(command, command.ref_of(params["id"], "VIF"))
 
-    @action(registry, "vif.delete")
+    @action(registry, "vif.delete", resolve=[("id", "VIF", "administrate")])
     async def delete(command: Command, params: dict[str, Any]) -> None:
         vif = command.resolve(params["id"], "VIF")
         if vif["attached"]:
             await unplug_force(command, vif["_xapiRef"])
         await command.run("VIF.destroy", vif["_xapiRef"])
 
-    @action(registry, "vif.set")
+    @action(registry, "vif.set", resolve=[("id", "VIF", "operate"), ("network", "network", "")])
     async def set_(command: Command, params: dict[str, Any]) -> str:
         vif = command.resolve(params["id"], "VIF")
         if "network" in params:
             command.resolve(params["network"], "network")  # checked before anything changes
+        _check_set(command, vif, params)
         if "mac" in params and params["mac"] != vif["MAC"]:
             return await _recreate(command, vif, params)
         await _edit(command, vif, params)
         return str(vif["id"])
 
-    @registry.method("vif.getLockingModeValues", permission="read")
+    @registry.method("vif.getLockingModeValues", permission=SIGNED_IN)
     async def get_locking_mode_values(ctx: CallContext, params: dict[str, Any]) -> list[str]:
         return list(LOCKING_MODES)

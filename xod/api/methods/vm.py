@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from xod.api import errors
 from xod.api.commands import ACTIONS, Command, action, execute
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
-from xod.api.methods import vm_create, vm_devices, vm_migration
-from xod.api.methods.vm_edit import VmEditor
-from xod.api.registry import Registry
+from xod.api.methods import self_service, vm_create, vm_create_checks, vm_devices, vm_migration
+from xod.api.methods.vm_edit import VmEditor, parse_size
+from xod.api.registry import SIGNED_IN, Registry
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
 VM_TYPES = ("VM",)
 # What vm.snapshot/vm.clone/vm.copy may start from (XO lets templates be copied too).
 COPYABLE_TYPES = ("VM", "VM-template")
+ALL_VM_TYPES = ("VM", "VM-template", "VM-snapshot")
+# The object permissions of XO's ACL roles (xod/acl/roles.py).
+VIEW, OPERATE, ADMINISTRATE = "view", "operate", "administrate"
 # The operations whose blocks vm.start (forced), vm.stop and vm.restart (bypassBlockedOperation)
 # lift, as xo-server does.
 START_OPERATIONS = ("start", "start_on")
@@ -118,8 +121,33 @@ def _own_disks(command: Command, vm: dict[str, Any]) -> list[str]:
     return disks
 
 
+@contextlib.contextmanager
+def _charged_copy(command: Command, vm: dict[str, Any]) -> Iterator[None]:
+    """A clone or snapshot of a VM in a set weighs what the VM weighs, charged to the set."""
+    services = command.commands.services
+    resource_set = self_service.set_of_vm(services, vm)
+    if resource_set is None or vm["type"] == "VM-template":
+        yield
+        return
+    usage = self_service.vm_usage(command.store, vm)
+    with self_service.charged(services, resource_set["id"], usage, command.user):
+        yield
+
+
+def _edit_charges(vm: dict[str, Any], edits: dict[str, Any]) -> dict[str, int]:
+    """What an edit adds to the VM's set, as xo-server's edit engine counts it: the change of
+    vCPUs at startup and of the dynamic max memory."""
+    charges = {}
+    if "CPUs" in edits:
+        charges["cpus"] = int(edits["CPUs"]) - int(vm["CPUs"]["number"])
+    memory = edits.get("memoryMax", edits.get("memory"))
+    if memory is not None:
+        charges["memory"] = parse_size(memory, "memory") - int(vm["memory"]["dynamic"][1])
+    return {key: value for key, value in charges.items() if value}
+
+
 def register(registry: Registry) -> None:
-    @action(registry, "vm.start")
+    @action(registry, "vm.start", resolve=[("id", VM_TYPES, OPERATE), ("host", "host", OPERATE)])
     async def start(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], VM_TYPES)
         ref = vm["_xapiRef"]
@@ -154,7 +182,7 @@ def register(registry: Registry) -> None:
                 raise errors.forbidden_operation("Start", reason) from None
             raise
 
-    @action(registry, "vm.stop")
+    @action(registry, "vm.stop", resolve=[("id", VM_TYPES, OPERATE)])
     async def stop(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], VM_TYPES)
         ref = vm["_xapiRef"]
@@ -176,18 +204,18 @@ def register(registry: Registry) -> None:
                     ) from None
                 raise
 
-    @action(registry, "vm.restart")
+    @action(registry, "vm.restart", resolve=[("id", VM_TYPES, OPERATE)])
     async def restart(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], VM_TYPES)
         force = bool(params.get("force"))
         async with _unblocked(command, vm, RESTART_OPERATIONS, params, force):
             await command.run("VM.hard_reboot" if force else "VM.clean_reboot", vm["_xapiRef"])
 
-    @action(registry, "vm.suspend")
+    @action(registry, "vm.suspend", resolve=[("id", VM_TYPES, OPERATE)])
     async def suspend(command: Command, params: dict[str, Any]) -> None:
         await command.run("VM.suspend", command.ref_of(params["id"], VM_TYPES))
 
-    @action(registry, "vm.resume")
+    @action(registry, "vm.resume", resolve=[("id", VM_TYPES, OPERATE)])
     async def resume(command: Command, params: dict[str, Any]) -> None:
         vm = command.resolve(params["id"], VM_TYPES)
         # xo-server's resumeVm: a paused VM is unpaused, a suspended one resumed.
@@ -196,55 +224,102 @@ def register(registry: Registry) -> None:
         else:
             await command.run("VM.resume", vm["_xapiRef"], False, False)
 
-    @action(registry, "vm.pause")
+    @action(registry, "vm.pause", resolve=[("id", VM_TYPES, OPERATE)])
     async def pause(command: Command, params: dict[str, Any]) -> None:
         await command.run("VM.pause", command.ref_of(params["id"], VM_TYPES))
 
-    @action(registry, "vm.unpause")
+    @action(registry, "vm.unpause", resolve=[("id", VM_TYPES, OPERATE)])
     async def unpause(command: Command, params: dict[str, Any]) -> None:
         await command.run("VM.unpause", command.ref_of(params["id"], VM_TYPES))
 
-    @action(registry, "vm.clone")
+    @action(registry, "vm.clone", resolve=[("id", COPYABLE_TYPES, ADMINISTRATE)])
     async def clone(command: Command, params: dict[str, Any]) -> Any:
-        ref = command.ref_of(params["id"], COPYABLE_TYPES)
-        if params["full_copy"]:
-            new_ref = await command.run("VM.copy", ref, params["name"], NULL_REF)
-        else:
-            new_ref = await command.run("VM.clone", ref, params["name"])
-        return _new_object_id(command, new_ref)
+        vm = await self_service.fresh(command, command.resolve(params["id"], COPYABLE_TYPES))
+        vm_migration.check_disk_srs(command, vm, OPERATE)
+        ref = vm["_xapiRef"]
+        with _charged_copy(command, vm):
+            if params["full_copy"]:
+                new_ref = await command.run("VM.copy", ref, params["name"], NULL_REF)
+            else:
+                new_ref = await command.run("VM.clone", ref, params["name"])
+        new_id = _new_object_id(command, new_ref)
+        self_service.give_to_creator(command, new_id)
+        return new_id
 
-    @action(registry, "vm.copy")
+    @action(
+        registry,
+        "vm.copy",
+        resolve=[("vm", COPYABLE_TYPES, ADMINISTRATE), ("sr", "SR", OPERATE)],
+    )
     async def copy(command: Command, params: dict[str, Any]) -> Any:
-        vm = command.resolve(params["vm"], COPYABLE_TYPES)
+        vm = await self_service.fresh(command, command.resolve(params["vm"], COPYABLE_TYPES))
         sr_ref = command.ref_of(params["sr"], "SR")  # another pool's SR: not implemented
+        if vm.get("power_state") == "Running":  # as xo-server: its disks are read live
+            vm_migration.check_disk_srs(command, vm, OPERATE)
         name = params.get("name") or f"{vm['name_label']}_COPY"
-        new_ref = await command.run("VM.copy", vm["_xapiRef"], name, sr_ref)
+        with _charged_copy(command, vm):  # the copy keeps the VM's set
+            new_ref = await command.run("VM.copy", vm["_xapiRef"], name, sr_ref)
         return _new_object_id(command, new_ref)
 
-    @action(registry, "vm.snapshot")
+    @action(registry, "vm.snapshot", resolve=[("id", VM_TYPES, OPERATE)])
     async def snapshot(command: Command, params: dict[str, Any]) -> Any:
-        vm = command.resolve(params["id"], VM_TYPES)
+        vm = await self_service.fresh(command, command.resolve(params["id"], VM_TYPES))
         name = params.get("name")
         if not name:
             stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             name = f"{vm['name_label']}_{stamp}"
-        if params.get("saveMemory"):
-            new_ref = await command.run("VM.checkpoint", vm["_xapiRef"], name)
-        else:
-            new_ref = await command.run("VM.snapshot", vm["_xapiRef"], name, [])
+        # As xo-server: the subjects of the VM's set snapshot it without rights on its SRs.
+        resource_set = self_service.set_of_vm(command.commands.services, vm)
+        if resource_set is None or not self_service.is_subject(command.user, resource_set):
+            vm_migration.check_disk_srs(command, vm, OPERATE)
+        with _charged_copy(command, vm):
+            if params.get("saveMemory"):
+                new_ref = await command.run("VM.checkpoint", vm["_xapiRef"], name)
+            else:
+                new_ref = await command.run("VM.snapshot", vm["_xapiRef"], name, [])
         if params.get("description"):
             await command.call("VM.set_name_description", new_ref, params["description"])
-        return _new_object_id(command, new_ref)
+        new_id = _new_object_id(command, new_ref)
+        self_service.give_to_creator(command, new_id)
+        return new_id
 
-    @action(registry, "vm.revert")
+    @action(registry, "vm.revert", resolve=[("snapshot", "VM-snapshot", VIEW)])
     async def revert(command: Command, params: dict[str, Any]) -> None:
-        await command.run("VM.revert", command.ref_of(params["snapshot"], "VM-snapshot"))
+        snapshot = command.resolve(params["snapshot"], "VM-snapshot")
+        vm = command.store.get(snapshot.get("$snapshot_of") or "")
+        if vm is None:
+            await command.run("VM.revert", snapshot["_xapiRef"])
+            return
+        command.check(vm["id"], OPERATE)  # as xo-server: reverting operates the VM
+        vm = await self_service.fresh(command, vm)
+        services = command.commands.services
+        vm_set = self_service.set_of_vm(services, vm)
+        if vm_set is None:
+            await command.run("VM.revert", snapshot["_xapiRef"])
+            return
+        # As xo-server: the VM now weighs what the snapshot weighs, and stays in its set.
+        store, set_id = command.store, vm_set["id"]
+        vm_usage = self_service.vm_usage(store, vm)
+        self_service.release(services, set_id, vm_usage)
+        try:
+            with self_service.charged(
+                services, set_id, self_service.vm_usage(store, snapshot), command.user
+            ):
+                await command.run("VM.revert", snapshot["_xapiRef"])
+                await self_service.write_vm_set(command, vm["_xapiRef"], set_id)
+        except BaseException:
+            self_service.allocate(services, set_id, vm_usage, None)
+            raise
 
-    action(registry, "vm.migrate")(vm_migration.migrate)
+    action(
+        registry,
+        "vm.migrate",
+        resolve=[("vm", VM_TYPES, ADMINISTRATE), ("targetHost", "host", ADMINISTRATE)],
+    )(vm_migration.migrate)
 
-    @action(registry, "vm.delete")
+    @action(registry, "vm.delete", resolve=[("id", ALL_VM_TYPES, ADMINISTRATE)])
     async def delete(command: Command, params: dict[str, Any]) -> None:
-        vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
+        vm = await self_service.fresh(command, command.resolve(params["id"], ALL_VM_TYPES))
         ref = vm["_xapiRef"]
         # `force` stands for both overrides, as in xo-server.
         force = bool(params.get("force"))
@@ -261,26 +336,85 @@ def register(registry: Registry) -> None:
             await command.run("VM.hard_shutdown", ref)
         if blocked is not None:
             await command.call("VM.remove_from_blocked_operations", ref, "destroy")
+        usage = self_service.vm_usage(command.store, vm) if vm["type"] != "VM-template" else {}
         await command.run("VM.destroy", ref)
+        services = command.commands.services
+        self_service.drop_acls(services, vm["id"])
+        if vm.get("resourceSet") and usage:
+            self_service.release(services, vm["resourceSet"], usage)
+        # As xo-server: its snapshots (kept by xapi) leave their set, giving their usage back.
+        for snapshot_id in vm.get("snapshots") or ():
+            snapshot = command.store.get(snapshot_id)
+            if snapshot is not None and snapshot.get("resourceSet"):
+                await self_service.move_vm(command, snapshot, None)
         for vdi_ref in disks:
             await command.run("VDI.destroy", vdi_ref)
 
-    @action(registry, "vm.set")
+    @action(
+        registry,
+        "vm.set",
+        resolve=[("id", ALL_VM_TYPES, ADMINISTRATE), ("suspendSr", "SR", ADMINISTRATE)],
+    )
     async def set_(command: Command, params: dict[str, Any]) -> None:
-        vm = command.resolve(params["id"], ("VM", "VM-template", "VM-snapshot"))
-        await VmEditor(command, vm).apply({k: v for k, v in params.items() if k != "id"})
+        vm = command.resolve(params["id"], ALL_VM_TYPES)
+        vm = await self_service.fresh(command, vm, weighed="resourceSet" in params)
+        edits = {k: v for k, v in params.items() if k not in ("id", "resourceSet", "share")}
+        services = command.commands.services
+        vm_set = self_service.set_of_vm(services, vm)
+        if "resourceSet" in params:
+            if not command.is_admin:  # as xo-server: only admins move VMs between sets
+                raise errors.unauthorized("admin")
+            set_id = params["resourceSet"]
+            await self_service.move_vm(command, vm, set_id)
+            vm_set = None if set_id is None else self_service.get_set(services, set_id)
+        elif params.get("share"):
+            if vm_set is None:
+                raise errors.invalid_parameters([], "the VM is not in a resource set")
+            self_service.share_vm(services, vm["id"], vm_set["id"])
+        if vm_set is not None:
+            charges = _edit_charges(vm, edits)
+            with self_service.charged(services, vm_set["id"], charges, command.user):
+                await VmEditor(command, vm).apply(edits)
+            return
+        # As xo-server: the scheduler weight is the platform's, not a VM owner's, unless the
+        # VM is in a set; `write` users keep administrating everything.
+        user = command.user
+        if "cpuWeight" in edits and user is not None and user.permission not in ("admin", "write"):
+            raise errors.unauthorized("admin")
+        await VmEditor(command, vm).apply(edits)
 
     async def create(ctx: CallContext, params: dict[str, Any]) -> Any:
+        # Checked before anything is made: `administrate` on the template's pool, or the
+        # resource set's constraints (xod/api/methods/vm_create_checks.py).
+        params = vm_create_checks.authorize(ctx, params)
         # The creator's id goes into the VM's XO data (`creation.user`).
         params = {**params, vm_create.CREATOR: None if ctx.user is None else ctx.user.id}
         commands = commands_of(ctx.services)
         return await execute(commands, ctx, "vm.create", vm_create.create, params)
 
-    registry.add("vm.create", create, "write")
+    registry.add("vm.create", create, SIGNED_IN, action=True)
     ACTIONS.add("vm.create")
-    action(registry, "vm.insertCd")(vm_devices.insert_cd)
-    action(registry, "vm.ejectCd")(vm_devices.eject_cd)
-    action(registry, "vm.createInterface")(vm_devices.create_interface)
-    action(registry, "vm.attachDisk")(vm_devices.attach_disk)
-    action(registry, "vm.setBootOrder")(vm_devices.set_boot_order)
-    action(registry, "vm.getCloudInitConfig")(vm_create.get_cloud_init_config)
+    # The CD: looked up only, as xo-server (an ISO SR's disks are anyone's to insert).
+    cd_types = ("VDI", "VDI-snapshot")
+    action(registry, "vm.insertCd", resolve=[("id", VM_TYPES, OPERATE), ("cd_id", cd_types, "")])(
+        vm_devices.insert_cd
+    )
+    action(registry, "vm.ejectCd", resolve=[("id", VM_TYPES, OPERATE)])(vm_devices.eject_cd)
+    action(
+        registry,
+        "vm.createInterface",
+        resolve=[("vm", VM_TYPES, ADMINISTRATE), ("network", "network", "")],
+    )(vm_devices.create_interface)
+    action(
+        registry,
+        "vm.attachDisk",
+        resolve=[("vm", VM_TYPES, ADMINISTRATE), ("vdi", "VDI", ADMINISTRATE)],
+    )(vm_devices.attach_disk)
+    action(registry, "vm.setBootOrder", resolve=[("vm", COPYABLE_TYPES, OPERATE)])(
+        vm_devices.set_boot_order
+    )
+    action(
+        registry,
+        "vm.getCloudInitConfig",
+        resolve=[("template", "VM-template", ADMINISTRATE)],
+    )(vm_create.get_cloud_init_config)

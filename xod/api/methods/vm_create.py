@@ -22,6 +22,8 @@ import orjson
 
 from xod.api import errors
 from xod.api.commands import Command
+from xod.api.methods import self_service
+from xod.api.methods.vm_create_checks import set_charges
 from xod.api.methods.vm_edit import EDIT_PARAMS, VmEditor, parse_size
 from xod.api.transfers import import_vdi_content
 from xod.formats.fat import fat_image
@@ -321,20 +323,36 @@ async def create(command: Command, params: dict[str, Any]) -> Any:
     # shows the VM, its disks and interfaces, whichever connection reads next.
     command.wait_for_cache = True
     template = command.resolve(params["template"], "VM-template")
-    builder = VmBuilder(command, template, params)
-    await builder.clone()
-    try:
-        await builder.provision(params.get(CREATOR))
-        await builder.edit()
-        await builder.install()
-        await builder.disks()
-        await builder.interfaces()
-        if params.get("cloudConfig") is not None:
-            await builder.config_drive()
-    except BaseException:
-        await builder.roll_back()
-        raise
+    services = command.commands.services
+    set_id = params.get("resourceSet")
+    # In a set, the VM's weight is charged first (code 24 past a limit: nothing is made).
+    charge: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if set_id is not None:
+        _, limits = set_charges(command.store, template, params)
+        charge = self_service.charged(services, set_id, limits, command.user)
+    with charge:
+        builder = VmBuilder(command, template, params)
+        await builder.clone()
+        try:
+            await builder.provision(params.get(CREATOR))
+            if set_id is not None:
+                await self_service.write_vm_set(command, builder.ref, set_id)
+            await builder.edit()
+            await builder.install()
+            await builder.disks()
+            await builder.interfaces()
+            if params.get("cloudConfig") is not None:
+                await builder.config_drive()
+        except BaseException:
+            await builder.roll_back()
+            raise
     vm_id = command.id_of(builder.ref)
+    if set_id is not None and vm_id is not None:
+        # As xo-server: the creator administrates it, or with `share` every subject of the set.
+        if params.get("share"):
+            self_service.share_vm(services, vm_id, set_id)
+        elif command.user is not None:
+            self_service.grant_admin(services, [command.user.id], vm_id)
     if params.get("bootAfterCreate"):
         drive = builder.drive if params.get("destroyCloudConfigVdiAfterBoot") else None
         command.commands.spawn(_boot(command, builder.ref, drive))

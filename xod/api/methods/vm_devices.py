@@ -8,6 +8,7 @@ from typing import Any
 
 from xod.api import errors
 from xod.api.commands import Command
+from xod.api.methods import self_service
 from xod.api.methods.vm_create import CD_POSITION
 from xod.xapi.errors import XapiError
 
@@ -87,6 +88,15 @@ async def eject_cd(command: Command, params: dict[str, Any]) -> None:
 async def create_interface(command: Command, params: dict[str, Any]) -> Any:
     vm = command.resolve(params["vm"], VM_TYPES)
     network = command.resolve(params["network"], "network")
+    # As xo-server: a VM in a set takes networks its set offers; any other, networks the
+    # caller can see.
+    services = command.commands.services
+    resource_set = self_service.set_of_vm(services, vm)
+    if resource_set is not None:
+        set_id = resource_set["id"]
+        self_service.check_constraints(services, set_id, command.user, [network["id"]])
+    else:
+        command.check(network["id"], "view")
     position = params.get("position")
     device = (
         str(position)
@@ -116,24 +126,33 @@ async def create_interface(command: Command, params: dict[str, Any]) -> Any:
 
 async def attach_disk(command: Command, params: dict[str, Any]) -> None:
     vm = command.resolve(params["vm"], VM_TYPES)
-    vdi_ref = command.ref_of(params["vdi"], "VDI")
-    position = params.get("position") or await _first_allowed(command, "VBD", vm["_xapiRef"])
-    vbd_ref = await command.call(
-        "VBD.create",
-        {
-            "VM": vm["_xapiRef"],
-            "VDI": vdi_ref,
-            "userdevice": position,
-            "bootable": bool(params.get("bootable", False)),
-            "mode": params.get("mode", "RW"),
-            "type": "Disk",
-            "empty": False,
-            "other_config": {},
-            "qos_algorithm_type": "",
-            "qos_algorithm_params": {},
-        },
-    )
-    await _plug_if_running(command, vm, "VBD", vbd_ref)  # plug errors reach the caller
+    vdi = command.resolve(params["vdi"], "VDI")
+    services = command.commands.services
+    resource_set = self_service.set_of_vm(services, vm)
+    charge: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if resource_set is not None:
+        # As xo-server: a VM in a set takes disks from SRs its set offers, charged to it.
+        set_id = resource_set["id"]
+        self_service.check_constraints(services, set_id, command.user, [vdi["$SR"]])
+        charge = self_service.charged(services, set_id, {"disk": vdi["size"]}, command.user)
+    with charge:
+        position = params.get("position") or await _first_allowed(command, "VBD", vm["_xapiRef"])
+        vbd_ref = await command.call(
+            "VBD.create",
+            {
+                "VM": vm["_xapiRef"],
+                "VDI": vdi["_xapiRef"],
+                "userdevice": position,
+                "bootable": bool(params.get("bootable", False)),
+                "mode": params.get("mode", "RW"),
+                "type": "Disk",
+                "empty": False,
+                "other_config": {},
+                "qos_algorithm_type": "",
+                "qos_algorithm_params": {},
+            },
+        )
+        await _plug_if_running(command, vm, "VBD", vbd_ref)  # plug errors reach the caller
 
 
 async def set_boot_order(command: Command, params: dict[str, Any]) -> None:

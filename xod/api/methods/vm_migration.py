@@ -9,13 +9,17 @@ from typing import Any
 
 from xod.api import errors
 from xod.api.commands import Command
+from xod.api.resolve import find_object
 
 
 async def migrate(command: Command, params: dict[str, Any]) -> None:
     vm = command.resolve(params["vm"], "VM")
-    host = command.store.get(params["targetHost"])
-    if host is None or host.get("type") != "host":
-        raise errors.no_such_object(params["targetHost"], "host")
+    host = find_object(command.store, params["targetHost"], ("host",))
+    # The SRs the disks go to are administrated too (xo-server checks `mapVdisSrs`; xod also
+    # the default `sr`: moving disks onto an SR is what administrating it allows).
+    for sr_id in [params.get("sr"), *(params.get("mapVdisSrs") or {}).values()]:
+        if isinstance(sr_id, str):
+            command.check(find_object(command.store, sr_id, ("SR",))["id"], "administrate")
     if host.get("$pool") != vm.get("$pool"):
         raise errors.not_implemented()  # cross-pool migration: not yet
     # `force` skips xapi's check of the target's CPU against the one the VM booted on.
@@ -74,6 +78,13 @@ def vm_disks(command: Command, vm: dict[str, Any]) -> Iterator[dict[str, Any]]:
         vdi = store.get(vbd["VDI"])
         if vdi is not None:
             yield vdi
+
+
+def check_disk_srs(command: Command, vm: dict[str, Any], permission: str) -> None:
+    """The caller's `permission` on the SR of each disk of the VM (xo-server's
+    checkPermissionOnSrs: what a clone, a live copy or a snapshot reads from)."""
+    for vdi in vm_disks(command, vm):
+        command.check(vdi["$SR"], permission)
 
 
 def _reaches(command: Command, host: dict[str, Any], sr: dict[str, Any]) -> bool:

@@ -179,6 +179,13 @@ async def vm_checkpoint(call: Call, vm: str, new_name: str) -> str:
     return await vm_operation(call, vm, "checkpoint", effect)
 
 
+# What VM.revert restores from the snapshot (beyond its disks, which the simulator keeps).
+REVERTED_FIELDS = (
+    "VCPUs_max", "VCPUs_at_startup", "memory_static_min", "memory_static_max",
+    "memory_dynamic_min", "memory_dynamic_max", "other_config",
+)  # fmt: skip
+
+
 async def vm_revert(call: Call, snapshot: str) -> str:
     db = call.pool.db
     record = db.get("VM", snapshot)
@@ -190,7 +197,9 @@ async def vm_revert(call: Call, snapshot: str) -> str:
     def effect() -> tuple[Any, dict[str, Any]]:
         target = record["snapshot_of"]
         target_record = db.get("VM", target)
+        # As xapi: the VM gets the snapshot's configuration back.
         changes: dict[str, Any] = {"parent": snapshot}
+        changes.update({field: record[field] for field in REVERTED_FIELDS})
         if target_record["power_state"] in LIVE_STATES:
             changes.update(go_down(call, target))
         elif target_record["power_state"] == "Suspended":
