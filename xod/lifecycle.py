@@ -34,6 +34,7 @@ from xod.server.instrumented import InstrumentedPoolConnection
 from xod.settings import RELOADABLE, parse_listen, parse_origins
 
 if TYPE_CHECKING:
+    from xod.cluster.node import ClusterNode
     from xod.server.app import XodApp
     from xod.server.listen import Listener
     from xod.store import FirstStartAdmin
@@ -107,6 +108,7 @@ class Daemon:
         self._stop_step = "nothing"
         self._observability: Observability | None = None
         self._client_limit = ClientLimit(lambda: 0)
+        self._cluster: ClusterNode | None = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -149,8 +151,19 @@ class Daemon:
             notification_frame_bytes=limits.notification_frame_bytes,
             allowed_origins=parse_origins(settings.http.allowed_origins),
         )
+        cluster = settings.cluster
+        if cluster.nats:  # [cluster]: pools owned by one instance each, replicas through NATS
+            from xod.cluster.node import ClusterNode
+
+            self._cluster = await ClusterNode.connect(
+                list(cluster.nats), cluster.instance, cluster.lease_seconds
+            )
+            server_config.pool_manager = self._cluster.pool_manager
         app = XodApp(server_config)
         self._app = app
+        if self._cluster is not None:
+            await self._cluster.start(app.services)
+            log.info("cluster", instance=self._cluster.instance, nats=list(cluster.nats))
         # At once: if the start fails later, the password is still known. The demo shows its
         # throwaway password in its banner instead.
         admin = app.first_start(print_to=None)
@@ -172,6 +185,7 @@ class Daemon:
             app.pools,
             enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],
             clients=connected_clients,
+            cluster=self._cluster.report if self._cluster is not None else None,
         )
         self._observability.register()
         app.app.router.add_routes(self._observability.routes())
@@ -347,6 +361,10 @@ class Daemon:
             self._stop_step = "actions to end and pools to log out"
             # Logs out of every XAPI session, closes the store.
             await self._app.stop(actions_grace=timeout / 5, pools_grace=timeout / 5)
+        if self._cluster is not None:
+            self._stop_step = "the cluster link to close"
+            await self._cluster.close()
+            self._cluster = None
         if self._simulator is not None:
             self._stop_step = "the demo pool to stop"
             await self._simulator.stop()
