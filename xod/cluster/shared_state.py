@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -33,6 +34,7 @@ from argon2 import PasswordHasher
 from nats.js.api import KeyValueConfig
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
+from xod.backoff import Backoff
 from xod.cluster.nats import ClusterLink, connect
 from xod.store import Store
 from xod.store.replicated import Change, ReplicatedDatabase, open_replicated_store
@@ -43,6 +45,7 @@ log = logging.getLogger("xod.cluster.state")
 BUCKET = "xod-state"
 WRITE_TIMEOUT = 5.0  # seconds a write waits for the bucket before it fails
 SYNC_BATCH = 1000  # entries applied to the mirror per transaction while catching up
+RECONNECT_CHECK = 1.0  # seconds between two looks at NATS reconnections while all is quiet
 EXPECTED_LAST = "Nats-Expected-Last-Subject-Sequence"
 WRONG_LAST_SEQUENCE = (10071, 10164)  # JetStream's error codes for a failed revision check
 
@@ -92,6 +95,10 @@ class SharedState:
         store.tokens.purge_expired()  # as `Store.open` does
         return store
 
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and self._link.connected
+
     def on_remote_change(self, listener: Callable[[list[Change]], None]) -> None:
         """Call `listener` on the daemon's loop with the rows other instances changed."""
         self._listeners.append(listener)
@@ -120,6 +127,7 @@ class SharedState:
 
     def _run_loop(self) -> None:
         loop = self._loop
+        asyncio.set_event_loop(loop)  # nats-py asks for "the current loop" in places
         loop.run_forever()
         # Stopped by `close`: what the NATS client left running (its consumers' checks) ends
         # here rather than being destroyed pending.
@@ -154,18 +162,53 @@ class SharedState:
         log.info("shared state loaded", extra={"bucket": BUCKET, "servers": self._servers})
 
     async def _follow(self, database: ReplicatedDatabase, synced: asyncio.Future[None]) -> None:
-        assert self._kv is not None
-        watcher = await self._kv.watchall()
+        """Watch the bucket for good. After NATS reconnects, watching starts over: the bucket's
+        current entries again (deletions included, as markers), those the mirror already has
+        ignored by revision. nats-py's own recovery of a watcher waits for missed heartbeats."""
+        assert self._link is not None and self._kv is not None
+        retry = Backoff(0.2, 5.0)
+        while True:
+            reconnects = self._link.nc.stats["reconnects"]
+            try:
+                watcher = await self._kv.watchall()
+            except (nats.errors.Error, TimeoutError) as error:
+                log.warning("cannot watch the shared state yet", extra={"error": repr(error)})
+                await asyncio.sleep(retry.next())
+                continue
+            retry.reset()
+            try:
+                await self._apply_until_reconnected(watcher, database, synced, reconnects)
+            finally:
+                with contextlib.suppress(Exception):
+                    await watcher.stop()  # type: ignore[no-untyped-call]
+
+    async def _apply_until_reconnected(
+        self,
+        watcher: KeyValue.KeyWatcher,
+        database: ReplicatedDatabase,
+        synced: asyncio.Future[None],
+        reconnects: int,
+    ) -> None:
+        assert self._link is not None
         batch: list[tuple[str, bytes | None, int]] = []
-        async for entry in watcher:
+        caught_up = False
+        while self._link.nc.stats["reconnects"] == reconnects or not self.connected:
+            try:
+                entry = await watcher.updates(timeout=RECONNECT_CHECK)  # type: ignore[no-untyped-call]
+            except nats.errors.TimeoutError:
+                continue
             if entry is None:  # the values the bucket held when watching started are all in
                 await asyncio.to_thread(database.apply, batch)
                 batch = []
-                synced.set_result(None)
+                caught_up = True
+                if not synced.done():
+                    synced.set_result(None)
                 continue
+            if not isinstance(entry, KeyValue.Entry):
+                return  # the watcher was stopped
             deleted = entry.operation in (KV_DEL, KV_PURGE)
             batch.append((entry.key, None if deleted else entry.value, entry.revision or 0))
-            if synced.done() or len(batch) >= SYNC_BATCH:
+            if caught_up or len(batch) >= SYNC_BATCH:
                 await asyncio.to_thread(database.apply, batch)
                 batch = []
 
@@ -178,7 +221,7 @@ class SharedState:
     # -- KeyValueClient: called from the daemon's threads, run on the bucket's loop -------------
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if self._link is None or not self._link.nc.is_connected:
+        if not self.connected:
             coroutine.close()
             raise SharedStateUnavailable("NATS is not connected: the shared state is read-only")
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
