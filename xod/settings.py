@@ -103,6 +103,12 @@ def _instance_name(value: str) -> str:
     return value
 
 
+def _replica_count(value: int) -> int:
+    if not 1 <= value <= 5:  # JetStream's own bounds
+        raise ValueError(f"must be 1 to 5; got {value}")
+    return value
+
+
 def _ipv4(value: str) -> str:
     import ipaddress
 
@@ -320,6 +326,14 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "seconds a pool's owner keeps it without renewing its lease (then another takes over)",
         _positive,
+    ),
+    Setting(
+        "cluster",
+        "state_replicas",
+        int,
+        1,
+        "copies NATS keeps of the shared state bucket (users, tokens, servers): 3 on 3 servers",
+        _replica_count,
     ),
 )
 

@@ -1,0 +1,136 @@
+"""The store of two cluster members (xod/cluster/shared_state.py, xod/store/replicated.py)
+against a real nats-server: claims of unique columns, writes based on a stale copy, cascades,
+and NATS going away and coming back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.api.harness import cheap_hasher
+from tests.cluster.nats_server import NatsServer
+from xod.cluster.shared_state import SharedState
+from xod.store import DuplicateServer, DuplicateUser, Store
+from xod.store.replicated import claim_key, row_key
+from xod.store.replication_errors import SharedStateUnavailable, WriteConflict
+
+REPLICATION_WAIT = 15.0  # seconds a change may take to reach the other member (loaded CI)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path):
+    with NatsServer(tmp_path / "nats") as server:
+        yield server
+
+
+@pytest.fixture
+async def members(
+    tmp_path: Path, nats_server: NatsServer
+) -> AsyncIterator[tuple[SharedState, Store, SharedState, Store]]:
+    a = SharedState([nats_server.url], "a", timeout=2.0)
+    b = SharedState([nats_server.url], "b", timeout=2.0)
+    store_a = await a.open_store(tmp_path / "a", cheap_hasher())
+    store_b = await b.open_store(tmp_path / "b", cheap_hasher())
+    try:
+        yield a, store_a, b, store_b
+    finally:
+        for shared, store in ((a, store_a), (b, store_b)):
+            store.close()
+            await shared.close()
+
+
+async def until(what: str, condition: Callable[[], object]) -> None:
+    async with asyncio.timeout(REPLICATION_WAIT):
+        while not condition():
+            await asyncio.sleep(0.02)
+    assert condition(), what
+
+
+async def test_a_host_is_registered_once_and_a_claim_left_behind_is_taken_over(members) -> None:
+    a, store_a, _b, store_b = members
+    results = await asyncio.gather(
+        asyncio.to_thread(store_a.servers.add, "10.0.0.1", "root", "pw-a"),
+        asyncio.to_thread(store_b.servers.add, "10.0.0.1", "root", "pw-b"),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["DuplicateServer", "ServerRecord"]
+    await until(
+        "the server on both",
+        lambda: len(store_a.servers.list()) == 1 == len(store_b.servers.list()),
+    )
+    [server] = store_b.servers.list()
+    with pytest.raises(DuplicateServer):
+        store_b.servers.add("10.0.0.1", "root", "again")
+
+    # Renamed: the old host is free again, the new one taken.
+    store_b.servers.update(server.id, host="10.0.0.2")
+    await until("the rename on a", lambda: store_a.servers.get(server.id).host == "10.0.0.2")
+    store_a.servers.add("10.0.0.1", "root", "pw")
+    with pytest.raises(DuplicateServer):
+        store_a.servers.add("10.0.0.2", "root", "pw")
+
+    # A member that died between claiming a host and writing its row left the claim behind.
+    a.create(claim_key("servers", "host", "10.0.0.3"), row_key("servers", "gone").encode())
+    added = store_b.servers.add("10.0.0.3", "root", "pw")
+    await until("the taken-over host on a", lambda: store_a.servers.get(added.id) is not None)
+
+
+async def test_a_write_based_on_a_stale_copy_fails_and_nothing_is_lost(members) -> None:
+    _a, store_a, _b, store_b = members
+    user = store_a.users.create("stale@cluster.test", "pw", "read")
+    await until("the user on b", lambda: store_b.users.get(user.id) is not None)
+
+    # While a's copy cannot take in b's change (its lock held: a's applier waits), a writes
+    # from what it has: the bucket refuses, and a's copy keeps what the bucket has.
+    with store_a.database._lock:
+        store_b.users.update(user.id, permission="write")
+        with pytest.raises(WriteConflict):
+            store_a.users.update(user.id, permission="admin")
+    await until("b's change on a", lambda: store_a.users.get(user.id).permission == "write")
+    store_a.users.update(user.id, permission="admin")  # from the fresh copy: accepted
+    await until("a's change on b", lambda: store_b.users.get(user.id).permission == "admin")
+
+    # The same email under another id is refused, created anywhere.
+    with pytest.raises(DuplicateUser):
+        store_b.users.create("stale@cluster.test", "pw")
+
+
+async def test_a_deleted_user_takes_their_tokens_along_on_every_member(members) -> None:
+    _a, store_a, _b, store_b = members
+    user = store_a.users.create("leaving@cluster.test", "pw")
+    created = store_a.tokens.create(user.id, description="theirs")
+    await until("the token on b", lambda: store_b.tokens.lookup(created.token) is not None)
+    assert store_a.users.delete(user.id)
+    await until("the user gone on b", lambda: store_b.users.get(user.id) is None)
+    await until("the token gone on b", lambda: store_b.tokens.get(created.record.id) is None)
+    assert store_b.tokens.lookup(created.token) is None
+
+
+async def test_without_nats_reads_go_on_writes_fail_and_it_resumes_after(
+    members, nats_server: NatsServer
+) -> None:
+    a, store_a, b, store_b = members
+    user = store_a.users.create("steady@cluster.test", "pw", "admin")
+    created = store_a.tokens.create(user.id)
+    await until("the token on b", lambda: store_b.tokens.lookup(created.token) is not None)
+
+    await asyncio.to_thread(nats_server.stop)
+    await until("b disconnected", lambda: not b.connected)
+    assert store_b.users.verify_password("steady@cluster.test", "pw") is not None
+    record = store_b.tokens.lookup(created.token)
+    assert record is not None
+    store_b.tokens.record_use(record.id, "192.0.2.1")  # best effort: no error
+    started = time.monotonic()
+    with pytest.raises(SharedStateUnavailable):
+        store_b.users.create("while-down@cluster.test", "pw")
+    assert time.monotonic() - started < 1.0  # refused at once, not after a timeout
+    assert store_b.users.get_by_email("while-down@cluster.test") is None
+
+    await asyncio.to_thread(nats_server.start)  # same port, same JetStream directory
+    await until("both reconnected", lambda: a.connected and b.connected)
+    later = store_b.users.create("after@cluster.test", "pw")
+    await until("the watcher on a resumed", lambda: store_a.users.get(later.id) is not None)

@@ -1,0 +1,364 @@
+"""The state database of a cluster member: a local SQLite mirror of a shared key-value bucket.
+
+In cluster mode (`[cluster] nats`) users, tokens, servers, cloud-init templates (and any table
+listed in `REPLICATED_TABLES`) live in one JetStream key-value bucket; every instance keeps a
+local copy. The store classes of this package do not change: they run their SQL against
+`ReplicatedDatabase`, a `Database` whose file is that copy, so reads stay synchronous and local.
+
+- Reads: from the mirror, fed by the bucket's watcher (`apply`, one entry per row: key
+  `<table>.<id>`, value the row as a JSON object). An entry older than what the mirror holds
+  for its key is ignored, so a late echo never undoes a newer write.
+- Writes: a store method's transaction runs on the mirror as usual; temporary triggers note the
+  rows it touched, and before COMMIT each one goes to the bucket: a new row by `create`, a
+  changed one by `update` checked against the revision the mirror holds (someone else's newer
+  write makes it `WriteConflict`, and nothing is committed locally), a deleted one by an
+  unconditional delete (deletion wins). Only once the bucket acknowledged does the local
+  transaction commit, with the acknowledged revisions.
+- Unique columns (a user's email, a server's host) are claimed in the bucket by a key of their
+  own, `<table>.unique.<column>.<sha256 of the value>` → the row's key, created before the row:
+  two instances creating the same email at once cannot both win. A claim left behind (a crash
+  between the claim and the row) is taken over once its row no longer holds the value.
+- A write of several rows (a user and, by cascade, their tokens) is not atomic in the bucket:
+  if one of its operations fails, those before it stay and the mirror converges to them.
+- Foreign keys are not checked while applying the bucket's entries (a token may arrive before
+  its user when watching resumes); the writer's cascades reach the bucket as deletions.
+
+Secrets are as in the single-instance file: argon2 password hashes and SHA-256 token hashes,
+never a token itself; the servers' XAPI passwords are kept as given (they must be replayed), so
+the bucket is readable only by whom may read the XAPI passwords (NATS accounts and TLS).
+
+A replicated table has a TEXT primary key named `id`; making one more table shared is one line
+in `REPLICATED_TABLES`. Entries of tables this version does not know are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from argon2 import PasswordHasher
+
+from xod.store import DuplicateServer, DuplicateUser, Store
+from xod.store.database import DATABASE_NAME, Database
+from xod.store.replication_errors import RevisionConflict, WriteConflict
+
+MIRROR_NAME = "cluster-mirror.sqlite3"  # beside the single-instance DATABASE_NAME, never it
+assert MIRROR_NAME != DATABASE_NAME
+
+
+class KeyValueClient(Protocol):
+    """The bucket, seen synchronously (xod/cluster/shared_state.py runs it on its own loop)."""
+
+    def get(self, key: str) -> tuple[bytes | None, int]:
+        """(value, revision); value None when the key is absent or deleted."""
+
+    def create(self, key: str, value: bytes) -> int:
+        """Revision of the new key; RevisionConflict if it exists (not deleted)."""
+
+    def update(self, key: str, value: bytes, last: int) -> int:
+        """Revision of the new value; RevisionConflict unless `last` is the key's revision."""
+
+    def delete(self, key: str, last: int = 0) -> int:
+        """Revision of the deletion marker (`last` 0: whatever the key's revision)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    unique: tuple[str, ...] = ()  # columns no two rows may share (NULL excepted)
+    duplicate: Callable[[Any], Exception] = ValueError  # what a lost claim raises
+
+
+REPLICATED_TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "users",
+        unique=("email",),
+        duplicate=lambda email: DuplicateUser(f"a user with email {email!r} already exists"),
+    ),
+    TableSpec("tokens"),  # ids and hashes are random: nothing to claim
+    TableSpec(
+        "servers",
+        unique=("host",),
+        duplicate=lambda host: DuplicateServer(
+            f"a server with host {host!r} is already registered"
+        ),
+    ),
+    TableSpec("cloud_configs"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A row another instance changed, once applied to the mirror."""
+
+    table: str
+    id: str
+    deleted: bool
+
+
+_PLAIN_ID = re.compile(r"[-_A-Za-z0-9]+")
+
+
+def row_key(table: str, row_id: str) -> str:
+    """`users.<id>`; an id with characters a key may not hold is base64url'd behind `=`."""
+    if _PLAIN_ID.fullmatch(row_id):
+        return f"{table}.{row_id}"
+    return f"{table}.={base64.urlsafe_b64encode(row_id.encode()).decode().rstrip('=')}"
+
+
+def parse_row_key(key: str) -> tuple[str, str] | None:
+    """(table, id) of a row key; None for a claim key."""
+    table, _, encoded = key.partition(".")
+    if not encoded or "." in encoded:
+        return None
+    if encoded.startswith("="):
+        data = encoded[1:]
+        return table, base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+    return table, encoded
+
+
+def claim_key(table: str, column: str, value: Any) -> str:
+    digest = hashlib.sha256(orjson.dumps(value)).hexdigest()
+    return f"{table}.unique.{column}.{digest}"
+
+
+def encode_row(row: dict[str, Any]) -> bytes:
+    # SQLite values are None, int, float, str or bytes; bytes (the stores' JSON columns written
+    # by orjson) become {"$bytes": base64}: JSON objects are no SQLite value otherwise.
+    return orjson.dumps(
+        {
+            column: {"$bytes": base64.b64encode(value).decode()}
+            if isinstance(value, bytes)
+            else value
+            for column, value in row.items()
+        }
+    )
+
+
+def decode_row(data: bytes) -> dict[str, Any]:
+    return {
+        column: base64.b64decode(value["$bytes"]) if isinstance(value, dict) else value
+        for column, value in orjson.loads(data).items()
+    }
+
+
+class ReplicatedDatabase(Database):
+    """A `Database` on the mirror file whose writes go through the bucket first."""
+
+    def __init__(
+        self,
+        path: Path,
+        bucket: KeyValueClient,
+        tables: tuple[TableSpec, ...] = REPLICATED_TABLES,
+    ) -> None:
+        self._bucket = bucket
+        self._capturing = False  # the migrations run locally: the mirror's schema is its own
+        self._closed = False
+        # Called after remote changes are committed to the mirror, in the applying thread.
+        self.listeners: list[Callable[[list[Change]], None]] = []
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)  # a fresh copy each start: the bucket has it all
+        super().__init__(path)
+        existing = {row[0] for row in self.query("SELECT name FROM sqlite_master")}
+        self._tables = {spec.name: spec for spec in tables if spec.name in existing}
+        self._columns = {
+            name: [row[1] for row in self.query(f"PRAGMA table_info({name})")]
+            for name in self._tables
+        }
+        self._install_capture()
+        self._capturing = True
+
+    @classmethod
+    def open_mirror(cls, state_dir: str | Path, bucket: KeyValueClient) -> ReplicatedDatabase:
+        directory = Path(state_dir)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return cls(directory / MIRROR_NAME, bucket)
+
+    def _install_capture(self) -> None:
+        with self.transaction() as connection:
+            connection.execute(
+                "CREATE TABLE xod_revisions (key TEXT PRIMARY KEY, revision INTEGER NOT NULL,"
+                " value BLOB)"
+            )
+            connection.execute("CREATE TEMP TABLE xod_touched (tbl TEXT NOT NULL, id TEXT)")
+            for name in self._tables:
+                for event, ids in (
+                    ("INSERT", ("NEW",)),
+                    ("UPDATE", ("OLD", "NEW")),
+                    ("DELETE", ("OLD",)),
+                ):
+                    values = ", ".join(f"('{name}', {row}.id)" for row in ids)
+                    connection.execute(
+                        f"CREATE TEMP TRIGGER xod_{name}_{event.lower()} AFTER {event}"
+                        f" ON main.{name} BEGIN INSERT INTO xod_touched VALUES {values}; END"
+                    )
+
+    # -- writes: the bucket first, then the mirror ------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with super().transaction() as connection:
+            yield connection
+            if self._capturing:
+                self._publish(connection)
+
+    def _publish(self, connection: sqlite3.Connection) -> None:
+        touched = connection.execute("SELECT DISTINCT tbl, id FROM xod_touched").fetchall()
+        connection.execute("DELETE FROM xod_touched")
+        for table, row_id in touched:
+            key = row_key(table, row_id)
+            known = connection.execute(
+                "SELECT revision, value FROM xod_revisions WHERE key = ?", (key,)
+            ).fetchone()
+            old = decode_row(known["value"]) if known and known["value"] is not None else None
+            found = connection.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,)).fetchone()
+            spec = self._tables[table]
+            if found is None:
+                if old is None:
+                    continue  # created and deleted in this transaction: nothing to tell
+                revision = self._bucket.delete(key)
+                value = None
+                new: dict[str, Any] = {}
+            else:
+                new = dict(found)
+                if new == old:
+                    continue
+                value = encode_row(new)
+                revision = self._write_row(spec, key, value, new, old, known)
+            connection.execute(
+                "INSERT OR REPLACE INTO xod_revisions VALUES (?, ?, ?)", (key, revision, value)
+            )
+            for column in spec.unique:
+                if old is not None and old[column] is not None and old[column] != new.get(column):
+                    self._release(claim_key(table, column, old[column]), key)
+
+    def _write_row(
+        self,
+        spec: TableSpec,
+        key: str,
+        value: bytes,
+        new: dict[str, Any],
+        old: dict[str, Any] | None,
+        known: sqlite3.Row | None,
+    ) -> int:
+        claimed: list[str] = []
+        for column in spec.unique:
+            if new[column] is not None and (old is None or old[column] != new[column]):
+                claimed.append(self._claim(spec, column, new[column], key))
+        try:
+            if old is None:
+                return self._bucket.create(key, value)
+            return self._bucket.update(key, value, last=known["revision"] if known else 0)
+        except RevisionConflict:
+            for claim in claimed:
+                self._release(claim, key)
+            raise WriteConflict(
+                f"{spec.name} {new['id']} was changed by another instance meanwhile; retry"
+            ) from None
+
+    def _claim(self, spec: TableSpec, column: str, value: Any, key: str) -> str:
+        """Own `value` of `column` for the row `key` (its claim's key), or raise the table's
+        duplicate error."""
+        claim = claim_key(spec.name, column, value)
+        try:
+            self._bucket.create(claim, key.encode())
+            return claim
+        except RevisionConflict:
+            pass
+        holder, revision = self._bucket.get(claim)
+        if holder is not None and holder.decode() != key and self._holds(holder, column, value):
+            raise spec.duplicate(value)
+        try:  # ours already, or left behind by a row that no longer has the value
+            self._bucket.update(claim, key.encode(), last=revision)
+        except RevisionConflict:
+            raise spec.duplicate(value) from None  # claimed by another instance just now
+        return claim
+
+    def _holds(self, holder: bytes, column: str, value: Any) -> bool:
+        data, _revision = self._bucket.get(holder.decode())
+        return data is not None and decode_row(data).get(column) == value
+
+    def _release(self, claim: str, key: str) -> None:
+        holder, revision = self._bucket.get(claim)
+        if holder is not None and holder.decode() == key:
+            with suppress(RevisionConflict):  # taken over meanwhile: no longer ours to drop
+                self._bucket.delete(claim, last=revision)
+
+    # -- reads' source: the bucket's entries --------------------------------------------------
+
+    def apply(self, entries: list[tuple[str, bytes | None, int]]) -> list[Change]:
+        """Bring the bucket's entries (key, row or None when deleted, revision) into the mirror;
+        the rows that changed, once committed (the listeners get them too)."""
+        changes: list[Change] = []
+        with self._lock:
+            if self._closed:
+                return changes
+            self._connection.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction
+            try:
+                with super().transaction() as connection:
+                    for key, value, revision in entries:
+                        change = self._apply_one(connection, key, value, revision)
+                        if change is not None:
+                            changes.append(change)
+                    connection.execute("DELETE FROM xod_touched")
+            finally:
+                self._connection.execute("PRAGMA foreign_keys=ON")
+        if changes:
+            for listener in self.listeners:
+                listener(changes)
+        return changes
+
+    def _apply_one(
+        self, connection: sqlite3.Connection, key: str, value: bytes | None, revision: int
+    ) -> Change | None:
+        parsed = parse_row_key(key)
+        if parsed is None or parsed[0] not in self._tables:
+            return None
+        table, row_id = parsed
+        known = connection.execute(
+            "SELECT revision FROM xod_revisions WHERE key = ?", (key,)
+        ).fetchone()
+        if known is not None and known["revision"] >= revision:
+            return None  # this instance's own write coming back, or older than the mirror
+        if value is None:
+            connection.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+        else:
+            row = decode_row(value)
+            columns = [c for c in self._columns[table] if c in row]
+            connection.execute(
+                f"INSERT OR REPLACE INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' * len(columns))})",
+                tuple(row[c] for c in columns),
+            )
+        connection.execute(
+            "INSERT OR REPLACE INTO xod_revisions VALUES (?, ?, ?)", (key, revision, value)
+        )
+        return Change(table, row_id, deleted=value is None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        super().close()
+
+
+def open_replicated_store(
+    state_dir: str | Path, bucket: KeyValueClient, hasher: PasswordHasher | None = None
+) -> Store:
+    """The `Store` of a cluster member, on an empty mirror (filled by `apply`)."""
+    database = ReplicatedDatabase.open_mirror(state_dir, bucket)
+    store = Store(database, hasher)
+
+    def forget_cached_users(changes: list[Change]) -> None:
+        if any(change.table == "users" for change in changes):
+            store.users._changed()  # its id → User cache; this package's own bookkeeping
+
+    database.listeners.append(forget_cached_users)
+    return store
