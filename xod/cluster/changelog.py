@@ -200,6 +200,12 @@ class PoolChangeLog:
                 self._task = None
                 self._on_fenced(self.server_id)
                 return
+            except Exception:
+                # The pool's changes can no longer be published in order: give it up.
+                log.exception("pool %s: publishing failed", self.server_id)
+                self._task = None
+                self._on_fenced(self.server_id)
+                return
             finally:
                 async with self._progress:
                     self._done += 1

@@ -114,6 +114,8 @@ class ClusterNode:
                 server_id: {
                     "pool": replica.pool_of_server.get(server_id),
                     "owner": pools.runs_here(server_id),
+                    "sync": pools.sync_of(server_id).state,
+                    "published": pools.changelog_of(server_id).published,
                     "last_revision": replica.applied.get(server_id),
                 }
                 for server_id in pools.server_ids()

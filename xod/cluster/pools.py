@@ -129,12 +129,19 @@ class ClusteredPoolManager(PoolManager):
         )
 
     async def _take_over(self, server_id: str) -> None:
-        changelog = self._changelogs[server_id]
-        last = await changelog.last_on_subject()
-        await self.replica.wait_for(last, REPLICA_WAIT)
-        changelog.start(last)
-        self.takeovers += 1
-        self.sync_of(server_id).start()
+        try:
+            changelog = self._changelogs[server_id]
+            last = await changelog.last_on_subject()
+            await self.replica.wait_for(last, REPLICA_WAIT)
+            changelog.start(last)
+            self.takeovers += 1
+            self.sync_of(server_id).start()
+            log.info("pool %s: taken over by %s after revision %d", server_id, self.instance, last)
+        except Exception:
+            # Given up: another instance may take it (the lease is released).
+            log.exception("pool %s: takeover failed", server_id)
+            asyncio.get_running_loop().create_task(self._give_up(server_id))
+            return
         self._notify(server_id, True)
 
     async def _lost(self, server_id: str) -> None:
