@@ -50,6 +50,13 @@ class Instance:
         ):
             return response.status, await response.json()
 
+    async def metrics(self) -> str:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.url}/metrics", timeout=aiohttp.ClientTimeout(total=10)) as response,
+        ):
+            return await response.text()
+
     async def owned(self) -> list[str]:
         _status, body = await self.readyz()
         owned: list[str] = body["cluster"]["owned_pools"]

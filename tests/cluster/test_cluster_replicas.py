@@ -34,6 +34,25 @@ async def test_three_instances_serve_the_same_objects_at_the_same_revisions(tmp_
             async with instance.client() as client:
                 revisions.add((await client.call("xod.subscribe", {}))["revision"])
         assert len(revisions) == 1, revisions
+        (revision,) = revisions
+        # /readyz and /metrics say who owns what and how far each replica is.
+        for instance in cluster.instances:
+            status, body = await instance.readyz()
+            report = body["cluster"]
+            assert status == 200 and report["instance"] == instance.name
+            owned = sorted(s for s, name in owners.items() if name == instance.name)
+            assert report["owned_pools"] == owned
+            assert report["role"] == ("owner" if owned else "replica")
+            assert report["revision"] == revision
+            for server_id, pool in report["pools"].items():
+                assert pool["owner"] == (server_id in owned)
+                assert pool["replica_lag_seconds"] is not None and pool["replica_lag_seconds"] < 30
+            metrics = await instance.metrics()
+            for server_id in cluster.server_ids:
+                labels = f'instance="{instance.name}",server="{server_id}"'
+                owned_value = 1.0 if server_id in owned else 0.0
+                assert f"xod_cluster_pool_owned{{{labels}}} {owned_value}" in metrics
+            assert f'xod_cluster_replica_lag_messages{{instance="{instance.name}"}} 0.0' in metrics
 
 
 async def test_a_client_resumes_on_another_instance_with_its_since(tmp_path: Path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ STREAM = "XOD_CHANGES"
 SUBJECT_PREFIX = "xod.changes"
 # The pool (XO id of its pool object) a message's changes belong to.
 POOL_HEADER = "Xod-Pool"
+# When the owner published it (Unix time, seconds): each replica's lag per pool.
+TIME_HEADER = "Xod-Time"
 # Messages stay below NATS's default max_payload (1 MiB): a bigger batch (a pool's first sync)
 # goes as several messages, each its own revision, as big batches go to clients in frames.
 MAX_MESSAGE_BYTES = 768 * 1024
@@ -232,6 +235,7 @@ class PoolChangeLog:
         expected = self.last_sequence
         headers = {
             POOL_HEADER: pool_id,
+            TIME_HEADER: f"{time.time():.6f}",
             "Nats-Expected-Last-Subject-Sequence": str(expected),
             # The same id when sent again: JetStream keeps one copy. The instance's name in
             # it: another instance's publish after the same sequence is refused, not taken

@@ -117,6 +117,7 @@ class ClusterNode:
                     "sync": pools.sync_of(server_id).state,
                     "published": pools.changelog_of(server_id).published,
                     "last_revision": replica.applied.get(server_id),
+                    "replica_lag_seconds": replica.lag_seconds.get(server_id),
                 }
                 for server_id in pools.server_ids()
             },
@@ -155,11 +156,19 @@ class _ClusterCollector(Collector):
             "the revision of the pool's last change applied by this instance's replica",
             labels=["instance", "server"],
         )
+        pool_lag = GaugeMetricFamily(
+            "xod_cluster_replica_lag_seconds",
+            "seconds between the pool's last change's publication and its application here",
+            labels=["instance", "server"],
+        )
         for server_id, pool in report["pools"].items():
-            owner.add_metric([self.node.instance, server_id], 1 if pool["owner"] else 0)
-            last.add_metric([self.node.instance, server_id], pool["last_revision"] or 0)
+            labels = [self.node.instance, server_id]
+            owner.add_metric(labels, 1 if pool["owner"] else 0)
+            last.add_metric(labels, pool["last_revision"] or 0)
+            pool_lag.add_metric(labels, pool["replica_lag_seconds"] or 0.0)
         yield owner
         yield last
+        yield pool_lag
         lag = GaugeMetricFamily(
             "xod_cluster_replica_lag_messages",
             "change log messages not yet applied by this instance's replica",

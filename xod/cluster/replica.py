@@ -22,7 +22,14 @@ from nats.js import api
 from nats.js.client import JetStreamContext
 
 from xod.cache.store import ObjectStore
-from xod.cluster.changelog import POOL_HEADER, STREAM, SUBJECT_PREFIX, decode, server_of
+from xod.cluster.changelog import (
+    POOL_HEADER,
+    STREAM,
+    SUBJECT_PREFIX,
+    TIME_HEADER,
+    decode,
+    server_of,
+)
 from xod.cluster.nats import ClusterLink
 
 log = logging.getLogger("xod.cluster")
@@ -37,6 +44,8 @@ class Replica:
         # server id → its pool's id, and the sequence of its last message applied here.
         self.pool_of_server: dict[str, str] = {}
         self.applied: dict[str, int] = {}
+        # server id → seconds between its last change's publication and its application here.
+        self.lag_seconds: dict[str, float] = {}
         # Messages of the stream not applied here yet, as of the last one applied.
         self.pending = 0
         self.messages = 0
@@ -80,7 +89,8 @@ class Replica:
         self.pending = int(metadata.num_pending or 0)
         if sequence > self.store.revision:
             server_id = server_of(message.subject)
-            pool_id = (message.headers or {}).get(POOL_HEADER)
+            headers = message.headers or {}
+            pool_id = headers.get(POOL_HEADER)
             if pool_id is None:
                 log.warning("change log message %d without its pool; skipped", sequence)
                 self.store.advance(sequence)
@@ -96,6 +106,9 @@ class Replica:
             self.applied[server_id] = sequence
             self.messages += 1
             self.last_applied_at = time.monotonic()
+            published = headers.get(TIME_HEADER)
+            if published is not None:
+                self.lag_seconds[server_id] = max(0.0, time.time() - float(published))
         self._wake()
 
     def _wake(self) -> None:
