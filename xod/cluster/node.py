@@ -10,6 +10,7 @@ competed for: a takeover resyncs against a complete replica).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -32,6 +33,8 @@ from xod.cluster.nats import ClusterLink, connect
 from xod.cluster.pools import ClusteredPoolManager
 from xod.cluster.replica import Replica
 from xod.metrics import REGISTRY
+
+log = logging.getLogger("xod.cluster")
 
 # Seconds the replica may take to apply the log at start.
 CATCH_UP_TIMEOUT = 120.0
@@ -75,7 +78,17 @@ class ClusterNode:
         actions forwarded."""
         assert self.replica is not None and self.pools is not None, "pool_manager() first"
         await ensure_stream(self.link)
+        started = time.monotonic()
         await self.replica.start(CATCH_UP_TIMEOUT)
+        log.info(
+            "replica caught up",
+            extra={
+                "revision": self.replica.revision,
+                "messages": self.replica.messages,
+                "changes": self.replica.changes,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
         await self.pools.start()
         self.forwarding = Forwarding(self.link, self.pools, commands_of(services))
         forwarding_of(services).forward = self.forwarding.forward

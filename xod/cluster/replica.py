@@ -49,6 +49,7 @@ class Replica:
         # Messages of the stream not applied here yet, as of the last one applied.
         self.pending = 0
         self.messages = 0
+        self.changes = 0  # objects entered or exited, over all messages applied
         self.last_applied_at: float | None = None
         # Called with (server id, pool id) when a pool connection's pool is first seen.
         self.on_pool: list[Callable[[str, str], Any]] = []
@@ -95,7 +96,9 @@ class Replica:
                 log.warning("change log message %d without its pool; skipped", sequence)
                 self.store.advance(sequence)
             else:
-                self.store.apply(pool_id, decode(message.data), revision=sequence)
+                changes = decode(message.data)
+                self.changes += len(changes)
+                self.store.apply(pool_id, changes, revision=sequence)
                 if self.pool_of_server.get(server_id) != pool_id:
                     self.pool_of_server[server_id] = pool_id
                     for callback in list(self.on_pool):
