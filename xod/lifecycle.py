@@ -87,9 +87,9 @@ def sign_out_revoked(sessions: SessionIndex, changes: list[Change]) -> None:
     as a deletion on this instance does (xod/api/methods/user.py, token.py)."""
     for change in changes:
         if change.deleted and change.table == "users":
-            sessions.sign_out_user(change.id)
+            sessions.sign_out_user(change.key[0])
         elif change.deleted and change.table == "tokens":
-            sessions.sign_out_token(change.id)
+            sessions.sign_out_token(change.key[0])
 
 
 @dataclass

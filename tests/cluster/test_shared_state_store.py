@@ -74,7 +74,7 @@ async def test_a_host_is_registered_once_and_a_claim_left_behind_is_taken_over(m
         store_a.servers.add("10.0.0.2", "root", "pw")
 
     # A member that died between claiming a host and writing its row left the claim behind.
-    a.create(claim_key("servers", "host", "10.0.0.3"), row_key("servers", "gone").encode())
+    a.create(claim_key("servers", "host", "10.0.0.3"), row_key("servers", ("gone",)).encode())
     added = store_b.servers.add("10.0.0.3", "root", "pw")
     await until("the taken-over host on a", lambda: store_a.servers.get(added.id) is not None)
 

@@ -27,8 +27,9 @@ Secrets are as in the single-instance file: argon2 password hashes and SHA-256 t
 never a token itself; the servers' XAPI passwords are kept as given (they must be replayed), so
 the bucket is readable only by whom may read the XAPI passwords (NATS accounts and TLS).
 
-A replicated table has a TEXT primary key named `id`; making one more table shared is one line
-in `REPLICATED_TABLES`. Entries of tables this version does not know are ignored.
+A replicated table needs a primary key (of one column or several: its bucket key is made of
+it); making one more table shared is one line in `REPLICATED_TABLES`. Entries of tables this
+version does not know are ignored, and so are tables of the list its schema does not have.
 """
 
 from __future__ import annotations
@@ -95,34 +96,38 @@ REPLICATED_TABLES: tuple[TableSpec, ...] = (
 )
 
 
+PrimaryKey = tuple[Any, ...]  # a row's primary key values, in the key's column order
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A row another instance changed, once applied to the mirror."""
 
     table: str
-    id: str
+    key: PrimaryKey
     deleted: bool
 
 
 _PLAIN_ID = re.compile(r"[-_A-Za-z0-9]+")
 
 
-def row_key(table: str, row_id: str) -> str:
-    """`users.<id>`; an id with characters a key may not hold is base64url'd behind `=`."""
-    if _PLAIN_ID.fullmatch(row_id):
-        return f"{table}.{row_id}"
-    return f"{table}.={base64.urlsafe_b64encode(row_id.encode()).decode().rstrip('=')}"
+def row_key(table: str, key: PrimaryKey) -> str:
+    """`users.<id>`; a key of several columns, or with characters a bucket key may not hold,
+    is `=` and the base64url of its JSON array."""
+    if len(key) == 1 and isinstance(key[0], str) and _PLAIN_ID.fullmatch(key[0]):
+        return f"{table}.{key[0]}"
+    return f"{table}.={base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip('=')}"
 
 
-def parse_row_key(key: str) -> tuple[str, str] | None:
-    """(table, id) of a row key; None for a claim key."""
+def parse_row_key(key: str) -> tuple[str, PrimaryKey] | None:
+    """(table, primary key) of a row's bucket key; None for a claim's."""
     table, _, encoded = key.partition(".")
     if not encoded or "." in encoded:
         return None
     if encoded.startswith("="):
-        data = encoded[1:]
-        return table, base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
-    return table, encoded
+        data = encoded[1:] + "=" * (-len(encoded[1:]) % 4)
+        return table, tuple(orjson.loads(base64.urlsafe_b64decode(data)))
+    return table, (encoded,)
 
 
 def claim_key(table: str, column: str, value: Any) -> str:
@@ -169,10 +174,14 @@ class ReplicatedDatabase(Database):
         super().__init__(path)
         existing = {row[0] for row in self.query("SELECT name FROM sqlite_master")}
         self._tables = {spec.name: spec for spec in tables if spec.name in existing}
-        self._columns = {
-            name: [row[1] for row in self.query(f"PRAGMA table_info({name})")]
-            for name in self._tables
-        }
+        self._columns: dict[str, list[str]] = {}
+        self._keys: dict[str, list[str]] = {}  # each table's primary key columns, in order
+        for name in self._tables:
+            info = self.query(f"PRAGMA table_info({name})")
+            self._columns[name] = [column["name"] for column in info]
+            self._keys[name] = [c["name"] for c in sorted(info, key=lambda c: c["pk"]) if c["pk"]]
+            if not self._keys[name]:
+                raise ValueError(f"table {name} has no primary key: it cannot be replicated")
         self._install_capture()
         self._capturing = True
 
@@ -188,14 +197,18 @@ class ReplicatedDatabase(Database):
                 "CREATE TABLE xod_revisions (key TEXT PRIMARY KEY, revision INTEGER NOT NULL,"
                 " value BLOB)"
             )
-            connection.execute("CREATE TEMP TABLE xod_touched (tbl TEXT NOT NULL, id TEXT)")
-            for name in self._tables:
-                for event, ids in (
+            # The primary keys of the rows the transaction touched, as JSON arrays.
+            connection.execute("CREATE TEMP TABLE xod_touched (tbl TEXT NOT NULL, key TEXT)")
+            for name, key in self._keys.items():
+                for event, versions in (
                     ("INSERT", ("NEW",)),
                     ("UPDATE", ("OLD", "NEW")),
                     ("DELETE", ("OLD",)),
                 ):
-                    values = ", ".join(f"('{name}', {row}.id)" for row in ids)
+                    values = ", ".join(
+                        f"('{name}', json_array({', '.join(f'{v}.{c}' for c in key)}))"
+                        for v in versions
+                    )
                     connection.execute(
                         f"CREATE TEMP TRIGGER xod_{name}_{event.lower()} AFTER {event}"
                         f" ON main.{name} BEGIN INSERT INTO xod_touched VALUES {values}; END"
@@ -211,15 +224,18 @@ class ReplicatedDatabase(Database):
                 self._publish(connection)
 
     def _publish(self, connection: sqlite3.Connection) -> None:
-        touched = connection.execute("SELECT DISTINCT tbl, id FROM xod_touched").fetchall()
+        touched = connection.execute("SELECT DISTINCT tbl, key FROM xod_touched").fetchall()
         connection.execute("DELETE FROM xod_touched")
-        for table, row_id in touched:
-            key = row_key(table, row_id)
+        for table, primary_key_json in touched:
+            primary_key = tuple(orjson.loads(primary_key_json))
+            key = row_key(table, primary_key)
             known = connection.execute(
                 "SELECT revision, value FROM xod_revisions WHERE key = ?", (key,)
             ).fetchone()
             old = decode_row(known["value"]) if known and known["value"] is not None else None
-            found = connection.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,)).fetchone()
+            found = connection.execute(
+                f"SELECT * FROM {table} WHERE {self._where(table)}", primary_key
+            ).fetchone()
             spec = self._tables[table]
             if found is None:
                 if old is None:
@@ -260,9 +276,7 @@ class ReplicatedDatabase(Database):
         except RevisionConflict:
             for claim in claimed:
                 self._release(claim, key)
-            raise WriteConflict(
-                f"{spec.name} {new['id']} was changed by another instance meanwhile; retry"
-            ) from None
+            raise WriteConflict(f"{key} was changed by another instance meanwhile; retry") from None
 
     def _claim(self, spec: TableSpec, column: str, value: Any, key: str) -> str:
         """Own `value` of `column` for the row `key` (its claim's key), or raise the table's
@@ -322,14 +336,14 @@ class ReplicatedDatabase(Database):
         parsed = parse_row_key(key)
         if parsed is None or parsed[0] not in self._tables:
             return None
-        table, row_id = parsed
+        table, primary_key = parsed
         known = connection.execute(
             "SELECT revision FROM xod_revisions WHERE key = ?", (key,)
         ).fetchone()
         if known is not None and known["revision"] >= revision:
             return None  # this instance's own write coming back, or older than the mirror
         if value is None:
-            connection.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+            connection.execute(f"DELETE FROM {table} WHERE {self._where(table)}", primary_key)
         else:
             row = decode_row(value)
             columns = [c for c in self._columns[table] if c in row]
@@ -341,7 +355,10 @@ class ReplicatedDatabase(Database):
         connection.execute(
             "INSERT OR REPLACE INTO xod_revisions VALUES (?, ?, ?)", (key, revision, value)
         )
-        return Change(table, row_id, deleted=value is None)
+        return Change(table, primary_key, deleted=value is None)
+
+    def _where(self, table: str) -> str:
+        return " AND ".join(f"{column} = ?" for column in self._keys[table])
 
     def close(self) -> None:
         with self._lock:
