@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from socket import gethostname
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
@@ -37,6 +36,7 @@ from xod.settings import RELOADABLE, parse_listen, parse_origins
 
 if TYPE_CHECKING:
     from xod.api.sessions import SessionIndex
+    from xod.cluster.node import ClusterNode
     from xod.cluster.shared_state import SharedState
     from xod.server.app import XodApp
     from xod.server.listen import Listener
@@ -123,6 +123,7 @@ class Daemon:
         self._observability: Observability | None = None
         self._client_limit = ClientLimit(lambda: 0)
         self._shared_state: SharedState | None = None
+        self._cluster: ClusterNode | None = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -164,10 +165,21 @@ class Daemon:
             notification_frame_bytes=limits.notification_frame_bytes,
             allowed_origins=parse_origins(settings.http.allowed_origins),
         )
+        cluster = settings.cluster
+        if cluster.nats:  # [cluster]: pools owned by one instance each, replicas through NATS
+            from xod.cluster.node import ClusterNode
+
+            self._cluster = await ClusterNode.connect(
+                list(cluster.nats), cluster.instance, cluster.lease_seconds
+            )
+            server_config.pool_manager = self._cluster.pool_manager
         app = XodApp(server_config)
         self._app = app
         if self._shared_state is not None:
             self._shared_state.on_remote_change(partial(sign_out_revoked, app.services.sessions))
+        if self._cluster is not None:
+            await self._cluster.start(app.services)
+            log.info("cluster", instance=self._cluster.instance, nats=list(cluster.nats))
         # At once: if the start fails later, the password is still known. The demo shows its
         # throwaway password in its banner instead.
         admin = app.first_start(print_to=None)
@@ -189,6 +201,7 @@ class Daemon:
             app.pools,
             enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],
             clients=connected_clients,
+            cluster=self._cluster.report if self._cluster is not None else None,
         )
         self._observability.register()
         app.app.router.add_routes(self._observability.routes())
@@ -213,10 +226,13 @@ class Daemon:
         cluster = self.settings.cluster
         if not cluster.nats:
             return Store.open(state_dir)
+        from xod.cluster.node import default_instance_name
         from xod.cluster.shared_state import SharedState
 
         self._shared_state = SharedState(
-            list(cluster.nats), cluster.instance or gethostname(), replicas=cluster.state_replicas
+            list(cluster.nats),
+            cluster.instance or default_instance_name(),
+            replicas=cluster.state_replicas,
         )
         return await self._shared_state.open_store(state_dir)
 
@@ -381,6 +397,10 @@ class Daemon:
             self._stop_step = "actions to end and pools to log out"
             # Logs out of every XAPI session, closes the store.
             await self._app.stop(actions_grace=timeout / 5, pools_grace=timeout / 5)
+        if self._cluster is not None:
+            self._stop_step = "the cluster link to close"
+            await self._cluster.close()
+            self._cluster = None
         if self._simulator is not None:
             self._stop_step = "the demo pool to stop"
             await self._simulator.stop()

@@ -28,6 +28,11 @@ with `outcome_unknown` (code 21) instead of being sent again.
 runs in the background; the caller gets the id of its task (the first XAPI task it starts, or a
 client-owned task created for actions made of plain calls). `task.wait` returns the outcome.
 
+In a cluster (xod/cluster/), only a pool's owner runs its actions: on any other instance the
+first `resolve` of the pool raises `ForwardToOwner` (before any XAPI call), and the action is
+sent as it was asked to the owner (`OwnerForwarding`, set by xod/cluster/forwarding.py), which
+runs it here with `run_action`.
+
 Elsewhere: the daemon-wide state of the actions (`Commands`: jobs, background tasks, the task
 follower) is xod/api/jobs.py; following a task on the event stream, xod/api/task_follower.py;
 the errors of the failover policy (`outcome_unknown`, `master_unreachable`), xod/api/errors.py.
@@ -38,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -68,10 +74,37 @@ ASYNC_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
 WAIT_FOR_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "xod_wait_for_cache", default=False
 )
+Handler = Callable[["Command", dict[str, Any]], Awaitable[Any]]
+
 # Names of the methods that are actions (the only ones accepting `_async`).
 ACTIONS: set[str] = set()
+# Their handlers, by method name (what a pool's owner runs for another instance).
+ACTION_HANDLERS: dict[str, Handler] = {}
 
-Handler = Callable[["Command", dict[str, Any]], Awaitable[Any]]
+
+class ForwardToOwner(Exception):
+    """The action's pool is synced by another instance of the cluster: run it there."""
+
+    def __init__(self, server_id: str) -> None:
+        super().__init__(f"pool connection {server_id} is owned by another instance")
+        self.server_id = server_id
+
+
+# (server id, method, params, _async, user id) → the action's answer from the pool's owner.
+Forward = Callable[[str, str, dict[str, Any], bool, str | None], Awaitable[Any]]
+
+
+@dataclass
+class OwnerForwarding:
+    """How actions reach their pool's owner; `forward` is None outside a cluster."""
+
+    forward: Forward | None = None
+
+
+def forwarding_of(services: Any) -> OwnerForwarding:
+    """The daemon's one OwnerForwarding (in `Services.state`)."""
+    forwarding: OwnerForwarding = services.state(OwnerForwarding, OwnerForwarding)
+    return forwarding
 
 
 @dataclass(eq=False)
@@ -114,7 +147,11 @@ class Command:
         server_id = self.commands.server_of_pool(obj.get("$pool"))
         if server_id is None:
             raise errors.server_unreachable(object_id)
-        sync = self.commands.services.pools.sync_of(server_id)
+        pools = self.commands.services.pools
+        forwarding = forwarding_of(self.commands.services)
+        if self.sync is None and forwarding.forward is not None and not pools.runs_here(server_id):
+            raise ForwardToOwner(server_id)
+        sync = pools.sync_of(server_id)
         if self.sync is None:
             record = self.commands.services.store.servers.get(server_id)
             if record is not None and record.read_only:
@@ -326,12 +363,44 @@ async def execute(
     commands: Commands, ctx: CallContext, name: str, handler: Handler, params: dict[str, Any]
 ) -> Any:
     """Run one action for `ctx`'s caller: its answer, or with `_async` the id of its task."""
+    forward = forwarding_of(commands.services).forward
+    # The params as asked: the handler may consume them before the pool tells where it runs.
+    asked = copy.deepcopy(params) if forward is not None else params
+    asynchronous = ASYNC_REQUESTED.get()
+    try:
+        return await run_action(
+            commands,
+            name,
+            handler,
+            params,
+            client=ctx.connection,
+            asynchronous=asynchronous,
+            wait_for_cache=WAIT_FOR_CACHE.get(),
+        )
+    except ForwardToOwner as moved:
+        assert forward is not None
+        user_id = ctx.user.id if ctx.user is not None else None
+        return await forward(moved.server_id, name, asked, asynchronous, user_id)
+
+
+async def run_action(
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    params: dict[str, Any],
+    *,
+    client: ApiConnection | None,
+    asynchronous: bool,
+    wait_for_cache: bool,
+) -> Any:
+    """Run one action here (`client` None: for another instance, answered once the cache
+    shows its effects)."""
     command = Command(
         commands,
         name,
-        asynchronous=ASYNC_REQUESTED.get(),
-        wait_for_cache=WAIT_FOR_CACHE.get(),
-        client=ctx.connection,
+        asynchronous=asynchronous,
+        wait_for_cache=wait_for_cache,
+        client=client,
     )
     # The action runs on its own, as xo-server's do: a caller that goes away (socket
     # closed, call cancelled) only stops waiting. Stopping halfway could leave a host
@@ -366,6 +435,7 @@ def action(
         run.__name__ = handler.__name__
         registry.add(name, run, permission)
         ACTIONS.add(name)
+        ACTION_HANDLERS[name] = handler
         return handler
 
     return register

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from xod.api import errors
-from xod.api.commands import ACTIONS, Command, action, execute
+from xod.api.commands import ACTION_HANDLERS, ACTIONS, Command, action, execute
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
 from xod.api.methods import vm_create, vm_devices, vm_migration
@@ -278,6 +278,7 @@ def register(registry: Registry) -> None:
 
     registry.add("vm.create", create, "write")
     ACTIONS.add("vm.create")
+    ACTION_HANDLERS["vm.create"] = vm_create.create
     action(registry, "vm.insertCd")(vm_devices.insert_cd)
     action(registry, "vm.ejectCd")(vm_devices.eject_cd)
     action(registry, "vm.createInterface")(vm_devices.create_interface)
