@@ -5,6 +5,7 @@ and NATS going away and coming back."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -134,3 +135,44 @@ async def test_without_nats_reads_go_on_writes_fail_and_it_resumes_after(
     await until("both reconnected", lambda: a.connected and b.connected)
     later = store_b.users.create("after@cluster.test", "pw")
     await until("the watcher on a resumed", lambda: store_a.users.get(later.id) is not None)
+
+
+async def test_the_first_member_of_a_new_cluster_brings_its_single_instance_database(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    single = Store.open(tmp_path / "single", cheap_hasher())
+    user = single.users.create("before@cluster.test", "pw", "admin")
+    created = single.tokens.create(user.id, description="from before")
+    server = single.servers.add("10.0.0.9", "root", "xapi pw")
+    single.close()
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "single", copy)
+
+    first = SharedState([nats_server.url], "first")
+    store_1 = await first.open_store(tmp_path / "single", cheap_hasher())
+    # A second member started from a copy of the same file finds them in the bucket: it
+    # imports nothing, and a third, without any file, has them all the same.
+    second = SharedState([nats_server.url], "second")
+    store_2 = await second.open_store(copy, cheap_hasher())
+    third = SharedState([nats_server.url], "third")
+    store_3 = await third.open_store(tmp_path / "empty", cheap_hasher())
+    try:
+        for store in (store_1, store_2, store_3):
+            assert store.users.verify_password("before@cluster.test", "pw") is not None
+            assert store.tokens.lookup(created.token) is not None
+            assert store.servers.get(server.id).password == "xapi pw"
+            assert [u.email for u in store.users.list()] == ["before@cluster.test"]
+        # Later starts do not import the file again: a deletion in the cluster stays one.
+        assert store_3.tokens.delete([created.record.id]) == 1
+        await until("the deletion on 1", lambda: store_1.tokens.get(created.record.id) is None)
+    finally:
+        for shared, store in ((first, store_1), (second, store_2), (third, store_3)):
+            store.close()
+            await shared.close()
+    again = SharedState([nats_server.url], "again")
+    store_again = await again.open_store(copy, cheap_hasher())  # the file still has the token
+    try:
+        assert store_again.tokens.lookup(created.token) is None
+    finally:
+        store_again.close()
+        await again.close()

@@ -75,23 +75,14 @@ class KeyValueClient(Protocol):
 class TableSpec:
     name: str
     unique: tuple[str, ...] = ()  # columns no two rows may share (NULL excepted)
-    duplicate: Callable[[Any], Exception] = ValueError  # what a lost claim raises
+    duplicate: type[Exception] = ValueError  # what a lost claim raises
 
 
 REPLICATED_TABLES: tuple[TableSpec, ...] = (
-    TableSpec(
-        "users",
-        unique=("email",),
-        duplicate=lambda email: DuplicateUser(f"a user with email {email!r} already exists"),
-    ),
+    # In an order where a row comes after the rows it refers to (`import_database`).
+    TableSpec("users", unique=("email",), duplicate=DuplicateUser),
     TableSpec("tokens"),  # ids and hashes are random: nothing to claim
-    TableSpec(
-        "servers",
-        unique=("host",),
-        duplicate=lambda host: DuplicateServer(
-            f"a server with host {host!r} is already registered"
-        ),
-    ),
+    TableSpec("servers", unique=("host",), duplicate=DuplicateServer),
     TableSpec("cloud_configs"),
 )
 
@@ -153,6 +144,10 @@ def decode_row(data: bytes) -> dict[str, Any]:
         column: base64.b64decode(value["$bytes"]) if isinstance(value, dict) else value
         for column, value in orjson.loads(data).items()
     }
+
+
+def _duplicate(spec: TableSpec, column: str, value: Any) -> Exception:
+    return spec.duplicate(f"{spec.name}: {column} {value!r} already exists")
 
 
 class ReplicatedDatabase(Database):
@@ -289,11 +284,11 @@ class ReplicatedDatabase(Database):
             pass
         holder, revision = self._bucket.get(claim)
         if holder is not None and holder.decode() != key and self._holds(holder, column, value):
-            raise spec.duplicate(value)
+            raise _duplicate(spec, column, value)
         try:  # ours already, or left behind by a row that no longer has the value
             self._bucket.update(claim, key.encode(), last=revision)
         except RevisionConflict:
-            raise spec.duplicate(value) from None  # claimed by another instance just now
+            raise _duplicate(spec, column, value) from None  # claimed by another member just now
         return claim
 
     def _holds(self, holder: bytes, column: str, value: Any) -> bool:
@@ -359,6 +354,39 @@ class ReplicatedDatabase(Database):
 
     def _where(self, table: str) -> str:
         return " AND ".join(f"{column} = ?" for column in self._keys[table])
+
+    # -- from a single instance to a cluster ---------------------------------------------------
+
+    def import_database(self, path: Path) -> int:
+        """Copy the rows of a single-instance database file into the bucket (and the mirror);
+        the number of rows written. Rows the bucket already has are left alone: members
+        starting together from copies of one file each write what the others have not yet."""
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        source.row_factory = sqlite3.Row
+        written = 0
+        try:
+            present = {row[0] for row in source.execute("SELECT name FROM sqlite_master")}
+            for table in self._tables:  # REPLICATED_TABLES' order: a row after what it needs
+                if table not in present:
+                    continue
+                for row in source.execute(f"SELECT * FROM {table}").fetchall():
+                    written += self._import_row(table, dict(row))
+        finally:
+            source.close()
+        return written
+
+    def _import_row(self, table: str, row: dict[str, Any]) -> int:
+        columns = [c for c in self._columns[table] if c in row]
+        spec = self._tables[table]
+        try:
+            with self.transaction() as connection:
+                return connection.execute(
+                    f"INSERT OR IGNORE INTO {table} ({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' * len(columns))})",
+                    tuple(row[c] for c in columns),
+                ).rowcount
+        except (WriteConflict, spec.duplicate, sqlite3.IntegrityError):
+            return 0  # another member imported it first (or the file's row is dangling)
 
     def close(self) -> None:
         with self._lock:
