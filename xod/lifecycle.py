@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,13 +34,11 @@ from xod.server.instrumented import InstrumentedPoolConnection
 from xod.settings import RELOADABLE, parse_listen, parse_origins
 
 if TYPE_CHECKING:
-    from xod.api.sessions import SessionIndex
     from xod.cluster.node import ClusterNode
     from xod.cluster.shared_state import SharedState
     from xod.server.app import XodApp
     from xod.server.listen import Listener
     from xod.store import FirstStartAdmin, Store
-    from xod.store.replicated import Change
 
 log = logs.get_logger("xod.daemon")
 
@@ -80,16 +77,6 @@ def load_certificate(context: ssl.SSLContext, settings: Settings) -> None:
         context.load_cert_chain(settings.tls.cert, settings.tls.key)
     except (ssl.SSLError, OSError) as error:
         raise ConfigError("tls.cert", f"cannot load the certificate and key: {error}") from None
-
-
-def sign_out_revoked(sessions: SessionIndex, changes: list[Change]) -> None:
-    """A user or token deleted on another cluster member signs its connections out here too,
-    as a deletion on this instance does (xod/api/methods/user.py, token.py)."""
-    for change in changes:
-        if change.deleted and change.table == "users":
-            sessions.sign_out_user(change.key[0])
-        elif change.deleted and change.table == "tokens":
-            sessions.sign_out_token(change.key[0])
 
 
 @dataclass
@@ -176,7 +163,9 @@ class Daemon:
         app = XodApp(server_config)
         self._app = app
         if self._shared_state is not None:
-            self._shared_state.on_remote_change(partial(sign_out_revoked, app.services.sessions))
+            from xod.cluster.remote_changes import RemoteChanges
+
+            self._shared_state.on_remote_change(RemoteChanges(app.services))
         if self._cluster is not None:
             await self._cluster.start(app.services)
             log.info("cluster", instance=self._cluster.instance, nats=list(cluster.nats))
