@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +35,13 @@ from xod.server.instrumented import InstrumentedPoolConnection
 from xod.settings import RELOADABLE, parse_listen, parse_origins
 
 if TYPE_CHECKING:
+    from xod.api.sessions import SessionIndex
     from xod.cluster.node import ClusterNode
     from xod.cluster.shared_state import SharedState
     from xod.server.app import XodApp
     from xod.server.listen import Listener
     from xod.store import FirstStartAdmin, Store
+    from xod.store.replicated import Change
 
 log = logs.get_logger("xod.daemon")
 
@@ -79,6 +82,16 @@ def load_certificate(context: ssl.SSLContext, settings: Settings) -> None:
         raise ConfigError("tls.cert", f"cannot load the certificate and key: {error}") from None
 
 
+def sign_out_revoked(sessions: SessionIndex, changes: list[Change]) -> None:
+    """A user or token deleted on another cluster member signs its connections out here too,
+    as a deletion on this instance does (xod/api/methods/user.py, token.py)."""
+    for change in changes:
+        if change.deleted and change.table == "users":
+            sessions.sign_out_user(change.id)
+        elif change.deleted and change.table == "tokens":
+            sessions.sign_out_token(change.id)
+
+
 @dataclass
 class Listening:
     url: str
@@ -109,8 +122,8 @@ class Daemon:
         self._stop_step = "nothing"
         self._observability: Observability | None = None
         self._client_limit = ClientLimit(lambda: 0)
-        self._shared_state: SharedState | None = None
         self._cluster: ClusterNode | None = None
+        self._shared_state: SharedState | None = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -162,13 +175,15 @@ class Daemon:
             server_config.pool_manager = self._cluster.pool_manager
         app = XodApp(server_config)
         self._app = app
-        if self._shared_state is not None:
-            from xod.cluster.remote_changes import RemoteChanges
-
-            self._shared_state.on_remote_change(RemoteChanges(app.services))
         if self._cluster is not None:
             await self._cluster.start(app.services)
             log.info("cluster", instance=self._cluster.instance, nats=list(cluster.nats))
+        if self._shared_state is not None:
+            self._shared_state.on_remote_change(partial(sign_out_revoked, app.services.sessions))
+            if self._cluster is not None:  # servers added elsewhere: compete for their pools
+                self._shared_state.on_remote_change(
+                    partial(self._cluster.follow_servers, app.services)
+                )
         # At once: if the start fails later, the password is still known. The demo shows its
         # throwaway password in its banner instead.
         admin = app.first_start(print_to=None)

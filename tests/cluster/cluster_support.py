@@ -1,6 +1,6 @@
 """A cluster for the tests: a real nats-server (JetStream), two simulated pools in this process,
-and N `xod serve` processes sharing them, each with its own state directory holding the same
-servers (a copy of one database: the same server ids everywhere).
+and N `xod serve` processes sharing them, each with its own state directory. The pools are
+added on one instance (`server.add`); the others learn of them through the shared state.
 
 What a user checks is read over the sockets: /readyz (who owns what), JSON-RPC over WebSocket
 (`xo.getAllObjects`, `xod.subscribe`, actions). `reference_objects` is the oracle: a fresh,
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,13 +20,12 @@ from typing import Any
 import aiohttp
 import websockets
 
-from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, Client, cheap_hasher, running_xod
+from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, Client, running_xod
 from tests.api.harness import connect as connect_app
 from tests.cluster.nats_server import NatsServer
 from tests.daemon.helpers import XodProcess
 from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
-from xod.store import Store
 
 LEASE_SECONDS = 2.0
 # Bounds of the waits (on 2 shared cores, three daemons and two simulators).
@@ -78,20 +76,18 @@ class Cluster:
         self.sims = sims
         self.instances: list[Instance] = []
         self.server_ids: list[str] = []
-        self.template = tmp / "state-template"
 
-    def register_servers(self) -> None:
-        store = Store.open(self.template, cheap_hasher())
-        try:
+    async def register_servers(self) -> None:
+        async with self.instances[0].client() as client:
             for sim in self.sims:
-                record = store.servers.add(sim.master_url, "root", "password", label=sim.master_url)
-                self.server_ids.append(record.id)
-        finally:
-            store.close()
+                server_id = await client.call(
+                    "server.add",
+                    {"host": sim.master_url, "username": "root", "password": "password"},
+                )
+                self.server_ids.append(server_id)
 
     def spawn(self, name: str) -> Instance:
         state = self.tmp / name / "state"
-        shutil.copytree(self.template, state)
         env = {
             "XOD_CLUSTER_NATS": self.nats.url,
             "XOD_CLUSTER_INSTANCE": name,
@@ -109,10 +105,10 @@ class Cluster:
         return instance
 
     async def start(self, count: int) -> None:
-        self.register_servers()
         for index in range(count):
             instance = self.spawn(f"xod-{index + 1}")
             instance.url = await asyncio.to_thread(instance.process.url, START_TIMEOUT)
+        await self.register_servers()
         await self.wait_ready()
 
     async def wait_ready(self) -> None:

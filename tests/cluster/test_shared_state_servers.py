@@ -38,7 +38,6 @@ async def test_a_server_added_or_removed_on_one_instance_is_followed_by_all(
     with NatsServer(tmp_path / "nats") as nats:
         async with Simulator(SimConfig(seed=3, hosts=1, vms=4, templates=1)) as sim:
             cluster = Cluster(tmp_path, nats, [sim])
-            cluster.template.mkdir()  # no server registered before the start
             try:
                 for name in ("xod-1", "xod-2"):
                     instance = cluster.spawn(name)

@@ -9,6 +9,7 @@ competed for: a takeover resyncs against a complete replica).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -21,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from xod.api.commands import forwarding_of
 from xod.api.jobs import commands_of
+from xod.api.methods.server import connect as connect_server
 from xod.api.services import Services
 from xod.cache.pools import PoolManager
 from xod.cache.store import ObjectStore
@@ -79,6 +81,20 @@ class ClusterNode:
         forwarding_of(services).forward = self.forwarding.forward
         self._collector = _ClusterCollector(self)
         REGISTRY.register(self._collector)
+
+    def follow_servers(self, services: Services, changes: Iterable[Any]) -> None:
+        """Servers added, enabled, disabled or removed on another instance (the shared state's
+        changes, xod/cluster/shared_state.py): compete for the new ones, leave the others."""
+        pools = self.pools
+        assert pools is not None
+        for change in changes:
+            if change.table != "servers":
+                continue
+            record = None if change.deleted else services.store.servers.get(change.id)
+            if record is not None and record.enabled:
+                connect_server(services, record)
+            elif change.id in pools:
+                asyncio.get_running_loop().create_task(pools.remove(change.id))
 
     def report(self) -> dict[str, Any]:
         """/readyz's `cluster`: this instance, its pools, and how far its replica is behind."""

@@ -31,10 +31,15 @@ log = logging.getLogger("xod.cluster")
 
 class OwnedPoolSync(PoolSync):
     """A PoolSync whose "the cache has caught up" also waits for the change log to be published
-    and applied by this instance's replica (read-your-writes on the owner)."""
+    and applied by this instance's replica (read-your-writes on the owner), and whose "synced"
+    is the replica's: the pool's objects are here, whichever instance synced them."""
 
+    server_id: str
     changelog: PoolChangeLog
     replica: Replica
+
+    async def wait_synced(self) -> None:
+        await self.replica.wait_pool(self.server_id)
 
     async def barrier(self) -> None:
         await super().barrier()
@@ -82,6 +87,7 @@ class ClusteredPoolManager(PoolManager):
         sync = OwnedPoolSync(
             connection, changelog, event_timeout=self.event_timeout, **self._sync_options
         )
+        sync.server_id = server_id
         sync.changelog = changelog
         sync.replica = self.replica
         sync.pool_id = self.replica.pool_of_server.get(server_id)

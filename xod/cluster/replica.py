@@ -44,6 +44,7 @@ class Replica:
         # Called with (server id, pool id) when a pool connection's pool is first seen.
         self.on_pool: list[Callable[[str, str], Any]] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._pool_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._subscription: JetStreamContext.PushSubscription | None = None
 
     @property
@@ -89,6 +90,9 @@ class Replica:
                     self.pool_of_server[server_id] = pool_id
                     for callback in list(self.on_pool):
                         callback(server_id, pool_id)
+                    for pool_waiter in self._pool_waiters.pop(server_id, ()):
+                        if not pool_waiter.done():
+                            pool_waiter.set_result(None)
             self.applied[server_id] = sequence
             self.messages += 1
             self.last_applied_at = time.monotonic()
@@ -105,6 +109,14 @@ class Replica:
             else:
                 still.append((target, waiter))
         self._waiters = still
+
+    async def wait_pool(self, server_id: str) -> None:
+        """Return once the pool connection's objects are here (wrap in `asyncio.timeout`)."""
+        if server_id in self.pool_of_server:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._pool_waiters.setdefault(server_id, []).append(waiter)
+        await waiter
 
     async def wait_for(self, revision: int, timeout: float) -> None:
         """Return once the store reached `revision`; TimeoutError after `timeout` seconds."""

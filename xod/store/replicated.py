@@ -98,6 +98,11 @@ class Change:
     key: PrimaryKey
     deleted: bool
 
+    @property
+    def id(self) -> Any:
+        """The row's id, for the tables keyed by one column (users, tokens, servers…)."""
+        return self.key[0]
+
 
 _PLAIN_ID = re.compile(r"[-_A-Za-z0-9]+")
 
