@@ -218,7 +218,10 @@ class SharedState:
 
     async def _disconnect(self) -> None:
         if self._following is not None:
+            # Its watcher unsubscribes on the way out: a subscription whose messages nobody
+            # reads any more would hold the link's drain until the timeout.
             self._following.cancel()
+            await asyncio.gather(self._following, return_exceptions=True)
         if self._link is not None:
             await self._link.close()
 
