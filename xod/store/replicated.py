@@ -9,11 +9,12 @@ local copy. The store classes of this package do not change: they run their SQL 
   `<table>.<id>`, value the row as a JSON object). An entry older than what the mirror holds
   for its key is ignored, so a late echo never undoes a newer write.
 - Writes: a store method's transaction runs on the mirror as usual; temporary triggers note the
-  rows it touched, and before COMMIT each one goes to the bucket: a new row by `create`, a
-  changed one by `update` checked against the revision the mirror holds (someone else's newer
-  write makes it `WriteConflict`, and nothing is committed locally), a deleted one by an
-  unconditional delete (deletion wins). Only once the bucket acknowledged does the local
-  transaction commit, with the acknowledged revisions.
+  rows it touched, and instead of COMMIT it is rolled back and each row goes to the bucket: a
+  new row by `create`, a changed one by `update` checked against the revision the mirror holds
+  (someone else's newer write makes it `WriteConflict`), a deleted one by an unconditional
+  delete (deletion wins). The mirror takes the rows the bucket acknowledged, at their
+  revisions, before the store method returns. The database lock is not held while NATS
+  answers: reads, and the watcher, never wait for the network.
 - Unique columns (a user's email, a server's host) are claimed in the bucket by a key of their
   own, `<table>.unique.<column>.<sha256 of the value>` → the row's key, created before the row:
   two instances creating the same email at once cannot both win. A claim left behind (a crash
@@ -151,6 +152,18 @@ def decode_row(data: bytes) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A row a transaction wrote: its new value (None: deleted), the one the mirror had, and
+    the revision of that one (0: none)."""
+
+    spec: TableSpec
+    key: str
+    new: dict[str, Any] | None
+    old: dict[str, Any] | None
+    revision: int
+
+
 def _duplicate(spec: TableSpec, column: str, value: Any) -> Exception:
     return spec.duplicate(f"{spec.name}: {column} {value!r} already exists")
 
@@ -218,14 +231,26 @@ class ReplicatedDatabase(Database):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with super().transaction() as connection:
-            yield connection
-            if self._capturing:
-                self._publish(connection)
+        """The store's transaction, run on the mirror to learn what it writes, then rolled back:
+        those rows go to the bucket (outside the lock: reads never wait for NATS), and the
+        mirror takes them, at their revisions, once acknowledged."""
+        if not self._capturing:
+            with super().transaction() as connection:
+                yield connection
+            return
+        with self._lock:
+            connection = self._connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                writes = self._collect(connection)
+            finally:
+                connection.execute("ROLLBACK")
+        self._publish(writes)
 
-    def _publish(self, connection: sqlite3.Connection) -> None:
+    def _collect(self, connection: sqlite3.Connection) -> list[_Write]:
+        writes: list[_Write] = []
         touched = connection.execute("SELECT DISTINCT tbl, key FROM xod_touched").fetchall()
-        connection.execute("DELETE FROM xod_touched")
         for table, primary_key_json in touched:
             primary_key = tuple(orjson.loads(primary_key_json))
             key = row_key(table, primary_key)
@@ -236,47 +261,46 @@ class ReplicatedDatabase(Database):
             found = connection.execute(
                 f"SELECT * FROM {table} WHERE {self._where(table)}", primary_key
             ).fetchone()
-            spec = self._tables[table]
-            if found is None:
-                if old is None:
-                    continue  # created and deleted in this transaction: nothing to tell
-                revision = self._bucket.delete(key)
-                value = None
-                new: dict[str, Any] = {}
-            else:
-                new = dict(found)
-                if new == old:
-                    continue
-                value = encode_row(new)
-                revision = self._write_row(spec, key, value, new, old, known)
-            connection.execute(
-                "INSERT OR REPLACE INTO xod_revisions VALUES (?, ?, ?)", (key, revision, value)
-            )
-            for column in spec.unique:
-                if old is not None and old[column] is not None and old[column] != new.get(column):
-                    self._release(claim_key(table, column, old[column]), key)
+            new = None if found is None else dict(found)
+            if new != old:  # else untouched in effect, or created and deleted at once
+                revision = known["revision"] if known else 0
+                writes.append(_Write(self._tables[table], key, new, old, revision))
+        return writes
 
-    def _write_row(
-        self,
-        spec: TableSpec,
-        key: str,
-        value: bytes,
-        new: dict[str, Any],
-        old: dict[str, Any] | None,
-        known: sqlite3.Row | None,
-    ) -> int:
+    def _publish(self, writes: list[_Write]) -> None:
+        acknowledged: list[tuple[str, bytes | None, int]] = []
+        try:
+            for write in writes:
+                if write.new is None:
+                    acknowledged.append((write.key, None, self._bucket.delete(write.key)))
+                else:
+                    value = encode_row(write.new)
+                    acknowledged.append((write.key, value, self._write_row(write, value)))
+                for column in write.spec.unique:
+                    gone = write.old[column] if write.old is not None else None
+                    if gone is not None and gone != (write.new or {}).get(column):
+                        self._release(claim_key(write.spec.name, column, gone), write.key)
+        finally:  # what the bucket has, the mirror has (a failed write: up to it)
+            if acknowledged:
+                self.apply(acknowledged, notify=False)
+
+    def _write_row(self, write: _Write, value: bytes) -> int:
+        spec, new, old = write.spec, write.new, write.old
+        assert new is not None
         claimed: list[str] = []
         for column in spec.unique:
             if new[column] is not None and (old is None or old[column] != new[column]):
-                claimed.append(self._claim(spec, column, new[column], key))
+                claimed.append(self._claim(spec, column, new[column], write.key))
         try:
             if old is None:
-                return self._bucket.create(key, value)
-            return self._bucket.update(key, value, last=known["revision"] if known else 0)
+                return self._bucket.create(write.key, value)
+            return self._bucket.update(write.key, value, last=write.revision)
         except RevisionConflict:
             for claim in claimed:
-                self._release(claim, key)
-            raise WriteConflict(f"{key} was changed by another instance meanwhile; retry") from None
+                self._release(claim, write.key)
+            raise WriteConflict(
+                f"{write.key} was changed by another instance meanwhile; retry"
+            ) from None
 
     def _claim(self, spec: TableSpec, column: str, value: Any, key: str) -> str:
         """Own `value` of `column` for the row `key` (its claim's key), or raise the table's
@@ -308,9 +332,12 @@ class ReplicatedDatabase(Database):
 
     # -- reads' source: the bucket's entries --------------------------------------------------
 
-    def apply(self, entries: list[tuple[str, bytes | None, int]]) -> list[Change]:
+    def apply(
+        self, entries: list[tuple[str, bytes | None, int]], *, notify: bool = True
+    ) -> list[Change]:
         """Bring the bucket's entries (key, row or None when deleted, revision) into the mirror;
-        the rows that changed, once committed (the listeners get them too)."""
+        the rows that changed, once committed (the listeners get them too, unless they are this
+        instance's own writes: `notify` False)."""
         changes: list[Change] = []
         with self._lock:
             if self._closed:
@@ -325,7 +352,7 @@ class ReplicatedDatabase(Database):
                     connection.execute("DELETE FROM xod_touched")
             finally:
                 self._connection.execute("PRAGMA foreign_keys=ON")
-        if changes:
+        if changes and notify:
             for listener in self.listeners:
                 listener(changes)
         return changes
