@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -176,3 +177,29 @@ async def test_the_first_member_of_a_new_cluster_brings_its_single_instance_data
     finally:
         store_again.close()
         await again.close()
+
+
+async def test_reads_do_not_wait_for_a_write_nats_does_not_answer(
+    members, nats_server: NatsServer
+) -> None:
+    _a, store_a, b, store_b = members
+    user = store_a.users.create("reader@cluster.test", "pw")
+    await until("the user on b", lambda: store_b.users.get_by_email(user.email) is not None)
+    assert nats_server.process is not None
+    nats_server.process.send_signal(signal.SIGSTOP)  # connected, but answering nothing
+    try:
+        writing = asyncio.ensure_future(
+            asyncio.to_thread(store_b.users.create, "stuck@cluster.test", "pw")
+        )
+        await asyncio.sleep(0.3)  # the write is waiting for its acknowledgement
+        assert not writing.done()
+        started = time.monotonic()
+        assert store_b.users.get_by_email(user.email) is not None
+        assert store_b.users.count() == 1  # the stuck one is not there yet
+        assert time.monotonic() - started < 0.2  # not behind the write's wait
+        with pytest.raises(SharedStateUnavailable, match="did not acknowledge"):
+            await writing  # bounded by the write timeout (2 s here)
+    finally:
+        nats_server.process.send_signal(signal.SIGCONT)
+    assert store_b.users.get_by_email("stuck@cluster.test") is None
+    assert b.connected
