@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from socket import gethostname
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
@@ -231,10 +230,13 @@ class Daemon:
         cluster = self.settings.cluster
         if not cluster.nats:
             return Store.open(state_dir)
+        from xod.cluster.node import default_instance_name
         from xod.cluster.shared_state import SharedState
 
         self._shared_state = SharedState(
-            list(cluster.nats), cluster.instance or gethostname(), replicas=cluster.state_replicas
+            list(cluster.nats),
+            cluster.instance or default_instance_name(),
+            replicas=cluster.state_replicas,
         )
         return await self._shared_state.open_store(state_dir)
 

@@ -5,6 +5,8 @@ and NATS going away and coming back."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -74,7 +76,7 @@ async def test_a_host_is_registered_once_and_a_claim_left_behind_is_taken_over(m
         store_a.servers.add("10.0.0.2", "root", "pw")
 
     # A member that died between claiming a host and writing its row left the claim behind.
-    a.create(claim_key("servers", "host", "10.0.0.3"), row_key("servers", "gone").encode())
+    a.create(claim_key("servers", "host", "10.0.0.3"), row_key("servers", ("gone",)).encode())
     added = store_b.servers.add("10.0.0.3", "root", "pw")
     await until("the taken-over host on a", lambda: store_a.servers.get(added.id) is not None)
 
@@ -134,3 +136,70 @@ async def test_without_nats_reads_go_on_writes_fail_and_it_resumes_after(
     await until("both reconnected", lambda: a.connected and b.connected)
     later = store_b.users.create("after@cluster.test", "pw")
     await until("the watcher on a resumed", lambda: store_a.users.get(later.id) is not None)
+
+
+async def test_the_first_member_of_a_new_cluster_brings_its_single_instance_database(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    single = Store.open(tmp_path / "single", cheap_hasher())
+    user = single.users.create("before@cluster.test", "pw", "admin")
+    created = single.tokens.create(user.id, description="from before")
+    server = single.servers.add("10.0.0.9", "root", "xapi pw")
+    single.close()
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "single", copy)
+
+    first = SharedState([nats_server.url], "first")
+    store_1 = await first.open_store(tmp_path / "single", cheap_hasher())
+    # A second member started from a copy of the same file finds them in the bucket: it
+    # imports nothing, and a third, without any file, has them all the same.
+    second = SharedState([nats_server.url], "second")
+    store_2 = await second.open_store(copy, cheap_hasher())
+    third = SharedState([nats_server.url], "third")
+    store_3 = await third.open_store(tmp_path / "empty", cheap_hasher())
+    try:
+        for store in (store_1, store_2, store_3):
+            assert store.users.verify_password("before@cluster.test", "pw") is not None
+            assert store.tokens.lookup(created.token) is not None
+            assert store.servers.get(server.id).password == "xapi pw"
+            assert [u.email for u in store.users.list()] == ["before@cluster.test"]
+        # Later starts do not import the file again: a deletion in the cluster stays one.
+        assert store_3.tokens.delete([created.record.id]) == 1
+        await until("the deletion on 1", lambda: store_1.tokens.get(created.record.id) is None)
+    finally:
+        for shared, store in ((first, store_1), (second, store_2), (third, store_3)):
+            store.close()
+            await shared.close()
+    again = SharedState([nats_server.url], "again")
+    store_again = await again.open_store(copy, cheap_hasher())  # the file still has the token
+    try:
+        assert store_again.tokens.lookup(created.token) is None
+    finally:
+        store_again.close()
+        await again.close()
+
+
+async def test_reads_do_not_wait_for_a_write_nats_does_not_answer(
+    members, nats_server: NatsServer
+) -> None:
+    _a, store_a, b, store_b = members
+    user = store_a.users.create("reader@cluster.test", "pw")
+    await until("the user on b", lambda: store_b.users.get_by_email(user.email) is not None)
+    assert nats_server.process is not None
+    nats_server.process.send_signal(signal.SIGSTOP)  # connected, but answering nothing
+    try:
+        writing = asyncio.ensure_future(
+            asyncio.to_thread(store_b.users.create, "stuck@cluster.test", "pw")
+        )
+        await asyncio.sleep(0.3)  # the write is waiting for its acknowledgement
+        assert not writing.done()
+        started = time.monotonic()
+        assert store_b.users.get_by_email(user.email) is not None
+        assert store_b.users.count() == 1  # the stuck one is not there yet
+        assert time.monotonic() - started < 0.2  # not behind the write's wait
+        with pytest.raises(SharedStateUnavailable, match="did not acknowledge"):
+            await writing  # bounded by the write timeout (2 s here)
+    finally:
+        nats_server.process.send_signal(signal.SIGCONT)
+    assert store_b.users.get_by_email("stuck@cluster.test") is None
+    assert b.connected

@@ -36,7 +36,7 @@ from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from xod.backoff import Backoff
 from xod.cluster.nats import ClusterLink, connect
-from xod.store import Store
+from xod.store import DATABASE_NAME, Store
 from xod.store.replicated import Change, ReplicatedDatabase, open_replicated_store
 from xod.store.replication_errors import RevisionConflict, SharedStateUnavailable
 
@@ -92,6 +92,10 @@ class SharedState:
         except BaseException:
             store.close()
             raise
+        single = Path(state_dir) / DATABASE_NAME
+        if store.users.count() == 0 and single.exists():  # a new cluster from a single instance
+            written = await asyncio.to_thread(database.import_database, single)
+            log.info("state directory imported", extra={"file": str(single), "rows": written})
         store.tokens.purge_expired()  # as `Store.open` does
         return store
 
@@ -159,7 +163,7 @@ class SharedState:
 
         self._following.add_done_callback(ended)
         await synced
-        log.info("shared state loaded", extra={"bucket": BUCKET, "servers": self._servers})
+        log.info("shared state loaded", extra={"bucket": BUCKET})
 
     async def _follow(self, database: ReplicatedDatabase, synced: asyncio.Future[None]) -> None:
         """Watch the bucket for good. After NATS reconnects, watching starts over: the bucket's
@@ -214,7 +218,10 @@ class SharedState:
 
     async def _disconnect(self) -> None:
         if self._following is not None:
+            # Its watcher unsubscribes on the way out: a subscription whose messages nobody
+            # reads any more would hold the link's drain until the timeout.
             self._following.cancel()
+            await asyncio.gather(self._following, return_exceptions=True)
         if self._link is not None:
             await self._link.close()
 
