@@ -170,7 +170,7 @@ class Daemon:
             from xod.cluster.node import ClusterNode
 
             self._cluster = await ClusterNode.connect(
-                list(cluster.nats), cluster.instance, cluster.lease_seconds
+                list(cluster.nats), cluster.instance, cluster.lease_seconds, cluster.log_max_age
             )
             server_config.pool_manager = self._cluster.pool_manager
         app = XodApp(server_config)

@@ -46,19 +46,24 @@ def default_instance_name() -> str:
 
 
 class ClusterNode:
-    def __init__(self, link: ClusterLink, instance: str, lease_seconds: float) -> None:
+    def __init__(
+        self, link: ClusterLink, instance: str, lease_seconds: float, log_max_age: float
+    ) -> None:
         self.link = link
         self.instance = instance
         self.lease_seconds = lease_seconds
+        self.log_max_age = log_max_age
         self.replica: Replica | None = None
         self.pools: ClusteredPoolManager | None = None
         self.forwarding: Forwarding | None = None
         self._collector: _ClusterCollector | None = None
 
     @classmethod
-    async def connect(cls, servers: list[str], instance: str, lease_seconds: float) -> ClusterNode:
+    async def connect(
+        cls, servers: list[str], instance: str, lease_seconds: float, log_max_age: float
+    ) -> ClusterNode:
         name = instance or default_instance_name()
-        return cls(await connect(servers, name), name, lease_seconds)
+        return cls(await connect(servers, name), name, lease_seconds, log_max_age)
 
     def pool_manager(self, store: ObjectStore, **options: Any) -> PoolManager:
         """`ServerConfig.pool_manager`: the application's pool manager, fed by the replica."""
@@ -69,6 +74,7 @@ class ClusterNode:
             replica=self.replica,
             instance=self.instance,
             lease_seconds=self.lease_seconds,
+            log_max_age=self.log_max_age,
             **options,
         )
         return self.pools
@@ -77,7 +83,7 @@ class ClusterNode:
         """Before the application connects its servers: the log applied, leases ready,
         actions forwarded."""
         assert self.replica is not None and self.pools is not None, "pool_manager() first"
-        await ensure_stream(self.link)
+        await ensure_stream(self.link, self.log_max_age)
         started = time.monotonic()
         await self.replica.start(CATCH_UP_TIMEOUT)
         log.info(

@@ -56,12 +56,14 @@ class ClusteredPoolManager(PoolManager):
         replica: Replica,
         instance: str,
         lease_seconds: float,
+        log_max_age: float,
         **options: Any,
     ) -> None:
         super().__init__(store, **options)
         self.link = link
         self.replica = replica
         self.instance = instance
+        self.log_max_age = log_max_age
         self.leases = Leases(link, instance, lease_seconds, self._acquired, self._lost)
         self._changelogs: dict[str, PoolChangeLog] = {}
         self._takeovers: dict[str, asyncio.Task[None]] = {}
@@ -81,7 +83,12 @@ class ClusteredPoolManager(PoolManager):
 
     def _new_sync(self, server_id: str, connection: PoolConnection) -> PoolSync:
         changelog = PoolChangeLog(
-            self.link, server_id, self.store, self.replica.wait_for, self._fenced
+            self.link,
+            server_id,
+            self.store,
+            self.replica.wait_for,
+            self._fenced,
+            self.log_max_age,
         )
         self._changelogs[server_id] = changelog
         sync = OwnedPoolSync(
