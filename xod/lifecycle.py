@@ -399,6 +399,8 @@ class Daemon:
             self._listener = None
         if self._app is not None:
             self._stop_step = "actions to end and pools to log out"
+            if self._cluster is not None:
+                self._cluster.stopping()  # its pools go to other instances, objects kept
             # Logs out of every XAPI session, closes the store.
             await self._app.stop(actions_grace=timeout / 5, pools_grace=timeout / 5)
         if self._cluster is not None:

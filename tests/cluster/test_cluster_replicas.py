@@ -100,3 +100,27 @@ async def test_an_action_on_a_non_owner_runs_on_the_owner_and_reads_back_at_once
             assert vm[record["uuid"]]["name_label"] == "asked"
         assert sim.pool.db.tables["VM"][ref]["name_label"] == "asked"
         assert list(sim.pool.call_log).count("VM.set_name_label") == before + 1
+
+
+async def test_a_server_removed_on_any_instance_leaves_every_replica(tmp_path: Path):
+    async with running_cluster(tmp_path / "c", 3) as cluster:
+        server_id = cluster.server_ids[0]
+        owner = await cluster.owner_of(server_id)
+        other = next(i for i in cluster.instances if i is not owner)
+        pool_ids = {o["$pool"] for o in (await other.objects()).values()}
+        assert len(pool_ids) == 2
+        async with other.client() as client:
+            servers = await client.call("server.getAll")
+            removed_pool = next(s["poolId"] for s in servers if s["id"] == server_id)
+            assert await client.call("server.remove", {"id": server_id})
+
+        async def gone_everywhere() -> bool:
+            for instance in cluster.instances:
+                pools = {o["$pool"] for o in (await instance.objects()).values()}
+                if pools != pool_ids - {removed_pool}:
+                    return False
+            return True
+
+        await wait_until_async(gone_everywhere, SETTLE_TIMEOUT, "the pool gone everywhere")
+        for instance in cluster.instances:
+            assert server_id not in await instance.owned()

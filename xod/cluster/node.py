@@ -142,6 +142,12 @@ class ClusterNode:
             },
         }
 
+    def stopping(self) -> None:
+        """Before the application stops: its pools are left to the other instances, not
+        removed (their objects stay in every replica)."""
+        if self.pools is not None:
+            self.pools.stopping = True
+
     async def close(self) -> None:
         """After the application stopped (its pools released their leases)."""
         if self._collector is not None:

@@ -68,6 +68,8 @@ class ClusteredPoolManager(PoolManager):
         self._changelogs: dict[str, PoolChangeLog] = {}
         self._takeovers: dict[str, asyncio.Task[None]] = {}
         self.takeovers = 0
+        # The daemon is stopping: pools are left, not removed (see `remove`).
+        self.stopping = False
         # Called with (server id, owned?) when this instance gains or loses a pool.
         self.on_ownership: list[Any] = []
         replica.on_pool.append(self._pool_seen)
@@ -104,7 +106,19 @@ class ClusteredPoolManager(PoolManager):
         self.leases.hold(server_id)
 
     async def remove(self, server_id: str) -> None:
-        """Stop competing for the pool here; its objects stay (other instances serve it)."""
+        """The server was removed or disabled: its owner publishes that its objects exit, as
+        on a single instance, then every instance stops competing for it. While the daemon
+        stops (`stopping`), the objects stay: another instance takes the pool over."""
+        changelog = self._changelogs.get(server_id)
+        if changelog is not None and self.runs_here(server_id) and not self.stopping:
+            sync = self.sync_of(server_id)
+            await sync.pause()
+            sync.drop()
+            try:
+                async with asyncio.timeout(REPLICA_WAIT):
+                    await changelog.flush()
+            except TimeoutError:
+                log.warning("pool %s: its objects' exit was not published", server_id)
         await self.leases.release(server_id)
         changelog = self._changelogs.pop(server_id, None)
         if changelog is not None:
