@@ -1,16 +1,18 @@
 """Cluster benchmarks (issue #17). Prints one JSON object.
 
 One simulated pool in this process (its VMs' names stamped with CLOCK_MONOTONIC at `--rate`
-changes per second), then two set-ups in turn:
+changes per second), followed at the same time by two set-ups, so that both see the same
+changes under the same machine load:
 
 - single: one `xod serve` without NATS;
 - cluster: a nats-server (JetStream) and three `xod serve` processes; the clients are on an
   instance that does not own the pool, so every change goes owner → stream → replica → client.
 
-Figures: change-to-client latency p50/p99 (a client's receive time − the stamp, on a few
-clients reading every VM name), each xod's CPU per 1000 subscribed clients (`--clients` readers
-in a separate process, CPU from /proc over the measured window), and a replica's ingest rate:
-a fourth instance started once the stream holds the run's history, timed while it applies it.
+Figures: change-to-client latency p50/p99 of each set-up (a client's receive time − the stamp,
+on a few clients reading every VM name) and what the cluster adds, each xod's CPU per 1000
+subscribed clients (`--clients` readers per set-up, each set-up's in its own process; CPU from
+/proc over the measured window), and a replica's ingest rate: a fourth instance started once
+the stream holds the run's history, timed while it applies it.
 
     PYTHONPATH=. .venv/bin/python bench/cluster.py [--vms 200] [--rate 100] [--duration 20]
         [--clients 500]
@@ -176,29 +178,42 @@ def start_readers(url: str, token: str, count: int) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+async def watch(client: Rpc, latencies: list[float]) -> None:
+    async for frame in client.ws:
+        now = time.monotonic_ns()
+        params = orjson.loads(frame).get("params") or {}
+        for obj in (params.get("enter") or {}).values():
+            name = obj.get("name_label") or ""
+            if name.startswith("t") and name[1:].isdigit():
+                latencies.append((now - int(name[1:])) / 1e6)
+
+
 async def measure(
-    args: argparse.Namespace, sim: Any, client_url: str, processes: dict[str, XodProcess]
+    args: argparse.Namespace, sim: Any, targets: dict[str, str], processes: dict[str, XodProcess]
 ) -> dict[str, Any]:
-    token = await admin_token(client_url)
-    readers = await asyncio.to_thread(start_readers, client_url, token, args.clients)
-    assert readers.stdout is not None and readers.stdin is not None
-    line = await asyncio.to_thread(readers.stdout.readline)
-    assert line.strip() == "ready", line
-    watchers = [await open_client(client_url, token) for _ in range(LATENCY_CLIENTS)]
-    latencies: list[float] = []
-
-    async def watch(client: Rpc) -> None:
-        async for frame in client.ws:
-            now = time.monotonic_ns()
-            params = orjson.loads(frame).get("params") or {}
-            for obj in (params.get("enter") or {}).values():
-                name = obj.get("name_label") or ""
-                if name.startswith("t") and name[1:].isdigit():
-                    latencies.append((now - int(name[1:])) / 1e6)
-
-    tasks = [asyncio.ensure_future(watch(c)) for c in watchers]
+    """The same stamped changes read at once through every target (set-up → client URL)."""
+    tokens = {setup: await admin_token(url) for setup, url in targets.items()}
+    readers = [
+        await asyncio.to_thread(start_readers, url, tokens[setup], args.clients)
+        for setup, url in targets.items()
+    ]
+    for reader in readers:
+        assert reader.stdout is not None
+        line = await asyncio.to_thread(reader.stdout.readline)
+        assert line.strip() == "ready", line
+    latencies: dict[str, list[float]] = {setup: [] for setup in targets}
+    watchers = {
+        setup: [await open_client(url, tokens[setup]) for _ in range(LATENCY_CLIENTS)]
+        for setup, url in targets.items()
+    }
+    tasks = [
+        asyncio.ensure_future(watch(client, latencies[setup]))
+        for setup, clients in watchers.items()
+        for client in clients
+    ]
     await asyncio.sleep(1.0)  # the snapshots are in
-    latencies.clear()
+    for values in latencies.values():
+        values.clear()
     cpu_before = {name: cpu_seconds(p.proc.pid) for name, p in processes.items()}
     started = time.monotonic()
     changes = await stamp(sim, args.rate, args.duration)
@@ -207,51 +222,29 @@ async def measure(
     cpu = {name: cpu_seconds(p.proc.pid) - cpu_before[name] for name, p in processes.items()}
     for task in tasks:
         task.cancel()
-    for client in watchers:
-        await client.ws.close()
-    readers.stdin.close()
-    await asyncio.to_thread(readers.wait, 30)
-    per_thousand = 1000 / max(1, args.clients + LATENCY_CLIENTS)
+    for clients in watchers.values():
+        for client in clients:
+            await client.ws.close()
+    for reader in readers:
+        assert reader.stdin is not None
+        reader.stdin.close()
+        await asyncio.to_thread(reader.wait, 30)
+    per_thousand = 1000 / (args.clients + LATENCY_CLIENTS)
     return {
         "changes": changes,
-        "received": len(latencies),
-        "latency_ms_p50": round(percentile(latencies, 0.50), 2),
-        "latency_ms_p99": round(percentile(latencies, 0.99), 2),
-        "cpu_share_per_1000_clients": {
+        "latency_ms": {
+            setup: {
+                "received": len(values),
+                "p50": round(percentile(values, 0.50), 2),
+                "p99": round(percentile(values, 0.99), 2),
+            }
+            for setup, values in latencies.items()
+        },
+        # Cores used per 1000 subscribed clients, over the window (the owner has none).
+        "cpu_cores_per_1000_clients": {
             name: round(seconds / elapsed * per_thousand, 3) for name, seconds in cpu.items()
         },
     }
-
-
-async def run_single(args: argparse.Namespace, sim: Any, tmp: Path) -> dict[str, Any]:
-    xod = spawn(tmp, "single", None)
-    try:
-        url = await asyncio.to_thread(xod.url, 60)
-        await add_pool(url, sim)
-        await wait_ready([url])
-        return await measure(args, sim, url, {"single": xod})
-    finally:
-        await asyncio.to_thread(xod.stop)
-
-
-async def run_cluster(args: argparse.Namespace, sim: Any, tmp: Path) -> dict[str, Any]:
-    with NatsServer(tmp / "nats") as nats:
-        names = ["xod-1", "xod-2", "xod-3"]
-        processes = {name: spawn(tmp, name, nats.url) for name in names}
-        try:
-            urls = {n: await asyncio.to_thread(p.url, 60) for n, p in processes.items()}
-            await add_pool(urls["xod-1"], sim)
-            await wait_ready(list(urls.values()))
-            roles = {n: (await readyz(u))[1]["cluster"]["role"] for n, u in urls.items()}
-            reader = next(n for n, role in roles.items() if role == "replica")
-            result = await measure(args, sim, urls[reader], processes)
-            result["clients_on"] = reader
-            result["roles"] = roles
-            result["replica_ingest"] = await ingest(tmp, nats.url)
-            return result
-        finally:
-            for process in processes.values():
-                await asyncio.to_thread(process.stop)
 
 
 async def ingest(tmp: Path, nats_url: str) -> dict[str, Any]:
@@ -271,23 +264,46 @@ async def ingest(tmp: Path, nats_url: str) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Both set-ups at once on the same pool, so that they share the machine's load."""
     from xod.sim.pool import SimConfig
     from xod.sim.simulator import Simulator
 
     with tempfile.TemporaryDirectory(prefix="xod-bench-cluster-") as directory:
         tmp = Path(directory)
         async with Simulator(SimConfig(hosts=1, vms=args.vms, templates=2, seed=1)) as sim:
-            single = await run_single(args, sim, tmp)
-            cluster = await run_cluster(args, sim, tmp)
+            with NatsServer(tmp / "nats") as nats:
+                processes = {"single": spawn(tmp, "single", None)}
+                processes |= {n: spawn(tmp, n, nats.url) for n in ("xod-1", "xod-2", "xod-3")}
+                try:
+                    urls = {n: await asyncio.to_thread(p.url, 60) for n, p in processes.items()}
+                    await add_pool(urls["single"], sim)
+                    await add_pool(urls["xod-1"], sim)
+                    await wait_ready(list(urls.values()))
+                    roles = {
+                        n: (await readyz(u))[1]["cluster"]["role"]
+                        for n, u in urls.items()
+                        if n != "single"
+                    }
+                    replica = next(n for n, role in roles.items() if role == "replica")
+                    targets = {"single": urls["single"], "cluster": urls[replica]}
+                    result = await measure(args, sim, targets, processes)
+                    ingest_figures = await ingest(tmp, nats.url)
+                finally:
+                    for process in processes.values():
+                        await asyncio.to_thread(process.stop)
+    latency = result["latency_ms"]
     return {
         "bench": "cluster",
         "vms": args.vms,
         "rate": args.rate,
         "duration": args.duration,
-        "clients": args.clients,
-        "single": single,
-        "cluster": cluster,
-        "p99_added_ms": round(cluster["latency_ms_p99"] - single["latency_ms_p99"], 2),
+        "clients_per_setup": args.clients,
+        "cluster_clients_on": replica,
+        "roles": roles,
+        **result,
+        "p50_added_ms": round(latency["cluster"]["p50"] - latency["single"]["p50"], 2),
+        "p99_added_ms": round(latency["cluster"]["p99"] - latency["single"]["p99"], 2),
+        "replica_ingest": ingest_figures,
     }
 
 
