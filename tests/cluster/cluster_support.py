@@ -78,10 +78,14 @@ class Instance:
 
 class Cluster:
     def __init__(
-        self, tmp: Path, nats: NatsServer, sims: list[Simulator], env: dict[str, str]
+        self,
+        tmp: Path,
+        nats: NatsServer,
+        sims: list[Simulator],
+        env: dict[str, str] | None = None,
     ) -> None:
         self.tmp = tmp
-        self.env = env
+        self.env = env or {}
         self.nats = nats
         self.sims = sims
         self.instances: list[Instance] = []

@@ -434,8 +434,8 @@ def open_replicated_store(
     store = Store(database, hasher)
 
     def forget_cached_users(changes: list[Change]) -> None:
-        if any(change.table == "users" for change in changes):
-            store.users._changed()  # its id → User cache; this package's own bookkeeping
+        if any(change.table in ("users", "group_members") for change in changes):
+            store.users.forget_cached()  # its id → User cache
 
     database.listeners.append(forget_cached_users)
     return store
