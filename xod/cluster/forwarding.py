@@ -163,6 +163,8 @@ class Forwarding:
             if handler is None:
                 raise errors.method_not_found(method)
             self.served += 1
+            # Answered once this replica shows the effect (`wait_for_cache`): its revision
+            # then is one at which the effect is in the change log.
             result = await run_action(
                 self.commands,
                 method,
@@ -172,19 +174,15 @@ class Forwarding:
                 asynchronous=bool(request.get("async")),
                 wait_for_cache=True,
             )
-            reply = {"result": result, "revision": await self._revision()}
+            reply = {"result": result, "revision": self.pools.store.revision}
         except ForwardToOwner:
             reply = {"error": NOT_OWNER}
         except errors.ApiError as error:
-            reply = {"error": error.to_json(), "revision": await self._revision()}
+            reply = {"error": error.to_json(), "revision": self.pools.store.revision}
         except Exception as error:
             log.exception("forwarded %s failed", method)
             reply = {"error": {"code": -32000, "message": f"{type(error).__name__}: {error}"}}
         await message.respond(orjson.dumps(reply))
-
-    async def _revision(self) -> int:
-        """The revision at which what the action did is in the change log."""
-        return self.pools.store.revision
 
     async def close(self) -> None:
         for server_id in list(self._listeners):
