@@ -189,6 +189,15 @@ async def watch(client: Rpc, latencies: list[float]) -> None:
                 latencies.append((now - int(name[1:])) / 1e6)
 
 
+async def sample_replica_lag(url: str, lags: list[float]) -> None:
+    while True:
+        _status, body = await readyz(url)
+        for pool in body["cluster"]["pools"].values():
+            if pool["replica_lag_seconds"] is not None:
+                lags.append(pool["replica_lag_seconds"])
+        await asyncio.sleep(0.25)
+
+
 async def measure(
     args: argparse.Namespace, sim: Any, targets: dict[str, str], processes: dict[str, XodProcess]
 ) -> dict[str, Any]:
@@ -217,8 +226,12 @@ async def measure(
         values.clear()
     cpu_before = {name: cpu_seconds(p.proc.pid) for name, p in processes.items()}
     started = time.monotonic()
+    # The replica's own view: seconds from the owner's publication to its application.
+    replica_lags: list[float] = []
+    sampler = asyncio.ensure_future(sample_replica_lag(targets["cluster"], replica_lags))
     changes = await stamp(sim, args.rate, args.duration)
     await asyncio.sleep(1.0)  # the last ones arrive
+    sampler.cancel()
     elapsed = time.monotonic() - started
     cpu = {name: cpu_seconds(p.proc.pid) - cpu_before[name] for name, p in processes.items()}
     for task in tasks:
@@ -240,6 +253,10 @@ async def measure(
                 "p99": round(percentile(values, 0.99), 2),
             }
             for setup, values in latencies.items()
+        },
+        "replica_lag_ms": {
+            "p50": round(percentile(replica_lags, 0.50) * 1000, 2),
+            "max": round(max(replica_lags, default=float("nan")) * 1000, 2),
         },
         # Cores used per 1000 subscribed clients, over the window (the owner has none).
         "cpu_cores_per_1000_clients": {
