@@ -219,6 +219,7 @@ async def _runs(app: Any, runs: int, release_memory: Any) -> dict[str, Any]:
         "process_rss_before_first_listing_mib": round(rss_before / 2**20, 1),
         "process_rss_after_listings_mib": round(rss_after / 2**20, 1),
         "listing_rss_growth_mib": round((rss_after - rss_before) / 2**20, 1),
+        "stored_json_mib": round(app.services.objects.encoded.nbytes / 2**20, 1),
         "target_total_ms": TARGET_TOTAL_MS,
         "met": median["total_ms"] <= TARGET_TOTAL_MS,
     }
