@@ -15,7 +15,7 @@ from tests.test_layers import EVERYTHING, LEAVES, MAY_IMPORT
 from xod.settings import RENAMED, SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = ("ARCHITECTURE.md", "README.md", "docs/protocol.md", "CHANGELOG.md")
+DOCS = ("ARCHITECTURE.md", "README.md", "docs/protocol.md", "docs/cluster.md", "CHANGELOG.md")
 # The documents the project was written from live outside the repository: a comment citing
 # them (by file name, by directory, or by their `§` section marks) leaves a reader nowhere.
 OUTSIDE_DOCUMENTS = re.compile(

@@ -28,6 +28,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "metrics": frozenset({"cache", "xapi"}),
     "api": frozenset({"cache", "xapi", "filters", "store", "metrics"}),
     "server": frozenset({"api", "cache", "xapi", "filters", "store", "metrics", "runtime"}),
+    "cluster": frozenset({"api", "cache", "xapi", "store", "metrics"}),
     "cli": frozenset({"filters"}),
     "runtime": frozenset(),
     "config": frozenset({"settings"}),

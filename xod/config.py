@@ -9,6 +9,7 @@ turns that into one line on stderr and exit code 2, before anything is started.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -120,6 +121,10 @@ def _from_toml(setting: Setting, value: Any) -> Any:
     expected = setting.type
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if expected is tuple and isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError(f"must be a list of strings; got {value!r}")
+        value = tuple(value)
     if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
         raise ValueError(f"must be {_type_name(expected)}; got {type(value).__name__} {value!r}")
     return value
@@ -129,6 +134,8 @@ def _from_text(setting: Setting, text: str) -> Any:
     expected = setting.type
     if expected is str:
         return text
+    if expected is tuple:  # a list: items separated by commas or spaces
+        return tuple(item for item in re.split(r"[\s,]+", text.strip()) if item)
     if expected is bool:
         lowered = text.strip().lower()
         if lowered in ("1", "true", "yes", "on"):
@@ -143,7 +150,13 @@ def _from_text(setting: Setting, text: str) -> Any:
 
 
 def _type_name(expected: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}[expected]
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        tuple: "a list of strings",
+    }[expected]
 
 
 def _checked(setting: Setting, value: Any, source: str) -> Any:

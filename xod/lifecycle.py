@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,13 @@ from xod.server.instrumented import InstrumentedPoolConnection
 from xod.settings import RELOADABLE, parse_listen, parse_origins
 
 if TYPE_CHECKING:
+    from xod.api.sessions import SessionIndex
+    from xod.cluster.node import ClusterNode
+    from xod.cluster.shared_state import SharedState
     from xod.server.app import XodApp
     from xod.server.listen import Listener
-    from xod.store import FirstStartAdmin
+    from xod.store import FirstStartAdmin, Store
+    from xod.store.replicated import Change
 
 log = logs.get_logger("xod.daemon")
 
@@ -77,6 +82,16 @@ def load_certificate(context: ssl.SSLContext, settings: Settings) -> None:
         raise ConfigError("tls.cert", f"cannot load the certificate and key: {error}") from None
 
 
+def sign_out_revoked(sessions: SessionIndex, changes: list[Change]) -> None:
+    """A user or token deleted on another cluster member signs its connections out here too,
+    as a deletion on this instance does (xod/api/methods/user.py, token.py)."""
+    for change in changes:
+        if change.deleted and change.table == "users":
+            sessions.sign_out_user(change.id)
+        elif change.deleted and change.table == "tokens":
+            sessions.sign_out_token(change.id)
+
+
 @dataclass
 class Listening:
     url: str
@@ -107,6 +122,8 @@ class Daemon:
         self._stop_step = "nothing"
         self._observability: Observability | None = None
         self._client_limit = ClientLimit(lambda: 0)
+        self._cluster: ClusterNode | None = None
+        self._shared_state: SharedState | None = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -120,12 +137,11 @@ class Daemon:
 
     async def start(self) -> Listening:
         from xod.server.app import ServerConfig, XodApp
-        from xod.store import Store
 
         settings = self.settings
         log_deprecated(settings)
         state_dir = self._state_dir()
-        store = Store.open(state_dir)
+        store = await self._open_store(state_dir)
         host, port = parse_listen(settings.http.listen)
         limits, pools = settings.limits, settings.pools
         server_config = ServerConfig(
@@ -149,8 +165,25 @@ class Daemon:
             notification_frame_bytes=limits.notification_frame_bytes,
             allowed_origins=parse_origins(settings.http.allowed_origins),
         )
+        cluster = settings.cluster
+        if cluster.nats:  # [cluster]: pools owned by one instance each, replicas through NATS
+            from xod.cluster.node import ClusterNode
+
+            self._cluster = await ClusterNode.connect(
+                list(cluster.nats), cluster.instance, cluster.lease_seconds, cluster.log_max_age
+            )
+            server_config.pool_manager = self._cluster.pool_manager
         app = XodApp(server_config)
         self._app = app
+        if self._cluster is not None:
+            await self._cluster.start(app.services)
+            log.info("cluster", instance=self._cluster.instance, nats=list(cluster.nats))
+        if self._shared_state is not None:
+            self._shared_state.on_remote_change(partial(sign_out_revoked, app.services.sessions))
+            if self._cluster is not None:  # servers added elsewhere: compete for their pools
+                self._shared_state.on_remote_change(
+                    partial(self._cluster.follow_servers, app.services)
+                )
         # At once: if the start fails later, the password is still known. The demo shows its
         # throwaway password in its banner instead.
         admin = app.first_start(print_to=None)
@@ -172,6 +205,7 @@ class Daemon:
             app.pools,
             enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],
             clients=connected_clients,
+            cluster=self._cluster.report if self._cluster is not None else None,
         )
         self._observability.register()
         app.app.router.add_routes(self._observability.routes())
@@ -187,6 +221,24 @@ class Daemon:
         )
         self._announce(listening, admin, state_dir)
         return listening
+
+    async def _open_store(self, state_dir: Path) -> Store:
+        """The state directory's SQLite file; in a cluster ([cluster] nats), the local mirror of
+        the shared bucket (xod/cluster/shared_state.py)."""
+        from xod.store import Store
+
+        cluster = self.settings.cluster
+        if not cluster.nats:
+            return Store.open(state_dir)
+        from xod.cluster.node import default_instance_name
+        from xod.cluster.shared_state import SharedState
+
+        self._shared_state = SharedState(
+            list(cluster.nats),
+            cluster.instance or default_instance_name(),
+            replicas=cluster.state_replicas,
+        )
+        return await self._shared_state.open_store(state_dir)
 
     async def _close_clients(self, _app: web.Application) -> None:
         # on_shutdown runs once the server stopped listening: every WebSocket gets 1001 (going
@@ -324,6 +376,8 @@ class Daemon:
             if self._app is not None:
                 with contextlib.suppress(Exception):
                     self._app.store.close()
+            if self._shared_state is not None:
+                await self._shared_state.close()
             if self._observability is not None:
                 self._observability.unregister()
             if self._temp_state_dir:
@@ -345,8 +399,14 @@ class Daemon:
             self._listener = None
         if self._app is not None:
             self._stop_step = "actions to end and pools to log out"
+            if self._cluster is not None:
+                self._cluster.stopping()  # its pools go to other instances, objects kept
             # Logs out of every XAPI session, closes the store.
             await self._app.stop(actions_grace=timeout / 5, pools_grace=timeout / 5)
+        if self._cluster is not None:
+            self._stop_step = "the cluster link to close"
+            await self._cluster.close()
+            self._cluster = None
         if self._simulator is not None:
             self._stop_step = "the demo pool to stop"
             await self._simulator.stop()

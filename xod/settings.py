@@ -89,6 +89,26 @@ def _readable_file_or_empty(value: str) -> str:
     return value
 
 
+def _nats_urls(value: tuple[str, ...]) -> tuple[str, ...]:
+    for url in value:
+        if not re.fullmatch(r"(nats|tls)://[^/\s]+", url):
+            raise ValueError(f"{url!r} is not a NATS URL like nats://10.0.0.5:4222")
+    return value
+
+
+def _instance_name(value: str) -> str:
+    # It ends up in NATS subjects and key-value keys: letters, digits, - and _ only.
+    if value and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+        raise ValueError(f"only letters, digits, - and _; got {value!r}")
+    return value
+
+
+def _replica_count(value: int) -> int:
+    if not 1 <= value <= 5:  # JetStream's own bounds
+        raise ValueError(f"must be 1 to 5; got {value}")
+    return value
+
+
 def _ipv4(value: str) -> str:
     import ipaddress
 
@@ -282,6 +302,46 @@ SETTINGS: tuple[Setting, ...] = (
         "127.0.0.2",
         "first simulated host's loopback address (host i: address + i)",
         _ipv4,
+    ),
+    Setting(
+        "cluster",
+        "nats",
+        tuple,
+        (),
+        "NATS servers (JetStream) shared by the instances of a cluster; empty: no cluster",
+        _nats_urls,
+    ),
+    Setting(
+        "cluster",
+        "instance",
+        str,
+        "",
+        "this instance's name in the cluster; empty: <hostname>-<pid>",
+        _instance_name,
+    ),
+    Setting(
+        "cluster",
+        "lease_seconds",
+        float,
+        10.0,
+        "seconds a pool's owner keeps it without renewing its lease (then another takes over)",
+        _positive,
+    ),
+    Setting(
+        "cluster",
+        "log_max_age",
+        float,
+        86400.0,
+        "seconds the change log keeps a change (each owner checkpoints its pools 3 times in it)",
+        _positive,
+    ),
+    Setting(
+        "cluster",
+        "state_replicas",
+        int,
+        1,
+        "copies NATS keeps of the shared state bucket (users, tokens, servers): 3 on 3 servers",
+        _replica_count,
     ),
 )
 

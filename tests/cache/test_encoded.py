@@ -18,6 +18,7 @@ def test_made_once_kept_until_the_object_changes() -> None:
     encoded = store.encoded
     assert len(encoded) == 0
     first = store.get("vm1")
+    assert first is not None
     data = encoded.json("vm1", first)
     assert orjson.loads(data) == first and encoded.json("vm1", first) is data
     assert len(encoded) == 1 and encoded.nbytes == len(data)

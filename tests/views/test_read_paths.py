@@ -165,7 +165,7 @@ async def test_rest_lists_objects_and_watches_only_permitted(tmp_path: Path) -> 
             _rename(lab, other, "hidden change")
             await _wait_name(lab, other, "hidden change")
             _rename(lab, mine, "visible change")
-            lines = []
+            lines: list[Any] = []
             while not lines or lines[-1][0] != "update":
                 async with asyncio.timeout(5):  # the watch's update line
                     lines.append(orjson.loads(await response.content.readline()))

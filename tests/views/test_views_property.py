@@ -113,30 +113,39 @@ class Recorder:
         return answer["result"]
 
 
+def _present(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """The object a churn step changes (each step checks it is there first)."""
+    assert obj is not None
+    return obj
+
+
 def _apply(store_objects: dict[str, dict[str, Any]], app: XodApp, op: tuple[Any, ...]) -> None:
     """One churn step straight through the cache store (one batch)."""
     changes: dict[str, Any] = {}
     current = app.objects.get
     kind = op[0]
     if kind == "rename" and current(op[1]) is not None:
-        changes[op[1]] = {**current(op[1]), "name_label": current(op[1])["name_label"] + "'"}
+        changes[op[1]] = {
+            **_present(current(op[1])),
+            "name_label": current(op[1])["name_label"] + "'",
+        }
     elif kind == "move" and current(op[1]) is not None:
-        changes[op[1]] = {**current(op[1]), "$container": op[2]}
+        changes[op[1]] = {**_present(current(op[1])), "$container": op[2]}
     elif kind == "attach" and current(op[1]) is not None:
         vbd = f"B{len(store_objects)}"
         store_objects[vbd] = {}
         changes[vbd] = {"id": vbd, "type": "VBD", "VDI": op[1], "VM": op[2], "$pool": POOL}
-        vdi = current(op[1])
+        vdi = _present(current(op[1]))
         changes[op[1]] = {**vdi, "$VBDs": [*vdi["$VBDs"], vbd]}
     elif kind == "attach_vdi_first" and current(op[1]) is not None:
         # The VDI names its new VBD one batch before the VBD exists.
         vbd = f"B{len(store_objects)}"
         store_objects[vbd] = {}
-        vdi = current(op[1])
+        vdi = _present(current(op[1]))
         app.objects.apply(POOL, {op[1]: {**vdi, "$VBDs": [*vdi["$VBDs"], vbd]}})
         changes[vbd] = {"id": vbd, "type": "VBD", "VDI": op[1], "VM": op[2], "$pool": POOL}
     elif kind == "store_sr" and current(op[1]) is not None:
-        changes[op[1]] = {**current(op[1]), "$SR": op[2]}
+        changes[op[1]] = {**_present(current(op[1])), "$SR": op[2]}
     elif kind == "remove":
         changes[op[1]] = None
     elif kind == "add_vm":

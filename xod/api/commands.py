@@ -33,6 +33,11 @@ the objects it acts on (`resolve`: xo-server's `[param, types, permission]` entr
 before it runs (xod/api/resolve.py). A handler checks what depends on the params' values with
 `command.check`, through the same check (`services.access`).
 
+In a cluster (xod/cluster/), only a pool's owner runs its actions: on any other instance the
+first `resolve` of the pool raises `ForwardToOwner` (before any XAPI call), and the action is
+sent as it was asked to the owner (`OwnerForwarding`, set by xod/cluster/forwarding.py), which
+runs it here with `run_action` for the same user.
+
 Elsewhere: the daemon-wide state of the actions (`Commands`: jobs, background tasks, the task
 follower) is xod/api/jobs.py; following a task on the event stream, xod/api/task_follower.py;
 the errors of the failover policy (`outcome_unknown`, `master_unreachable`), xod/api/errors.py.
@@ -43,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -75,9 +81,37 @@ ASYNC_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
 WAIT_FOR_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "xod_wait_for_cache", default=False
 )
+Handler = Callable[["Command", dict[str, Any]], Awaitable[Any]]
+
 # Names of the methods that are actions (the only ones accepting `_async`).
 ACTIONS: set[str] = set()
-Handler = Callable[["Command", dict[str, Any]], Awaitable[Any]]
+# Their handlers, by method name (what a pool's owner runs for another instance).
+ACTION_HANDLERS: dict[str, Handler] = {}
+
+
+class ForwardToOwner(Exception):
+    """The action's pool is synced by another instance of the cluster: run it there."""
+
+    def __init__(self, server_id: str) -> None:
+        super().__init__(f"pool connection {server_id} is owned by another instance")
+        self.server_id = server_id
+
+
+# (server id, method, params, _async, user id) → the action's answer from the pool's owner.
+Forward = Callable[[str, str, dict[str, Any], bool, str | None], Awaitable[Any]]
+
+
+@dataclass
+class OwnerForwarding:
+    """How actions reach their pool's owner; `forward` is None outside a cluster."""
+
+    forward: Forward | None = None
+
+
+def forwarding_of(services: Any) -> OwnerForwarding:
+    """The daemon's one OwnerForwarding (in `Services.state`)."""
+    forwarding: OwnerForwarding = services.state(OwnerForwarding, OwnerForwarding)
+    return forwarding
 
 
 @dataclass(eq=False)
@@ -120,7 +154,11 @@ class Command:
         server_id = self.commands.server_of_pool(obj.get("$pool"))
         if server_id is None:
             raise errors.server_unreachable(object_id)
-        sync = self.commands.services.pools.sync_of(server_id)
+        pools = self.commands.services.pools
+        forwarding = forwarding_of(self.commands.services)
+        if self.sync is None and forwarding.forward is not None and not pools.runs_here(server_id):
+            raise ForwardToOwner(server_id)
+        sync = pools.sync_of(server_id)
         if self.sync is None:
             record = self.commands.services.store.servers.get(server_id)
             if record is not None and record.read_only:
@@ -342,13 +380,47 @@ async def execute(
     commands: Commands, ctx: CallContext, name: str, handler: Handler, params: dict[str, Any]
 ) -> Any:
     """Run one action for `ctx`'s caller: its answer, or with `_async` the id of its task."""
+    forward = forwarding_of(commands.services).forward
+    # The params as asked: the handler may consume them before the pool tells where it runs.
+    asked = copy.deepcopy(params) if forward is not None else params
+    asynchronous = ASYNC_REQUESTED.get()
+    try:
+        return await run_action(
+            commands,
+            name,
+            handler,
+            params,
+            client=ctx.connection,
+            user=ctx.user,
+            asynchronous=asynchronous,
+            wait_for_cache=WAIT_FOR_CACHE.get(),
+        )
+    except ForwardToOwner as moved:
+        assert forward is not None
+        user_id = ctx.user.id if ctx.user is not None else None
+        return await forward(moved.server_id, name, asked, asynchronous, user_id)
+
+
+async def run_action(
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    params: dict[str, Any],
+    *,
+    client: ApiConnection | None,
+    user: User | None,
+    asynchronous: bool,
+    wait_for_cache: bool,
+) -> Any:
+    """Run one action here (`client` None: for another instance, answered once the cache
+    shows its effects)."""
     command = Command(
         commands,
         name,
-        asynchronous=ASYNC_REQUESTED.get(),
-        wait_for_cache=WAIT_FOR_CACHE.get(),
-        client=ctx.connection,
-        user=ctx.user,
+        asynchronous=asynchronous,
+        wait_for_cache=wait_for_cache,
+        client=client,
+        user=user,
     )
     # The action runs on its own, as xo-server's do: a caller that goes away (socket
     # closed, call cancelled) only stops waiting. Stopping halfway could leave a host
@@ -362,7 +434,7 @@ async def execute(
     await asyncio.wait({job, published}, return_when=asyncio.FIRST_COMPLETED)
     if published.done():
         task_id = published.result()
-        commands.add_job(task_id, job, owner=None if ctx.user is None else ctx.user.id)
+        commands.add_job(task_id, job, owner=None if user is None else user.id)
         return task_id
     # The action failed (or ended) before any task existed: answer as a plain call.
     return job.result()
@@ -387,6 +459,7 @@ def action(
         run.__name__ = handler.__name__
         registry.add(name, run, SIGNED_IN, action=True)
         ACTIONS.add(name)
+        ACTION_HANDLERS[name] = handler
         return handler
 
     return register

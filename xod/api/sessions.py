@@ -118,3 +118,14 @@ class SessionIndex:
 
     def signed_in_by_token(self) -> list[SignedIn]:
         return [c for cs in self._by_user.values() for c in cs if c.token_id is not None]
+
+    def sign_out_user(self, user_id: str) -> None:
+        """The user was deleted (here or, in a cluster, on another instance)."""
+        for connection in self.of_user(user_id):
+            connection.sign_out()
+
+    def sign_out_token(self, token_id: str) -> None:
+        """The token was deleted (here or, in a cluster, on another instance)."""
+        for connection in self.signed_in_by_token():
+            if connection.token_id == token_id:
+                connection.sign_out()

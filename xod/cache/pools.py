@@ -70,15 +70,26 @@ class PoolManager:
         if server_id in self._entries:
             raise ValueError(f"server {server_id} is already connected")
         connection = self._connection_factory(url, username, password, **connection_options)
-        sync = PoolSync(
-            connection, self.store, event_timeout=self.event_timeout, **self._sync_options
-        )
+        sync = self._new_sync(server_id, connection)
         entry = _Entry(server_id, connection, sync)
         self._entries[server_id] = entry
         sync.on_status.append(lambda _sync: self._on_status(entry))
         self._on_status(entry)
-        sync.start()
+        self._begin(server_id, sync)
         return sync
+
+    def runs_here(self, server_id: str) -> bool:
+        """Whether this process syncs the pool and runs its actions (in a cluster, only the
+        pool's owner does: xod/cluster/pools.py)."""
+        return server_id in self._entries
+
+    def _new_sync(self, server_id: str, connection: PoolConnection) -> PoolSync:
+        return PoolSync(
+            connection, self.store, event_timeout=self.event_timeout, **self._sync_options
+        )
+
+    def _begin(self, server_id: str, sync: PoolSync) -> None:
+        sync.start()
 
     async def remove(self, server_id: str) -> None:
         """Stop syncing a server; its objects exit the cache."""
@@ -111,6 +122,8 @@ class PoolManager:
     # -- disconnection grace -------------------------------------------------------------------
 
     def _on_status(self, entry: _Entry) -> None:
+        if not self.runs_here(entry.server_id):
+            return
         if entry.connection.status == "connected":
             self._cancel_drop(entry)
         elif entry.drop_timer is None:

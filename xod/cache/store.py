@@ -3,7 +3,10 @@
 Objects by id, indexed by type and by pool. Every applied change set becomes one `ChangeBatch`
 with the net effect per id; the revision goes up by one per batch. A bounded history of batches
 lets a subscriber resume from an older revision (`changes_since`) or learn it must resync
-(`Gone`). Listeners are called synchronously with each batch, after the store is updated.
+(`Gone`). In a cluster (xod/cluster/replica.py) every batch comes with its revision, the
+change log's sequence number, the same on every instance: revisions then go up with gaps, and
+a batch whose changes were already here only moves the revision on (`advance`). Listeners
+are called synchronously with each batch, after the store is updated.
 
 The history keeps only ids, not objects: a resumed subscriber gets each entered object's current
 version, which is the net effect it needs, and old object versions are not kept alive.
@@ -159,8 +162,14 @@ class ObjectStore:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def apply(self, pool_id: str, changes: Changes) -> ChangeBatch | None:
-        """Apply one change set of a pool (None = exit): the batch, or None if nothing changed."""
+    def apply(
+        self, pool_id: str, changes: Changes, revision: int | None = None
+    ) -> ChangeBatch | None:
+        """Apply one change set of a pool (None = exit): the batch, or None if nothing changed.
+        `revision`: the batch's revision, given by the change log (greater than the current
+        one); by default the next one."""
+        if revision is not None and revision <= self.revision:
+            raise ValueError(f"revision {revision} is not after {self.revision}")
         enter: dict[str, XoObject] = {}
         exits: list[str] = []
         objects = self._objects
@@ -174,8 +183,16 @@ class ObjectStore:
                 self._put(pool_id, object_id, obj, old)
                 enter[object_id] = obj
         if not enter and not exits:
+            if revision is not None:
+                self.advance(revision)
             return None
-        return self._commit(ChangeBatch(self.revision + 1, enter, exits, pool_id))
+        return self._commit(ChangeBatch(revision or self.revision + 1, enter, exits, pool_id))
+
+    def advance(self, revision: int) -> None:
+        """The change log moved on without changing anything here: the revision follows it
+        (a resume from any revision up to it is the same as from the one before)."""
+        if revision > self.revision:
+            self.revision = revision
 
     def replace_pool(self, pool_id: str, objects: Mapping[str, XoObject]) -> ChangeBatch | None:
         """Resync: make the pool's objects exactly `objects`, emitting only the differences."""

@@ -15,13 +15,14 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from xod.backoff import Backoff
 from xod.cache.objects.classes import SYNCED_CLASSES
 from xod.cache.objects.pool import PoolObjects
+from xod.cache.objects.values import Changes, XoObject
 from xod.cache.records import RAW_RECORDS_TYPE, RECORD_TYPES, SNAPSHOT_TYPES
-from xod.cache.store import ObjectStore
+from xod.cache.store import ChangeBatch
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError, XapiError
 
@@ -42,6 +43,17 @@ _MISMATCH_TOLERANCE = 2
 BulkLoad = Callable[[], AbstractContextManager[object]]
 
 
+class BatchSink(Protocol):
+    """Where a pool's change sets go: the store itself (`ObjectStore`), or in a cluster the
+    change log that every instance's store follows (xod/cluster/changelog.py)."""
+
+    def apply(self, pool_id: str, changes: Changes) -> ChangeBatch | None: ...
+
+    def replace_pool(self, pool_id: str, objects: Mapping[str, XoObject]) -> ChangeBatch | None: ...
+
+    def drop_pool(self, pool_id: str) -> ChangeBatch | None: ...
+
+
 class ResyncNeeded(Exception):
     """The event stream cannot be trusted any more: refetch everything."""
 
@@ -59,7 +71,7 @@ class PoolSync:
     def __init__(
         self,
         connection: PoolConnection,
-        store: ObjectStore,
+        store: BatchSink,
         *,
         event_timeout: float = 60.0,
         classes: Sequence[str] = SYNCED_CLASSES,
@@ -101,14 +113,20 @@ class PoolSync:
         return self._task
 
     async def stop(self) -> None:
+        await self.pause()
+        with contextlib.suppress(ValueError):
+            self.connection.on_status.remove(self._on_connection_status)
+
+    async def pause(self) -> None:
+        """Stop following the pool, for now: `start()` resumes with a full sync (another
+        instance may have followed it meanwhile)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         self.state = "stopped"
-        with contextlib.suppress(ValueError):
-            self.connection.on_status.remove(self._on_connection_status)
+        self.synced = False
 
     def id_of(self, ref: str) -> str | None:
         """The XO id of one of this pool's OpaqueRefs (None if the cache holds no such object)."""

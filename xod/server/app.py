@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -70,6 +71,8 @@ class ServerConfig:
     event_timeout: float = 60.0  # event.from's timeout (XAPI answers at the latest then)
     # How a pool connection is made (the daemon's counts its event batches for /metrics).
     connection_factory: ConnectionFactory = PoolConnection
+    # Makes the pool manager (a cluster's: xod/cluster/pools.py), with PoolManager's arguments.
+    pool_manager: Callable[..., PoolManager] = PoolManager
     # Wraps each pool's full-sync load; the daemon passes xod.runtime.bulk_load (xod/cache/sync.py).
     bulk_load: BulkLoad = contextlib.nullcontext
     # Passed to every PoolConnection (timeouts, backoff); tests shorten them.
@@ -105,7 +108,7 @@ class XodApp:
         self.config = config
         self.store = config.store or Store.open(config.state_dir)
         self.objects = ObjectStore()
-        self.pools = PoolManager(
+        self.pools = config.pool_manager(
             self.objects,
             disconnect_grace=config.disconnect_grace,
             event_timeout=config.event_timeout,

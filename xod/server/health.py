@@ -25,8 +25,10 @@ class Observability:
         pools: PoolManager,
         enabled_servers: Callable[[], Iterable[str]] | None = None,
         clients: Callable[[], int] | None = None,  # connected WebSocket clients
+        cluster: Callable[[], dict[str, Any]] | None = None,  # this instance's role in a cluster
     ) -> None:
         self.pools = pools
+        self.cluster = cluster
         # The ids of the servers that should be connected (the store's enabled servers); a
         # server enabled but absent from the manager is not ready.
         self.enabled_servers = enabled_servers
@@ -63,7 +65,10 @@ class Observability:
 
     async def readyz(self, _request: web.Request) -> web.Response:
         ready, pools = self.readiness()
-        body = orjson.dumps({"ready": ready, "pools": pools})
+        report: dict[str, Any] = {"ready": ready, "pools": pools}
+        if self.cluster is not None:
+            report["cluster"] = self.cluster()
+        body = orjson.dumps(report)
         return web.Response(
             body=body, status=200 if ready else 503, content_type="application/json"
         )

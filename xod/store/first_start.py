@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xod.store.users import User, UserStore
+from xod.store.users import DuplicateUser, User, UserStore
 
 DEFAULT_ADMIN_EMAIL = "admin@admin.net"  # XO's default admin account name
 # Where the daemon leaves a generated admin password, in the state directory: under systemd,
@@ -34,7 +34,10 @@ def ensure_admin(
     generated = None
     if not password:
         generated = password = secrets.token_urlsafe(16)
-    user = users.create(email, password, permission="admin")
+    try:
+        user = users.create(email, password, permission="admin")
+    except DuplicateUser:  # cluster members starting together: another one created it
+        return None
     return FirstStartAdmin(user=user, generated_password=generated)
 
 

@@ -7,6 +7,7 @@ lists and deletions use; deleting by the token value itself works too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 
 from xod.store.database import Database, now_ms
+from xod.store.replication_errors import SharedStateUnavailable, WriteConflict
 
 MINUTE_MS = 60_000
 DAY_MS = 24 * 60 * MINUTE_MS
@@ -176,9 +178,16 @@ class TokenStore:
         return record
 
     def record_use(self, record_id: str, address: str) -> None:
-        """Remember that the token was used from `address` (the 10 most recent addresses)."""
+        """Remember that the token was used from `address` (the 10 most recent addresses).
+
+        Best effort: in a cluster, a use recorded at the same time elsewhere (WriteConflict) or
+        NATS out of reach does not fail the sign-in that is being recorded.
+        """
         now = self._clock_ms()
-        with self._db.transaction() as connection:
+        with (
+            contextlib.suppress(WriteConflict, SharedStateUnavailable),
+            self._db.transaction() as connection,
+        ):
             row = connection.execute(
                 "SELECT last_uses FROM tokens WHERE id = ?", (record_id,)
             ).fetchone()

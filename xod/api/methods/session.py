@@ -35,7 +35,8 @@ async def sign_in(ctx: CallContext, credentials: dict[str, Any]) -> dict[str, An
             services.throttle.failure(None, connection.remote)
             raise errors.invalid_credentials()
         if connection.remote:
-            services.store.tokens.record_use(record.id, connection.remote)
+            # A write: in a cluster, a round trip to NATS (xod/store/replicated.py): off the loop.
+            await asyncio.to_thread(services.store.tokens.record_use, record.id, connection.remote)
         # Interned: the many connections signed in with one token share its id.
         connection.sign_in(user, record.expiration, token_id=sys.intern(record.id))
         return user.public()

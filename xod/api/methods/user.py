@@ -34,8 +34,7 @@ def register(registry: Registry) -> None:
             raise errors.no_such_object(params["id"], "user")
         ctx.services.access.changed([params["id"]], subjects=[params["id"]])
         # Its live connections stop at once: no more `all`, subscriptions or calls.
-        for connection in ctx.services.sessions.of_user(params["id"]):
-            connection.sign_out()
+        ctx.services.sessions.sign_out_user(params["id"])
         return True
 
     @registry.method("user.getAll", permission="admin")

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from xod.api import errors
-from xod.api.commands import ACTIONS, Command, action, execute
+from xod.api.commands import ACTION_HANDLERS, ACTIONS, Command, action, execute
 from xod.api.context import CallContext
 from xod.api.jobs import commands_of
 from xod.api.methods import self_service, vm_create, vm_create_checks, vm_devices, vm_migration
@@ -394,6 +394,7 @@ def register(registry: Registry) -> None:
 
     registry.add("vm.create", create, SIGNED_IN, action=True)
     ACTIONS.add("vm.create")
+    ACTION_HANDLERS["vm.create"] = vm_create.create
     # The CD: looked up only, as xo-server (an ISO SR's disks are anyone's to insert).
     cd_types = ("VDI", "VDI-snapshot")
     action(registry, "vm.insertCd", resolve=[("id", VM_TYPES, OPERATE), ("cd_id", cd_types, "")])(
