@@ -14,8 +14,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "xod"
 EVERYTHING = frozenset({"*"})
 
-# Leaf utilities: pure, importing nothing from xod; any part may use them.
-LEAVES = frozenset({"xod", "backoff", "formats"})  # "xod": the package itself (`__version__`)
+# Leaf utilities: pure, importing nothing from xod; any part may use them. "xod": the package
+# itself (`__version__`); "acl": XO's permission model (roles, the inheritance resolver).
+LEAVES = frozenset({"xod", "backoff", "formats", "acl"})
 
 # part of xod → the other parts it may import (besides itself and the leaves).
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -36,6 +37,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "notify": frozenset(),
     "backoff": frozenset(),
     "formats": frozenset(),
+    "acl": frozenset(),
     "xod": frozenset(),
     "lifecycle": EVERYTHING,
     "daemon": EVERYTHING,

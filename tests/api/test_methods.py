@@ -74,7 +74,7 @@ async def test_sign_in_tokens_users_and_permissions(tmp_path: Path) -> None:
             assert raised.value.code == 2
         with pytest.raises(RpcError) as raised:
             await admin.call("user.delete", {"id": user["id"]})
-        assert raised.value.code == 5
+        assert raised.value.code == 10
 
         # Wrong password → code 3; an immediate retry of the same account is throttled.
         async with connect(app) as guesser:
@@ -185,4 +185,6 @@ async def test_permission_levels_are_checked_by_the_schema(tmp_path: Path) -> No
             assert raised.value.code == 10
             [problem] = raised.value.data["errors"]
             assert (problem["instancePath"], problem["keyword"]) == ("/permission", "enum")
-            assert problem["params"] == {"allowedValues": ["none", "read", "write", "admin"]}
+            assert problem["params"] == {
+                "allowedValues": ["none", "user", "read", "write", "admin"]
+            }

@@ -94,7 +94,7 @@ def test_discovery_documents_are_built_once() -> None:
     validator = registry.get("server.enable").validator
     assert validator is not None and validator.property_names is validator.property_names
     # The permission levels are declared in the schema (one check, advertised to clients).
-    levels = ["none", "read", "write", "admin"]
+    levels = ["none", "user", "read", "write", "admin"]
     assert registry.methods_info()["user.create"]["params"]["permission"]["enum"] == levels
     assert registry.methods_info()["user.set"]["params"]["permission"]["enum"] == levels
 

@@ -21,7 +21,7 @@ from xod.server.ws import DEFAULT_WRITE_BUFFER_HIGH
 ATTACKERS = 10
 # xod's socket send buffer: small, so that the kernel cannot absorb the attack for xod.
 SEND_BUFFER = 16 * 1024
-CALLS = 100  # × ≈21 KiB of rpc.discover each: ≈2 MiB per connection if all were answered
+CALLS = 100  # × ≈60 KiB of rpc.discover each: ≈6 MiB per connection if all were answered
 
 
 async def reply_size(app: XodApp) -> int:
@@ -83,10 +83,10 @@ async def drain_all(attackers: list[RawWebSocket], senders: list[asyncio.Task[No
 
 
 async def test_anonymous_non_readers_are_held_to_their_budget(tmp_path: Path) -> None:
-    # Reading stops at the budget, so only the calls already running (4, ≈21 KiB each) can
+    # Reading stops at the budget, so only the calls already running (4, ≈60 KiB each) can
     # queue past it; the connection is closed past twice the budget (xod/server/peer.py):
-    # 128 KiB keeps that ceiling clear of budget + 4 replies (64 KiB would sit right on it).
-    budget = 128 * 1024
+    # 384 KiB keeps that ceiling clear of budget + 4 replies (128 KiB would sit right on it).
+    budget = 384 * 1024
     async with running_xod(
         tmp_path, anonymous_budget_bytes=budget, ws_send_buffer=SEND_BUFFER
     ) as app:

@@ -113,9 +113,12 @@ def test_outdated_hash_is_rehashed_on_sign_in(tmp_path: Path) -> None:
 
 
 def test_permission_order() -> None:
-    assert PERMISSIONS == ("none", "read", "write", "admin")
+    assert PERMISSIONS == ("none", "user", "read", "write", "admin")
     assert permission_allows("admin", "write") and permission_allows("write", "write")
     assert permission_allows("read", "none")
+    # XO's `user` level ranks like `none` for method-level checks.
+    assert permission_allows("user", "none") and permission_allows("none", "user")
+    assert not permission_allows("user", "read")
     assert not permission_allows("read", "write") and not permission_allows("none", "read")
 
 

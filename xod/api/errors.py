@@ -134,8 +134,12 @@ def no_such_object(object_id: Any, object_type: Any = None) -> ApiError:
     return ApiError(1, f"no such {label} {object_id}", {"id": object_id, "type": object_type})
 
 
-def unauthorized(permission: str | None = None, object_id: Any = None) -> ApiError:
-    obj = {} if object_id is None else {"id": object_id}
+def unauthorized(
+    permission: str | None = None, object_id: Any = None, object_type: str | None = None
+) -> ApiError:
+    obj: dict[str, Any] = {} if object_id is None else {"id": object_id}
+    if object_type is not None:
+        obj["type"] = object_type
     return ApiError(2, "not enough permissions", {"permission": permission, "object": obj})
 
 
@@ -190,6 +194,11 @@ def object_already_exists(object_id: Any, object_type: str) -> ApiError:
     return ApiError(
         16, f"{object_type} already exists", {"objectId": object_id, "objectType": object_type}
     )
+
+
+def not_enough_resources(data: list[dict[str, Any]]) -> ApiError:
+    """`data`: `[{resourceSet, resourceType, available, requested}]`."""
+    return ApiError(24, "not enough resources in resource set", data)
 
 
 def incorrect_state(actual: Any, expected: Any, object_id: Any, prop: str) -> ApiError:

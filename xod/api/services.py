@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from xod import __version__
+from xod.api.access import Access
 from xod.api.oneshot import OneShotUrls
 from xod.api.sessions import SessionIndex, SignInGate
 from xod.cache.pools import PoolManager
@@ -34,8 +35,13 @@ class Services:
     connection_options: dict[str, Any] = field(default_factory=dict)
     # How long an action waits for a pool's (new) master before failing.
     failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT
+    # THE permission check (made from `store` and `objects`).
+    access: Access = field(init=False)
     # Daemon-wide state of the modules above this one, by type (see `state`).
     _states: dict[type, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.access = Access(self.store, self.objects)
 
     def state(self, kind: type[T], make: Callable[[], T]) -> T:
         """The daemon's one `kind` (made by `make` on first use): how a module above this one

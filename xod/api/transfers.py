@@ -37,6 +37,8 @@ VDI_TYPES = ("VDI", "VDI-snapshot")
 VM_TYPES = ("VM", "VM-snapshot", "VM-template")
 # Task failures that blame the uploaded image (xapi's stream decoders).
 BAD_IMAGE_ERRORS = frozenset({"VDI_IO_ERROR", "IMPORT_ERROR"})
+# A VDI's content formats, and what each is served as.
+VDI_CONTENT_TYPES = {"vhd": "application/vhd", "raw": "application/octet-stream"}
 
 
 def invalid_image(reason: str) -> errors.ApiError:
@@ -151,10 +153,10 @@ def vm_export(command: Command, vm_id: str, compress: str | None) -> Export:
 
 def vdi_export(command: Command, vdi_id: str, fmt: str) -> Export:
     vdi = command.resolve(vdi_id, VDI_TYPES)
-    kind = "application/vhd" if fmt == "vhd" else "application/octet-stream"
     return Export(
         command, "/export_raw_vdi/", {"vdi": vdi["_xapiRef"], "format": fmt},
-        f"Exporting content of VDI {vdi.get('name_label', '')} as {fmt} stream", kind,
+        f"Exporting content of VDI {vdi.get('name_label', '')} as {fmt} stream",
+        VDI_CONTENT_TYPES.get(fmt, "application/octet-stream"),
     )  # fmt: skip
 
 

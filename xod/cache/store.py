@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xod.cache.encoded import EncodedObjects
 from xod.cache.objects.values import Changes, XoObject
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class ObjectStore:
         # Revisions up to this one are no longer resumable.
         self._history_base = 0
         self._listeners: list[Listener] = []
+        # Each object's JSON, made when first listed (xod/cache/encoded.py).
+        self.encoded = EncodedObjects(self)
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from xod.api.errors import ApiError
 from xod.api.subscriptions import Delta, Scope
+from xod.cache.encoded import EncodedObjects
 from xod.server.frames import ChangesTemplate, WireFormat, changes_message
 from xod.server.peer import Peer
 
@@ -77,10 +78,11 @@ class StartFrames:
     """A snapshot or resume, chunked, each chunk encoded on first demand and then shared: a
     big snapshot is neither one giant frame nor encoded all at once."""
 
-    __slots__ = ("_chunks", "_exit", "_fmt", "_revision", "_templates")
+    __slots__ = ("_chunks", "_encoded", "_exit", "_fmt", "_revision", "_templates")
 
-    def __init__(self, fmt: WireFormat, delta: Delta) -> None:
+    def __init__(self, fmt: WireFormat, delta: Delta, encoded: EncodedObjects | None) -> None:
         self._fmt = fmt
+        self._encoded = encoded
         self._revision = delta.revision
         self._exit = delta.exit
         self._chunks = list(_chunks(iter(delta.enter.items()), CHUNK_OBJECTS)) or [{}]
@@ -96,5 +98,6 @@ class StartFrames:
                     self._revision,
                     chunk,
                     self._exit if i == 0 else [],
+                    self._encoded,
                 )
             yield template.frame(id_bytes)

@@ -276,7 +276,7 @@ class Fanout:
             if missed is None:
                 missed = self._missed_cache[since] = store.changes_since(since)
             delta = scope.resume(missed)
-        frames = self._start_cache[key] = StartFrames(fmt, delta)
+        frames = self._start_cache[key] = StartFrames(fmt, delta, store.encoded)
         return frames
 
     # -- the hot path ---------------------------------------------------------------------------

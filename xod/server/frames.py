@@ -7,11 +7,13 @@ same for every connection: notifications are framed once and handed to every tra
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack
 import orjson
+
+from xod.cache.encoded import EncodedObjects, Prepared
 
 MSGPACK_SUBPROTOCOL = "xod.msgpack"
 
@@ -37,6 +39,23 @@ def data_frame(payload: bytes, binary: bool) -> bytes:
     return frame_header(len(payload), binary) + payload
 
 
+# A payload at least this big is written as its frame header then slices of it, as the
+# connection drains: neither copied behind a header nor into the transport's buffer whole.
+SLICED_PAYLOAD = 1024 * 1024
+
+
+# What is written to a connection: frames, or views of one frame's bytes.
+Piece = bytes | memoryview
+
+
+def frame_slices(payload: bytes, binary: bool) -> Iterator[Piece]:
+    """One frame of `payload` as its header and `SLICED_PAYLOAD`-byte views of it."""
+    yield frame_header(len(payload), binary)
+    view = memoryview(payload)
+    for start in range(0, len(payload), SLICED_PAYLOAD):
+        yield view[start : start + SLICED_PAYLOAD]
+
+
 def close_frame(code: int, reason: str) -> bytes:
     payload = struct.pack("!H", code) + reason.encode()[:123]
     return struct.pack("!BB", 0x80 | _OP_CLOSE, len(payload)) + payload
@@ -47,7 +66,20 @@ def pong_frame(payload: bytes) -> bytes:
     return bytes((0x80 | _OP_PONG, len(payload))) + payload
 
 
+def _json_default(value: Any) -> Any:
+    if type(value) is Prepared:
+        return value.json()  # the same value, its objects already JSON
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> bytes:
+    """A message as JSON; a `Prepared` result's own JSON spliced in (xod/cache/encoded.py)."""
+    return orjson.dumps(value, default=_json_default)
+
+
 def _msgpack_default(value: Any) -> Any:
+    if type(value) is Prepared:
+        return value.value
     # Whatever orjson can serialise (dataclasses, datetimes…) goes through its JSON form.
     return orjson.loads(orjson.dumps(value))
 
@@ -74,7 +106,7 @@ class WireFormat:
         return f"WireFormat({self.name})"
 
 
-JSON = WireFormat("json", False, orjson.dumps)
+JSON = WireFormat("json", False, dumps)
 MSGPACK = WireFormat("msgpack", True, pack)
 FORMATS = (JSON, MSGPACK)
 
@@ -150,8 +182,16 @@ class ChangesTemplate:
     __slots__ = ("head", "tail")
 
     def __init__(
-        self, fmt: WireFormat, id_length: int, revision: int, enter: Any, exit_ids: list[str]
+        self,
+        fmt: WireFormat,
+        id_length: int,
+        revision: int,
+        enter: Any,
+        exit_ids: list[str],
+        encoded: EncodedObjects | None = None,
     ) -> None:
+        """`encoded`: where the cache keeps its objects' JSON, to splice into a JSON payload
+        (a snapshot's whole objects) instead of encoding them again."""
         if fmt.binary:
             # msgpack maps are a count followed by key/value pairs: build the outer maps by
             # hand, the id's str header included in the prefix.
@@ -180,7 +220,7 @@ class ChangesTemplate:
                 b'","revision":'
                 + str(revision).encode()
                 + b',"enter":'
-                + orjson.dumps(enter)
+                + orjson.dumps(enter if encoded is None else encoded.fragments(enter.items()))
                 + b',"exit":'
                 + orjson.dumps(exit_ids)
                 + b"}}"

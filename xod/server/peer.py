@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from xod.metrics import SLOW_CLIENTS_CLOSED, WS_OUTPUT
 from xod.server.aiohttp_edge import wait_writable, writing_paused
-from xod.server.frames import WireFormat
+from xod.server.frames import Piece, WireFormat
 from xod.server.limits import DaemonLimits
 
 log = logging.getLogger("xod.server")
@@ -91,7 +91,7 @@ class Peer:
         self.room_waiter: asyncio.Future[None] | None = None
         # Created when something must wait, dropped once drained: an idle connection holds
         # no queue (an empty deque is ~600 bytes; 10k idle connections are the common case).
-        self.queue: deque[bytes | Iterator[bytes]] | None = None
+        self.queue: deque[bytes | Iterator[Piece]] | None = None
         self.queued_bytes = 0
         # Coalescing mode when not None: stream → [id → object or None, latest revision].
         self.pending: dict[Stream, list[Any]] | None = None
@@ -161,7 +161,7 @@ class Peer:
         self._count(len(frame))
         self._fell_behind()
 
-    def send_stream(self, frames: Iterator[bytes]) -> None:
+    def send_stream(self, frames: Iterator[Piece]) -> None:
         """Frames produced lazily as the connection drains (a snapshot)."""
         if self.closed:
             return
@@ -238,12 +238,12 @@ class Peer:
             if waiter is not None and not waiter.done() and self.has_room():
                 waiter.set_result(None)
 
-    def _queue(self) -> deque[bytes | Iterator[bytes]]:
+    def _queue(self) -> deque[bytes | Iterator[Piece]]:
         if self.queue is None:
             self.queue = deque()
         return self.queue
 
-    def _write(self, frame: bytes) -> None:
+    def _write(self, frame: Piece) -> None:
         transport = self.transport
         if transport.is_closing():
             self.detach()
@@ -276,7 +276,7 @@ class Peer:
     async def _drain(self) -> None:
         queue = self._queue()
         written = 0
-        frame: bytes | None  # a queued frame, or the next one of a queued iterator (None: spent)
+        frame: Piece | None  # a queued frame, or the next one of a queued iterator (None: spent)
         try:
             while not self.closed:
                 if writing_paused(self.protocol):

@@ -41,7 +41,10 @@ from xod.server.frames import (
     JSON,
     MSGPACK,
     MSGPACK_SUBPROTOCOL,
+    SLICED_PAYLOAD,
     WireFormat,
+    data_frame,
+    frame_slices,
     pong_frame,
 )
 from xod.server.limits import ANONYMOUS_CONCURRENT_CALLS
@@ -190,15 +193,21 @@ class WsSession:
     def _encode(self, message: Any) -> bytes:
         return self.fmt.frame(message)
 
+    def _send_reply(self, payload: bytes) -> None:
+        if len(payload) < SLICED_PAYLOAD:
+            self.peer.send(data_frame(payload, self.fmt.binary))
+        else:  # a big listing: its bytes go out as they are, at the connection's pace
+            self.peer.send_stream(frame_slices(payload, self.fmt.binary))
+
     async def _run_call(self, message: Any, slots: int) -> None:
         hooks: list[Callable[[], None]] = []
         after_reply.set(hooks)
         try:
             reply = await self.dispatcher.handle_message(
-                self.connection, message, self._encode, concurrency=slots
+                self.connection, message, self.fmt.encode, concurrency=slots
             )
             if reply is not None and not self.connection.closed:
-                self.peer.send(reply)
+                self._send_reply(reply)
             for hook in hooks:
                 hook()
         except Exception:

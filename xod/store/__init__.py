@@ -1,5 +1,5 @@
-"""Persistence: users, authentication tokens, registered XAPI servers and cloud-init templates,
-in one SQLite file."""
+"""Persistence: users, groups, ACLs, resource sets, authentication tokens, registered XAPI
+servers and cloud-init templates, in one SQLite file."""
 
 from __future__ import annotations
 
@@ -7,9 +7,18 @@ import os
 
 from argon2 import PasswordHasher
 
+from xod.store.acls import Acl, AclStore, acl_id
 from xod.store.cloud_configs import CloudConfig, CloudConfigStore
 from xod.store.database import DATABASE_NAME, SCHEMA_VERSION, Database, SchemaTooNew
 from xod.store.first_start import FirstStartAdmin, ensure_admin
+from xod.store.groups import DuplicateGroup, Group, GroupStore, NoSuchGroup
+from xod.store.resource_sets import (
+    VM_RESOURCES,
+    NoSuchResourceSet,
+    NotEnoughResources,
+    ResourceSet,
+    ResourceSetStore,
+)
 from xod.store.servers import DuplicateServer, NoSuchServer, ServerRecord, ServerStore
 from xod.store.throttle import SignInThrottle, ThrottleDecision
 from xod.store.tokens import NewToken, TokenError, TokenRecord, TokenStore
@@ -27,15 +36,26 @@ __all__ = [
     "DATABASE_NAME",
     "PERMISSIONS",
     "SCHEMA_VERSION",
+    "VM_RESOURCES",
+    "Acl",
+    "AclStore",
     "CloudConfig",
     "CloudConfigStore",
     "Database",
+    "DuplicateGroup",
     "DuplicateServer",
     "DuplicateUser",
     "FirstStartAdmin",
+    "Group",
+    "GroupStore",
     "NewToken",
+    "NoSuchGroup",
+    "NoSuchResourceSet",
     "NoSuchServer",
     "NoSuchUser",
+    "NotEnoughResources",
+    "ResourceSet",
+    "ResourceSetStore",
     "SchemaTooNew",
     "ServerRecord",
     "ServerStore",
@@ -48,6 +68,7 @@ __all__ = [
     "User",
     "UserError",
     "UserStore",
+    "acl_id",
     "ensure_admin",
     "permission_allows",
 ]
@@ -62,6 +83,9 @@ class Store:
         self.tokens = TokenStore(database)
         self.servers = ServerStore(database)
         self.cloud_configs = CloudConfigStore(database)
+        self.acls = AclStore(database)
+        self.groups = GroupStore(database, self.users.forget_cached)
+        self.resource_sets = ResourceSetStore(database)
 
     @classmethod
     def open(cls, state_dir: str | os.PathLike[str], hasher: PasswordHasher | None = None) -> Store:

@@ -67,6 +67,49 @@ MIGRATIONS: tuple[str, ...] = (
         created_at INTEGER NOT NULL
     );
     """,
+    # 2 -> 3: ACLs, groups (members in group_members: both sides of the membership at once, and
+    # deleting a user or a group drops its memberships), resource sets (one normalized JSON
+    # document each, xod/store/resource_sets.py), and XO's `user` level. SQLite cannot change a
+    # CHECK constraint in place: users is rebuilt (with foreign keys off, see `_migrate`), and
+    # its unused groups_json column goes, the memberships being a table now.
+    """
+    CREATE TABLE users_v3 (
+        id            TEXT PRIMARY KEY,
+        email         TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        permission    TEXT NOT NULL
+                      CHECK (permission IN ('none', 'user', 'read', 'write', 'admin')),
+        preferences   TEXT NOT NULL DEFAULT '{}',
+        created_at    INTEGER NOT NULL
+    );
+    INSERT INTO users_v3 (id, email, password_hash, permission, preferences, created_at)
+        SELECT id, email, password_hash, permission, preferences, created_at FROM users;
+    DROP TABLE users;
+    ALTER TABLE users_v3 RENAME TO users;
+    CREATE TABLE acls (
+        id      TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        object  TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        PRIMARY KEY (subject, object, action)
+    );
+    CREATE INDEX acls_by_object ON acls(object);
+    CREATE TABLE groups (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE group_members (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        user_id  TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    );
+    CREATE INDEX group_members_by_user ON group_members(user_id);
+    CREATE TABLE resource_sets (
+        id       TEXT PRIMARY KEY,
+        document TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -99,9 +142,9 @@ class Database:
         )
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA foreign_keys=ON")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
+        self._connection.execute("PRAGMA foreign_keys=ON")
 
     @classmethod
     def open(cls, state_dir: str | os.PathLike[str]) -> Database:
@@ -115,16 +158,23 @@ class Database:
         return version
 
     def _migrate(self) -> None:
+        # Foreign keys stay off while migrating (they cannot be switched inside a transaction):
+        # a table rebuild drops the old table, which would otherwise cascade to its dependants
+        # (users → tokens). The references are checked before the commit instead.
         with self.transaction() as connection:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise SchemaTooNew(
                     f"{self.path} has schema version {version}, this xod knows {SCHEMA_VERSION}"
                 )
+            if version == SCHEMA_VERSION:
+                return
             for migration in MIGRATIONS[version:]:
                 for statement in migration.split(";"):
                     if statement.strip():
                         connection.execute(statement)
+            if connection.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise RuntimeError(f"{self.path}: a migration left dangling references")
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager

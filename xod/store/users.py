@@ -1,4 +1,5 @@
-"""Users: email, argon2id password hash, permission level, preferences."""
+"""Users: email, argon2id password hash, permission level, preferences, and the groups they are
+members of (kept by xod/store/groups.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from xod.store.database import Database, now_ms
 
-# Ordered: a level grants everything the levels before it grant.
-PERMISSIONS: tuple[str, ...] = ("none", "read", "write", "admin")
+# The global levels a user may have. Method-level checks rank them none < read < write <
+# admin; XO's `user` level ranks like `none` there (its objects come from ACLs only).
+PERMISSIONS: tuple[str, ...] = ("none", "user", "read", "write", "admin")
+_RANK = {"none": 0, "user": 0, "read": 1, "write": 2, "admin": 3}
 
 
 def permission_allows(granted: str, required: str) -> bool:
     """True if a user with `granted` may call a method that requires `required`."""
-    return PERMISSIONS.index(granted) >= PERMISSIONS.index(required)
+    return _RANK[granted] >= _RANK[required]
 
 
 class UserError(ValueError):
@@ -59,6 +62,13 @@ def _check_permission(permission: str) -> None:
         raise UserError(f"invalid permission {permission!r} (one of {', '.join(PERMISSIONS)})")
 
 
+# Every user query selects the row plus its group ids, in the order they were added.
+_SELECT = (
+    "SELECT users.*, (SELECT json_group_array(group_id) FROM (SELECT group_id FROM group_members"
+    " WHERE user_id = users.id ORDER BY rowid)) AS groups_json FROM users"
+)
+
+
 def _row_to_user(row: Any) -> User:
     return User(
         id=row["id"],
@@ -83,8 +93,8 @@ class UserStore:
         self._by_id: dict[str, User] = {}
         self._generation = 0
 
-    def _changed(self) -> None:
-        """Called after every committed write."""
+    def forget_cached(self) -> None:
+        """Called after every committed write to users or to group memberships."""
         self._generation += 1
         self._by_id.clear()
 
@@ -111,15 +121,14 @@ class UserStore:
             if connection.execute("SELECT 1 FROM users WHERE email = ?", (email,)).fetchone():
                 raise DuplicateUser(f"a user with email {email!r} already exists")
             connection.execute(
-                "INSERT INTO users (id, email, password_hash, permission, preferences,"
-                " groups_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (id, email, password_hash, permission, preferences, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     user.id,
                     user.email,
                     user.password_hash,
                     user.permission,
                     orjson.dumps(user.preferences),
-                    orjson.dumps(user.groups),
                     user.created_at,
                 ),
             )
@@ -130,7 +139,7 @@ class UserStore:
         if user is not None:
             return user
         generation = self._generation
-        rows = self._db.query("SELECT * FROM users WHERE id = ?", (user_id,))
+        rows = self._db.query(f"{_SELECT} WHERE id = ?", (user_id,))
         if not rows:
             return None
         user = _row_to_user(rows[0])
@@ -139,11 +148,11 @@ class UserStore:
         return user
 
     def get_by_email(self, email: str) -> User | None:
-        rows = self._db.query("SELECT * FROM users WHERE email = ?", (email,))
+        rows = self._db.query(f"{_SELECT} WHERE email = ?", (email,))
         return _row_to_user(rows[0]) if rows else None
 
     def list(self) -> list[User]:
-        return [_row_to_user(row) for row in self._db.query("SELECT * FROM users ORDER BY email")]
+        return [_row_to_user(row) for row in self._db.query(f"{_SELECT} ORDER BY email")]
 
     def count(self) -> int:
         count: int = self._db.query("SELECT count(*) FROM users")[0][0]
@@ -192,14 +201,18 @@ class UserStore:
                     user_id,
                 ),
             )
-        self._changed()
+        self.forget_cached()
         return updated
 
     def delete(self, user_id: str) -> bool:
-        """Delete the user and (by cascade) their tokens; False if there was no such user."""
-        deleted = self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
-        self._changed()
-        return deleted
+        """Delete the user, its ACLs and (by cascade) its tokens and group memberships; False if
+        there was no such user."""
+        with self._db.transaction() as connection:
+            deleted = connection.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount
+            if deleted:
+                connection.execute("DELETE FROM acls WHERE subject = ?", (user_id,))
+        self.forget_cached()
+        return deleted > 0
 
     def verify_password(self, email: str, password: str) -> User | None:
         """The user if the password is right, else None. Rehashes outdated hashes on success.
@@ -226,6 +239,6 @@ class UserStore:
                 "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
                 (new_hash, user.id, user.password_hash),
             )
-            self._changed()
+            self.forget_cached()
             user = replace(user, password_hash=new_hash)
         return user

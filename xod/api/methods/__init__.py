@@ -5,7 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from xod.api.methods import cloud_config, server, session, system, token, user, xo
+from xod.api.methods import (
+    acl,
+    cloud_config,
+    group,
+    resource_set,
+    role,
+    server,
+    session,
+    system,
+    token,
+    user,
+    xo,
+)
 from xod.api.methods import transfers as transfer_methods  # vm.export/import, vdi.*Content
 from xod.api.registry import Registry
 from xod.api.schema import SCHEMAS_DIR
@@ -34,6 +46,7 @@ NAMESPACES += (vif, vbd, disk, network, pif, pool, message)
 NAMESPACES += (live,)
 NAMESPACES += (stats,)
 NAMESPACES += (cloud_config,)
+NAMESPACES += (acl, group, role, resource_set)
 NAMESPACES += (transfer_methods,)
 
 

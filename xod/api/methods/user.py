@@ -1,4 +1,6 @@
-"""user.*: accounts with a global permission level (none < read < write < admin)."""
+"""user.*: accounts with a global permission level (none/user < read < write < admin) and the
+groups they belong to. Deleting a user drops its ACLs and memberships, and a changed permission
+changes what it may see: both tell `Access` (xod/api/access.py)."""
 
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ def register(registry: Registry) -> None:
     @registry.method("user.delete", permission="admin")
     async def delete(ctx: CallContext, params: dict[str, Any]) -> Any:
         if ctx.user is not None and params["id"] == ctx.user.id:
-            raise errors.forbidden_operation("delete", "a user cannot delete itself")
+            raise errors.invalid_parameters([], "a user cannot delete itself")
         if not ctx.services.store.users.delete(params["id"]):
             raise errors.no_such_object(params["id"], "user")
+        ctx.services.access.changed([params["id"]], subjects=[params["id"]])
         # Its live connections stop at once: no more `all`, subscriptions or calls.
         ctx.services.sessions.sign_out_user(params["id"])
         return True
@@ -45,7 +48,7 @@ def register(registry: Registry) -> None:
             and params["id"] == ctx.user.id
             and params.get("permission") not in (None, ctx.user.permission)
         ):
-            raise errors.forbidden_operation("set", "a user cannot change its own permission")
+            raise errors.invalid_parameters([], "a user cannot change its own permission")
         users = ctx.services.store.users
         try:
             await asyncio.to_thread(
@@ -63,6 +66,7 @@ def register(registry: Registry) -> None:
             raise errors.object_already_exists(params.get("email"), "user") from None
         except UserError as error:
             raise errors.invalid_parameters([], str(error)) from None
+        ctx.services.access.changed([params["id"]], subjects=())
         return True
 
     @registry.method("user.changePassword", permission=SIGNED_IN)

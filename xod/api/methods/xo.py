@@ -1,16 +1,19 @@
-"""xo.getAllObjects: the whole cache, filtered, or streamed as NDJSON."""
+"""xo.getAllObjects: the whole cache, filtered, or streamed as NDJSON.
+
+The output joins each object's stored JSON (xod/cache/encoded.py) instead of encoding the
+objects again: a JSON reply splices `{id: <stored bytes>, …}` in (a msgpack one packs the
+objects as usual), an NDJSON download writes the stored bytes one per line."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
-import orjson
-
 from xod.api import errors
 from xod.api.context import CallContext
 from xod.api.oneshot import TooManyDownloads
 from xod.api.registry import SIGNED_IN, Registry
+from xod.cache.encoded import EncodedObjects, Prepared
 from xod.filters import MatcherSyntaxError, compile_filter
 
 # Objects per chunk written to an NDJSON stream: big enough to amortise the write, small
@@ -51,11 +54,13 @@ def compile_or_raise(filter_spec: Any) -> Callable[[Any], bool] | None:
         raise filter_syntax_error(error) from None
 
 
-async def ndjson_stream(objects: list[Any]) -> AsyncGenerator[bytes, None]:
-    dumps = orjson.dumps
+async def ndjson_stream(
+    encoded: EncodedObjects, objects: list[tuple[str, Any]]
+) -> AsyncGenerator[bytes, None]:
+    json = encoded.json
     for start in range(0, len(objects), NDJSON_CHUNK):
         chunk = objects[start : start + NDJSON_CHUNK]
-        yield b"\n".join(dumps(o) for o in chunk) + b"\n"
+        yield b"\n".join([json(i, o) for i, o in chunk] + [b""])
 
 
 def register(registry: Registry) -> None:
@@ -64,21 +69,23 @@ def register(registry: Registry) -> None:
         predicate = compile_or_raise(params.get("filter"))
         limit = params.get("limit")
         limit = None if limit is None else int(limit)
-        objects = ctx.services.objects.objects
+        store = ctx.services.objects
+        objects = store.objects
         everything = predicate is None and limit is None
         ndjson = bool(params.get("ndjson"))
         # The store replaces objects instead of mutating them: a shallow copy is a snapshot.
+        selected = dict(objects) if everything else select(objects.items(), predicate, limit)
+        encoded = store.encoded
         if not ndjson:
-            return dict(objects) if everything else select(objects.items(), predicate, limit)
+            return Prepared(selected, lambda: encoded.fragments(selected.items()))
         # Taken at call time as XO does, held until fetched: the caller's pending downloads
         # are capped (OneShotUrls.per_owner), so no one holds more than a few snapshots.
-        if everything:
-            snapshot = list(objects.values())
-        else:
-            snapshot = list(select(objects.items(), predicate, limit).values())
+        snapshot = list(selected.items())
         owner = ctx.require_user().id
         try:
-            url = ctx.services.oneshot.register(lambda: ndjson_stream(snapshot), owner=owner)
+            url = ctx.services.oneshot.register(
+                lambda: ndjson_stream(encoded, snapshot), owner=owner
+            )
         except TooManyDownloads as error:
             raise errors.unknown_error(str(error)) from None
         return {"$getFrom": url}

@@ -2,8 +2,8 @@
 `*`), then JSON, NDJSON or Markdown — streamed, so the first objects leave before the last
 ones are encoded.
 
-`Mapper.encode` is the one place an object becomes its listed bytes: when the cache keeps each
-object's encoded JSON, the `*` case can splice those bytes instead of encoding again.
+`Mapper.encode` is the one place an object becomes its listed bytes: the `*` case splices the
+object's stored JSON (xod/cache/encoded.py) with its href instead of encoding it again.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from xod.api.subscriptions import compile_projection
+from xod.cache.encoded import EncodedObjects
 from xod.filters import MatcherSyntaxError, compile_filter
 from xod.server.rest.collections import Items
 from xod.server.rest.errors import RestError
@@ -42,10 +43,14 @@ class Mapper:
     """What a listing shows of each object: its href (no `fields`), the object with its href
     (`*`), or the requested dotted paths with the href."""
 
-    def __init__(self, fields: tuple[str, ...] | None) -> None:
+    def __init__(
+        self, fields: tuple[str, ...] | None, encoded: EncodedObjects | None = None
+    ) -> None:
         self.fields = fields
         self.whole = fields is not None and "*" in fields
         self.projection = None if fields is None or self.whole else compile_projection(fields)
+        # Where whole objects' JSON is kept (None: encode each one).
+        self.encoded = encoded if self.whole else None
 
     def value(self, obj: dict[str, Any], href: str) -> Any:
         if self.fields is None:
@@ -55,7 +60,12 @@ class Mapper:
         return shown
 
     def encode(self, obj: dict[str, Any], href: str) -> bytes:
-        return orjson.dumps(self.value(obj, href))
+        object_id = obj.get("id")
+        if self.encoded is None or type(object_id) is not str or "href" in obj or not obj:
+            return orjson.dumps(self.value(obj, href))
+        # `{…}` + href: the stored JSON without its closing brace, then the href member.
+        stored = self.encoded.json(object_id, obj)
+        return b"".join((stored[:-1], b',"href":', orjson.dumps(href), b"}"))
 
 
 def select(items: Items, predicate: Predicate | None, limit: int | None) -> Items:
@@ -83,23 +93,29 @@ def _chunks(encoded: Iterator[bytes]) -> Iterator[list[bytes]]:
         yield chunk
 
 
-async def respond(request: web.Request, items: Items, query: ListingQuery) -> web.StreamResponse:
+async def respond(
+    request: web.Request,
+    items: Items,
+    query: ListingQuery,
+    encoded: EncodedObjects | None = None,
+) -> web.StreamResponse:
+    """The listing of `items`; `encoded`: where the cache keeps its objects' JSON."""
     predicate = compile_rest_filter(query.filter)
-    mapper = Mapper(query.fields)
+    mapper = Mapper(query.fields, encoded)
     selected = select(items, predicate, query.limit)
     if query.markdown:
         return markdown_response([mapper.value(o, h) for o, h in selected])
-    encoded = (mapper.encode(obj, href) for obj, href in selected)
+    lines = (mapper.encode(obj, href) for obj, href in selected)
     response = web.StreamResponse(
         headers={"Content-Type": NDJSON if query.ndjson else "application/json"}
     )
     await response.prepare(request)
     if query.ndjson:
-        for chunk in _chunks(encoded):
+        for chunk in _chunks(lines):
             await response.write(b"\n".join(chunk) + b"\n")
     else:
         separator = b"["
-        for chunk in _chunks(encoded):
+        for chunk in _chunks(lines):
             await response.write(separator + b",".join(chunk))
             separator = b","
         await response.write(b"[]" if separator == b"[" else b"]")

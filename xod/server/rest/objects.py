@@ -94,4 +94,5 @@ async def get_sub_collection(
     if query.watch:
         raise RestError(400, "watch=true is available on collections, not sub-collections")
     obj = await find(rest, caller, coll, request.match_info["id"])
-    return await listing.respond(request, sub_items(rest, obj, sub), query)
+    encoded = rest.services.objects.encoded
+    return await listing.respond(request, sub_items(rest, obj, sub), query, encoded)

@@ -11,9 +11,11 @@ import orjson
 from aiohttp import web
 
 from xod.api.schema import ParamsValidator
+from xod.api.transfers import VDI_CONTENT_TYPES
 from xod.server.rest.context import BASE
 from xod.server.rest.declarations import PATCH_BODY
 from xod.server.rest.endpoints import ENDPOINTS, Endpoint
+from xod.server.rest.transfers import COMPRESSIONS, VDI_COLLECTIONS, VM_COLLECTIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 JSON_ANY: dict[str, Any] = {"application/json": {"schema": {}}}
@@ -190,6 +192,93 @@ def _paths() -> dict[str, Any]:
     return paths
 
 
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+TRANSFER_ERRORS = {
+    "404": _error("no such object"),
+    "500": _error("the pool refused the transfer (a XAPI error)"),
+    "503": _error("the pool is unreachable"),
+}
+IMPORT_ERRORS = {
+    **TRANSFER_ERRORS,
+    "400": _error("the body is not a valid image, or has no Content-Length"),
+    "422": _error("invalid query parameter"),
+}
+IMPORTED = {
+    "description": "imported: the new object's id (its href in Location)",
+    "content": JSON_ANY,
+    "headers": {"Location": {"schema": {"type": "string"}}},
+}
+UPLOAD = {"required": True, "content": {"application/octet-stream": BINARY}}
+
+
+def _transfer_paths() -> dict[str, dict[str, Any]]:
+    """The exports and imports (xod/server/rest/transfers.py), by path and method."""
+    paths: dict[str, dict[str, Any]] = {}
+    for collection in VM_COLLECTIONS:
+        paths[f"/{collection}/{{id}}.xva"] = {
+            "get": {
+                "summary": "export as an XVA (a running VM through a snapshot of it)",
+                "parameters": [
+                    _query("compress", {"type": "string", "enum": COMPRESSIONS}, "gzip or zstd")
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the XVA stream",
+                        "content": {"application/octet-stream": BINARY},
+                    },
+                    "422": _error("invalid compress"),
+                    **TRANSFER_ERRORS,
+                },
+            }
+        }
+    for collection in VDI_COLLECTIONS:
+        paths[f"/{collection}/{{id}}.{{format}}"] = {
+            "parameters": [
+                {
+                    **_path("format", "vhd (VHD stream) or raw (the disk's bytes)"),
+                    "schema": {"type": "string", "enum": list(VDI_CONTENT_TYPES)},
+                }
+            ],
+            "get": {
+                "summary": "export the disk's content",
+                "responses": {
+                    "200": {
+                        "description": "the disk's content",
+                        "content": {kind: BINARY for kind in VDI_CONTENT_TYPES.values()},
+                    },
+                    "422": _error("unknown format"),
+                    **TRANSFER_ERRORS,
+                },
+            },
+        }
+    paths["/srs/{id}/vdis"] = {
+        "post": {
+            "summary": "import a VHD (or, with raw, a raw image) into a new VDI of the SR",
+            "parameters": [
+                _query("raw", FLAG, "the body is a raw image, not a VHD"),
+                _query("name_label", {"type": "string"}, "the new VDI's name"),
+                _query("name_description", {"type": "string"}, "the new VDI's description"),
+            ],
+            "requestBody": UPLOAD,
+            "responses": {"201": IMPORTED, **IMPORT_ERRORS},
+        }
+    }
+    paths["/pools/{id}/vms"] = {
+        "post": {
+            "summary": "import an XVA as a new VM (on sr, else the pool's default SR)",
+            "parameters": [_query("sr", {"type": "string"}, "the SR of the VM's disks")],
+            "requestBody": UPLOAD,
+            "responses": {"201": IMPORTED, **IMPORT_ERRORS},
+        }
+    }
+    for item in paths.values():
+        for method, operation in item.items():
+            if method != "parameters":
+                operation["responses"].update(AUTH_ERRORS)
+                operation["tags"] = ["transfers"]
+    return paths
+
+
 def document(version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/ping": {
@@ -223,6 +312,10 @@ def document(version: str) -> dict[str, Any]:
         ),
     }
     paths.update(_paths())
+    for path, item in _transfer_paths().items():
+        known = paths.setdefault(path, {"parameters": [_path("id", "the object's id")]})
+        known["parameters"] = known.get("parameters", []) + item.pop("parameters", [])
+        known.update(item)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -54,7 +54,8 @@ async def get_collection(
     query = listing_query(request.query)
     if query.watch:
         return await watch(rest, request, coll, query)
-    return await respond(request, await items(rest, caller, coll), query)
+    encoded = rest.services.objects.encoded
+    return await respond(request, await items(rest, caller, coll), query, encoded)
 
 
 async def ping(request: web.Request) -> web.Response:

@@ -15,21 +15,20 @@ from aiohttp import web
 
 from xod.api.errors import ApiError
 from xod.api.oneshot import Receiver
+from xod.api.transfers import VDI_CONTENT_TYPES
 from xod.server.downloads import stream_download
 from xod.server.rest.context import BASE, Caller, RestContext
 from xod.server.rest.errors import RestError, json_response, unprocessable
+from xod.server.rest.params import flag
 
 UPLOAD_CHUNK = 256 * 1024
 # XO's invalidParameters: what the uploaded file holds is wrong (a bad VHD…): a 400 here.
 INVALID_PARAMETERS = 10
 VM_COLLECTIONS = ("vms", "vm-snapshots", "vm-templates")
 VDI_COLLECTIONS = ("vdis", "vdi-snapshots")
-VDI_FORMATS = ("vhd", "raw")
-
-
-def _flag(value: str | None) -> bool:
-    """A presence flag as XO reads it: `?raw`, `?raw=true`, `?raw=1` (not `false`/`0`)."""
-    return value is not None and value.lower() not in ("false", "0")
+VDI_FORMATS = tuple(VDI_CONTENT_TYPES)
+# `?compress=` of a VM export, as XO reads it.
+COMPRESSIONS = ["", "true", "false", "gzip", "zstd"]
 
 
 def _compress(value: str | None) -> str | bool:
@@ -94,7 +93,7 @@ async def import_vdi(rest: RestContext, request: web.Request, caller: Caller) ->
     query = request.query
     params = {
         "sr": request.match_info["id"],
-        "type": "raw" if _flag(query.get("raw")) else "vhd",
+        "type": "raw" if flag(query, "raw") else "vhd",
         "name": query.get("name_label") or "Imported VDI",  # as xapi names one it creates
         "description": query.get("name_description", ""),
     }
@@ -115,10 +114,23 @@ async def import_vm(rest: RestContext, request: web.Request, caller: Caller) -> 
     return _created("vms", await _receive(rest, request, result))
 
 
+async def get_only(rest: RestContext, request: web.Request, caller: Caller) -> web.Response:
+    """An export's path with another method: 405 with exactly its `Allow`, not whatever the
+    object routes (which would take `<id>.xva` for an id) allow."""
+    raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+
+
+EXPORTS = [(f"/{c}/{{id}}.xva", export_vm) for c in VM_COLLECTIONS] + [
+    (f"/{c}/{{id}}.{{format}}", export_vdi) for c in VDI_COLLECTIONS
+]
 # (method, route, handler): added before the generic collection routes, which would otherwise
-# take `/vms/<id>.xva` for an object id.
-ROUTES: tuple[tuple[str, str, Any], ...] = tuple(
-    [("GET", f"/{c}/{{id}}.xva", export_vm) for c in VM_COLLECTIONS]
-    + [("GET", f"/{c}/{{id}}.{{format}}", export_vdi) for c in VDI_COLLECTIONS]
-    + [("POST", "/srs/{id}/vdis", import_vdi), ("POST", "/pools/{id}/vms", import_vm)]
+# take `/vms/<id>.xva` for an object id; an export's path answers any other method with 405.
+ROUTES: tuple[tuple[str, str, Any], ...] = (
+    *[
+        (method, path, h)
+        for path, export in EXPORTS
+        for method, h in (("GET", export), ("*", get_only))
+    ],
+    ("POST", "/srs/{id}/vdis", import_vdi),
+    ("POST", "/pools/{id}/vms", import_vm),
 )
