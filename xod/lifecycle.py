@@ -170,7 +170,7 @@ class Daemon:
             from xod.cluster.node import ClusterNode
 
             self._cluster = await ClusterNode.connect(
-                list(cluster.nats), cluster.instance, cluster.lease_seconds
+                list(cluster.nats), cluster.instance, cluster.lease_seconds, cluster.log_max_age
             )
             server_config.pool_manager = self._cluster.pool_manager
         app = XodApp(server_config)
@@ -399,6 +399,8 @@ class Daemon:
             self._listener = None
         if self._app is not None:
             self._stop_step = "actions to end and pools to log out"
+            if self._cluster is not None:
+                self._cluster.stopping()  # its pools go to other instances, objects kept
             # Logs out of every XAPI session, closes the store.
             await self._app.stop(actions_grace=timeout / 5, pools_grace=timeout / 5)
         if self._cluster is not None:

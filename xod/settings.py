@@ -329,6 +329,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "cluster",
+        "log_max_age",
+        float,
+        86400.0,
+        "seconds the change log keeps a change (each owner checkpoints its pools 3 times in it)",
+        _positive,
+    ),
+    Setting(
+        "cluster",
         "state_replicas",
         int,
         1,

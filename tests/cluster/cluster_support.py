@@ -50,6 +50,13 @@ class Instance:
         ):
             return response.status, await response.json()
 
+    async def metrics(self) -> str:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.url}/metrics", timeout=aiohttp.ClientTimeout(total=10)) as response,
+        ):
+            return await response.text()
+
     async def owned(self) -> list[str]:
         _status, body = await self.readyz()
         owned: list[str] = body["cluster"]["owned_pools"]
@@ -70,8 +77,11 @@ class Instance:
 
 
 class Cluster:
-    def __init__(self, tmp: Path, nats: NatsServer, sims: list[Simulator]) -> None:
+    def __init__(
+        self, tmp: Path, nats: NatsServer, sims: list[Simulator], env: dict[str, str]
+    ) -> None:
         self.tmp = tmp
+        self.env = env
         self.nats = nats
         self.sims = sims
         self.instances: list[Instance] = []
@@ -95,6 +105,7 @@ class Cluster:
             "XOD_ADMIN_EMAIL": ADMIN_EMAIL,
             "XOD_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "XOD_LOG_LEVEL": "info",
+            **self.env,
         }
         (self.tmp / name).mkdir(exist_ok=True)
         process = XodProcess(
@@ -145,7 +156,11 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def running_cluster(
-    tmp: Path, count: int = 3, *, sim_config: dict[str, Any] | None = None
+    tmp: Path,
+    count: int = 3,
+    *,
+    sim_config: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Cluster]:
     options = {"hosts": 1, "vms": 8, "templates": 2} | (sim_config or {})
     with NatsServer(tmp / "nats") as nats:
@@ -153,7 +168,7 @@ async def running_cluster(
             Simulator(SimConfig(seed=1, **options)) as first,
             Simulator(SimConfig(seed=2, **options)) as second,
         ):
-            cluster = Cluster(tmp, nats, [first, second])
+            cluster = Cluster(tmp, nats, [first, second], env or {})
             try:
                 await cluster.start(count)
                 yield cluster

@@ -34,6 +34,25 @@ async def test_three_instances_serve_the_same_objects_at_the_same_revisions(tmp_
             async with instance.client() as client:
                 revisions.add((await client.call("xod.subscribe", {}))["revision"])
         assert len(revisions) == 1, revisions
+        (revision,) = revisions
+        # /readyz and /metrics say who owns what and how far each replica is.
+        for instance in cluster.instances:
+            status, body = await instance.readyz()
+            report = body["cluster"]
+            assert status == 200 and report["instance"] == instance.name
+            owned = sorted(s for s, name in owners.items() if name == instance.name)
+            assert report["owned_pools"] == owned
+            assert report["role"] == ("owner" if owned else "replica")
+            assert report["revision"] == revision
+            for server_id, pool in report["pools"].items():
+                assert pool["owner"] == (server_id in owned)
+                assert pool["replica_lag_seconds"] is not None and pool["replica_lag_seconds"] < 30
+            metrics = await instance.metrics()
+            for server_id in cluster.server_ids:
+                labels = f'instance="{instance.name}",server="{server_id}"'
+                owned_value = 1.0 if server_id in owned else 0.0
+                assert f"xod_cluster_pool_owned{{{labels}}} {owned_value}" in metrics
+            assert f'xod_cluster_replica_lag_messages{{instance="{instance.name}"}} 0.0' in metrics
 
 
 async def test_a_client_resumes_on_another_instance_with_its_since(tmp_path: Path):
@@ -81,3 +100,27 @@ async def test_an_action_on_a_non_owner_runs_on_the_owner_and_reads_back_at_once
             assert vm[record["uuid"]]["name_label"] == "asked"
         assert sim.pool.db.tables["VM"][ref]["name_label"] == "asked"
         assert list(sim.pool.call_log).count("VM.set_name_label") == before + 1
+
+
+async def test_a_server_removed_on_any_instance_leaves_every_replica(tmp_path: Path):
+    async with running_cluster(tmp_path / "c", 3) as cluster:
+        server_id = cluster.server_ids[0]
+        owner = await cluster.owner_of(server_id)
+        other = next(i for i in cluster.instances if i is not owner)
+        pool_ids = {o["$pool"] for o in (await other.objects()).values()}
+        assert len(pool_ids) == 2
+        async with other.client() as client:
+            servers = await client.call("server.getAll")
+            removed_pool = next(s["poolId"] for s in servers if s["id"] == server_id)
+            assert await client.call("server.remove", {"id": server_id})
+
+        async def gone_everywhere() -> bool:
+            for instance in cluster.instances:
+                pools = {o["$pool"] for o in (await instance.objects()).values()}
+                if pools != pool_ids - {removed_pool}:
+                    return False
+            return True
+
+        await wait_until_async(gone_everywhere, SETTLE_TIMEOUT, "the pool gone everywhere")
+        for instance in cluster.instances:
+            assert server_id not in await instance.owned()

@@ -168,6 +168,8 @@ class ObjectStore:
         """Apply one change set of a pool (None = exit): the batch, or None if nothing changed.
         `revision`: the batch's revision, given by the change log (greater than the current
         one); by default the next one."""
+        if revision is not None and revision <= self.revision:
+            raise ValueError(f"revision {revision} is not after {self.revision}")
         enter: dict[str, XoObject] = {}
         exits: list[str] = []
         objects = self._objects
@@ -184,11 +186,7 @@ class ObjectStore:
             if revision is not None:
                 self.advance(revision)
             return None
-        if revision is None:
-            revision = self.revision + 1
-        elif revision <= self.revision:
-            raise ValueError(f"revision {revision} is not after {self.revision}")
-        return self._commit(ChangeBatch(revision, enter, exits, pool_id))
+        return self._commit(ChangeBatch(revision or self.revision + 1, enter, exits, pool_id))
 
     def advance(self, revision: int) -> None:
         """The change log moved on without changing anything here: the revision follows it

@@ -11,6 +11,10 @@ knowing it yet is refused by the server as soon as the new owner has published, 
 A publish that may have been lost (NATS restarting) is sent again with the same message id
 (`Nats-Msg-Id`): JetStream drops the duplicate, nothing is published twice.
 
+The log keeps each change `log_max_age` seconds. So that an instance starting later can still
+build every pool from it, each owner publishes a checkpoint every third of that: the pool's
+whole content as its replica holds it (a no-op for every store, hence for every client).
+
 A resync (`replace_pool`) is published as the differences between what the pool holds and this
 instance's replica, computed once the replica has applied everything published before: after a
 takeover, clients see only what changed while nobody followed the pool.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +35,7 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from xod.backoff import Backoff
 from xod.cache.objects.values import Changes, XoObject
@@ -43,6 +48,10 @@ STREAM = "XOD_CHANGES"
 SUBJECT_PREFIX = "xod.changes"
 # The pool (XO id of its pool object) a message's changes belong to.
 POOL_HEADER = "Xod-Pool"
+# Checkpoints per log_max_age: the log always holds a whole one of every owned pool.
+CHECKPOINTS_PER_AGE = 3
+# When the owner published it (Unix time, seconds): each replica's lag per pool.
+TIME_HEADER = "Xod-Time"
 # Messages stay below NATS's default max_payload (1 MiB): a bigger batch (a pool's first sync)
 # goes as several messages, each its own revision, as big batches go to clients in frames.
 MAX_MESSAGE_BYTES = 768 * 1024
@@ -60,16 +69,21 @@ def server_of(subject: str) -> str:
     return subject[len(SUBJECT_PREFIX) + 1 :]
 
 
-async def ensure_stream(link: ClusterLink) -> None:
-    """Create the stream if needed (same configuration: a no-op). File storage: a restarted
-    NATS server still has every change; the retention is the history a client can resume."""
-    await link.js.add_stream(
+async def ensure_stream(link: ClusterLink, max_age: float) -> None:
+    """Create the stream, or update its retention to `max_age` seconds. File storage: a
+    restarted NATS server still has every change."""
+    config = api.StreamConfig(
         name=STREAM,
         subjects=[f"{SUBJECT_PREFIX}.>"],
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,
         discard=api.DiscardPolicy.OLD,
+        max_age=max_age,
     )
+    try:
+        await link.js.add_stream(config)
+    except BadRequestError:  # it exists, with another configuration
+        await link.js.update_stream(config)
 
 
 def encode(changes: Changes) -> bytes:
@@ -101,7 +115,7 @@ class Fenced(Exception):
 
 @dataclass(slots=True)
 class _Item:
-    kind: str  # apply | replace | drop
+    kind: str  # apply | replace | drop | checkpoint
     pool_id: str
     objects: Mapping[str, XoObject | None]
 
@@ -116,6 +130,7 @@ class PoolChangeLog:
         store: ObjectStore,
         wait_replica: Callable[[int, float], Any],
         on_fenced: Callable[[str], Any],
+        log_max_age: float,
     ) -> None:
         self.link = link
         self.server_id = server_id
@@ -123,6 +138,8 @@ class PoolChangeLog:
         self.store = store  # this instance's replica
         self._wait_replica = wait_replica
         self._on_fenced = on_fenced
+        self.checkpoint_interval = log_max_age / CHECKPOINTS_PER_AGE
+        self.pool_id: str | None = None  # the pool it publishes for (the last one it was given)
         # The last sequence on this pool's subject: what the next publish expects.
         self.last_sequence = 0
         self.published = 0  # messages published by this instance
@@ -147,6 +164,7 @@ class PoolChangeLog:
         return None
 
     def _put(self, item: _Item) -> None:
+        self.pool_id = item.pool_id
         if self._task is None:
             return  # not the owner: nothing of this pool is ours to publish
         # Unbounded on purpose: the PoolSync cannot wait here, and what it produces is bounded
@@ -191,12 +209,28 @@ class PoolChangeLog:
     # -- publishing -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_checkpoint = loop.time() + self.checkpoint_interval
         while True:
-            item = await self._queue.get()
+            try:
+                async with asyncio.timeout(max(0.0, next_checkpoint - loop.time())):
+                    item = await self._queue.get()
+            except TimeoutError:
+                next_checkpoint = loop.time() + self.checkpoint_interval
+                if self.pool_id is None:
+                    continue
+                item = _Item("checkpoint", self.pool_id, {})
+                self._enqueued += 1
             try:
                 await self._publish_item(item)
             except Fenced:
                 log.warning("pool %s: another instance publishes its changes", self.server_id)
+                self._task = None
+                self._on_fenced(self.server_id)
+                return
+            except Exception:
+                # The pool's changes can no longer be published in order: give it up.
+                log.exception("pool %s: publishing failed", self.server_id)
                 self._task = None
                 self._on_fenced(self.server_id)
                 return
@@ -214,6 +248,8 @@ class PoolChangeLog:
             current = self.store.by_pool(item.pool_id)
             if item.kind == "drop":
                 changes = dict.fromkeys(current, None)
+            elif item.kind == "checkpoint":
+                changes = dict(current)
             else:
                 objects = item.objects
                 changes = {i: None for i in current if i not in objects}
@@ -226,6 +262,7 @@ class PoolChangeLog:
         expected = self.last_sequence
         headers = {
             POOL_HEADER: pool_id,
+            TIME_HEADER: f"{time.time():.6f}",
             "Nats-Expected-Last-Subject-Sequence": str(expected),
             # The same id when sent again: JetStream keeps one copy. The instance's name in
             # it: another instance's publish after the same sequence is refused, not taken

@@ -10,6 +10,7 @@ competed for: a takeover resyncs against a complete replica).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -33,6 +34,8 @@ from xod.cluster.pools import ClusteredPoolManager
 from xod.cluster.replica import Replica
 from xod.metrics import REGISTRY
 
+log = logging.getLogger("xod.cluster")
+
 # Seconds the replica may take to apply the log at start.
 CATCH_UP_TIMEOUT = 120.0
 
@@ -43,19 +46,24 @@ def default_instance_name() -> str:
 
 
 class ClusterNode:
-    def __init__(self, link: ClusterLink, instance: str, lease_seconds: float) -> None:
+    def __init__(
+        self, link: ClusterLink, instance: str, lease_seconds: float, log_max_age: float
+    ) -> None:
         self.link = link
         self.instance = instance
         self.lease_seconds = lease_seconds
+        self.log_max_age = log_max_age
         self.replica: Replica | None = None
         self.pools: ClusteredPoolManager | None = None
         self.forwarding: Forwarding | None = None
         self._collector: _ClusterCollector | None = None
 
     @classmethod
-    async def connect(cls, servers: list[str], instance: str, lease_seconds: float) -> ClusterNode:
+    async def connect(
+        cls, servers: list[str], instance: str, lease_seconds: float, log_max_age: float
+    ) -> ClusterNode:
         name = instance or default_instance_name()
-        return cls(await connect(servers, name), name, lease_seconds)
+        return cls(await connect(servers, name), name, lease_seconds, log_max_age)
 
     def pool_manager(self, store: ObjectStore, **options: Any) -> PoolManager:
         """`ServerConfig.pool_manager`: the application's pool manager, fed by the replica."""
@@ -66,6 +74,7 @@ class ClusterNode:
             replica=self.replica,
             instance=self.instance,
             lease_seconds=self.lease_seconds,
+            log_max_age=self.log_max_age,
             **options,
         )
         return self.pools
@@ -74,8 +83,18 @@ class ClusterNode:
         """Before the application connects its servers: the log applied, leases ready,
         actions forwarded."""
         assert self.replica is not None and self.pools is not None, "pool_manager() first"
-        await ensure_stream(self.link)
+        await ensure_stream(self.link, self.log_max_age)
+        started = time.monotonic()
         await self.replica.start(CATCH_UP_TIMEOUT)
+        log.info(
+            "replica caught up",
+            extra={
+                "revision": self.replica.revision,
+                "messages": self.replica.messages,
+                "changes": self.replica.changes,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
         await self.pools.start()
         self.forwarding = Forwarding(self.link, self.pools, commands_of(services))
         forwarding_of(services).forward = self.forwarding.forward
@@ -114,11 +133,20 @@ class ClusterNode:
                 server_id: {
                     "pool": replica.pool_of_server.get(server_id),
                     "owner": pools.runs_here(server_id),
+                    "sync": pools.sync_of(server_id).state,
+                    "published": pools.changelog_of(server_id).published,
                     "last_revision": replica.applied.get(server_id),
+                    "replica_lag_seconds": replica.lag_seconds.get(server_id),
                 }
                 for server_id in pools.server_ids()
             },
         }
+
+    def stopping(self) -> None:
+        """Before the application stops: its pools are left to the other instances, not
+        removed (their objects stay in every replica)."""
+        if self.pools is not None:
+            self.pools.stopping = True
 
     async def close(self) -> None:
         """After the application stopped (its pools released their leases)."""
@@ -153,11 +181,19 @@ class _ClusterCollector(Collector):
             "the revision of the pool's last change applied by this instance's replica",
             labels=["instance", "server"],
         )
+        pool_lag = GaugeMetricFamily(
+            "xod_cluster_replica_lag_seconds",
+            "seconds between the pool's last change's publication and its application here",
+            labels=["instance", "server"],
+        )
         for server_id, pool in report["pools"].items():
-            owner.add_metric([self.node.instance, server_id], 1 if pool["owner"] else 0)
-            last.add_metric([self.node.instance, server_id], pool["last_revision"] or 0)
+            labels = [self.node.instance, server_id]
+            owner.add_metric(labels, 1 if pool["owner"] else 0)
+            last.add_metric(labels, pool["last_revision"] or 0)
+            pool_lag.add_metric(labels, pool["replica_lag_seconds"] or 0.0)
         yield owner
         yield last
+        yield pool_lag
         lag = GaugeMetricFamily(
             "xod_cluster_replica_lag_messages",
             "change log messages not yet applied by this instance's replica",

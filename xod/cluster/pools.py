@@ -56,16 +56,20 @@ class ClusteredPoolManager(PoolManager):
         replica: Replica,
         instance: str,
         lease_seconds: float,
+        log_max_age: float,
         **options: Any,
     ) -> None:
         super().__init__(store, **options)
         self.link = link
         self.replica = replica
         self.instance = instance
+        self.log_max_age = log_max_age
         self.leases = Leases(link, instance, lease_seconds, self._acquired, self._lost)
         self._changelogs: dict[str, PoolChangeLog] = {}
         self._takeovers: dict[str, asyncio.Task[None]] = {}
         self.takeovers = 0
+        # The daemon is stopping: pools are left, not removed (see `remove`).
+        self.stopping = False
         # Called with (server id, owned?) when this instance gains or loses a pool.
         self.on_ownership: list[Any] = []
         replica.on_pool.append(self._pool_seen)
@@ -81,7 +85,12 @@ class ClusteredPoolManager(PoolManager):
 
     def _new_sync(self, server_id: str, connection: PoolConnection) -> PoolSync:
         changelog = PoolChangeLog(
-            self.link, server_id, self.store, self.replica.wait_for, self._fenced
+            self.link,
+            server_id,
+            self.store,
+            self.replica.wait_for,
+            self._fenced,
+            self.log_max_age,
         )
         self._changelogs[server_id] = changelog
         sync = OwnedPoolSync(
@@ -97,7 +106,19 @@ class ClusteredPoolManager(PoolManager):
         self.leases.hold(server_id)
 
     async def remove(self, server_id: str) -> None:
-        """Stop competing for the pool here; its objects stay (other instances serve it)."""
+        """The server was removed or disabled: its owner publishes that its objects exit, as
+        on a single instance, then every instance stops competing for it. While the daemon
+        stops (`stopping`), the objects stay: another instance takes the pool over."""
+        changelog = self._changelogs.get(server_id)
+        if changelog is not None and self.runs_here(server_id) and not self.stopping:
+            sync = self.sync_of(server_id)
+            await sync.pause()
+            sync.drop()
+            try:
+                async with asyncio.timeout(REPLICA_WAIT):
+                    await changelog.flush()
+            except TimeoutError:
+                log.warning("pool %s: its objects' exit was not published", server_id)
         await self.leases.release(server_id)
         changelog = self._changelogs.pop(server_id, None)
         if changelog is not None:
@@ -129,12 +150,19 @@ class ClusteredPoolManager(PoolManager):
         )
 
     async def _take_over(self, server_id: str) -> None:
-        changelog = self._changelogs[server_id]
-        last = await changelog.last_on_subject()
-        await self.replica.wait_for(last, REPLICA_WAIT)
-        changelog.start(last)
-        self.takeovers += 1
-        self.sync_of(server_id).start()
+        try:
+            changelog = self._changelogs[server_id]
+            last = await changelog.last_on_subject()
+            await self.replica.wait_for(last, REPLICA_WAIT)
+            changelog.start(last)
+            self.takeovers += 1
+            self.sync_of(server_id).start()
+            log.info("pool %s: taken over by %s after revision %d", server_id, self.instance, last)
+        except Exception:
+            # Given up: another instance may take it (the lease is released).
+            log.exception("pool %s: takeover failed", server_id)
+            asyncio.get_running_loop().create_task(self._give_up(server_id))
+            return
         self._notify(server_id, True)
 
     async def _lost(self, server_id: str) -> None:

@@ -22,7 +22,14 @@ from nats.js import api
 from nats.js.client import JetStreamContext
 
 from xod.cache.store import ObjectStore
-from xod.cluster.changelog import POOL_HEADER, STREAM, SUBJECT_PREFIX, decode, server_of
+from xod.cluster.changelog import (
+    POOL_HEADER,
+    STREAM,
+    SUBJECT_PREFIX,
+    TIME_HEADER,
+    decode,
+    server_of,
+)
 from xod.cluster.nats import ClusterLink
 
 log = logging.getLogger("xod.cluster")
@@ -37,9 +44,12 @@ class Replica:
         # server id → its pool's id, and the sequence of its last message applied here.
         self.pool_of_server: dict[str, str] = {}
         self.applied: dict[str, int] = {}
+        # server id → seconds between its last change's publication and its application here.
+        self.lag_seconds: dict[str, float] = {}
         # Messages of the stream not applied here yet, as of the last one applied.
         self.pending = 0
         self.messages = 0
+        self.changes = 0  # objects entered or exited, over all messages applied
         self.last_applied_at: float | None = None
         # Called with (server id, pool id) when a pool connection's pool is first seen.
         self.on_pool: list[Callable[[str, str], Any]] = []
@@ -61,8 +71,11 @@ class Replica:
             ordered_consumer=True,
             deliver_policy=api.DeliverPolicy.ALL,
         )
-        info = await self.link.js.stream_info(STREAM)
-        await self.wait_for(int(info.state.last_seq), catch_up_timeout)
+        state = (await self.link.js.stream_info(STREAM)).state
+        if not state.messages:
+            # Every change aged out of the log: nothing to apply, the revision goes on from it.
+            self.store.advance(int(state.last_seq))
+        await self.wait_for(int(state.last_seq), catch_up_timeout)
 
     async def stop(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -80,12 +93,15 @@ class Replica:
         self.pending = int(metadata.num_pending or 0)
         if sequence > self.store.revision:
             server_id = server_of(message.subject)
-            pool_id = (message.headers or {}).get(POOL_HEADER)
+            headers = message.headers or {}
+            pool_id = headers.get(POOL_HEADER)
             if pool_id is None:
                 log.warning("change log message %d without its pool; skipped", sequence)
                 self.store.advance(sequence)
             else:
-                self.store.apply(pool_id, decode(message.data), revision=sequence)
+                changes = decode(message.data)
+                self.changes += len(changes)
+                self.store.apply(pool_id, changes, revision=sequence)
                 if self.pool_of_server.get(server_id) != pool_id:
                     self.pool_of_server[server_id] = pool_id
                     for callback in list(self.on_pool):
@@ -96,6 +112,9 @@ class Replica:
             self.applied[server_id] = sequence
             self.messages += 1
             self.last_applied_at = time.monotonic()
+            published = headers.get(TIME_HEADER)
+            if published is not None:
+                self.lag_seconds[server_id] = max(0.0, time.time() - float(published))
         self._wake()
 
     def _wake(self) -> None:
