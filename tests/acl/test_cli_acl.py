@@ -36,5 +36,15 @@ async def test_xod_cli_manages_groups_and_acls(tmp_path: Path) -> None:
         ]
         groups = (await env.cli("group.getAll")).json()
         assert groups == [{"id": group_id, "name": "ops", "users": [user_id]}]
+        # docs/protocol.md's example.
+        sandbox = await env.cli(
+            "resourceSet.create",
+            "name=sandbox",
+            "subjects=json:" + orjson.dumps([user_id]).decode(),
+            'limits=json:{"cpus":8}',
+        )
+        assert sandbox.code == 0, sandbox
+        assert sandbox.json()["limits"] == {"cpus": {"total": 8, "usage": 0}}
+        assert sandbox.json()["subjects"] == [user_id]
         refused = await env.cli("group.create", "name=ops")
         assert refused.code != 0 and "group already exists" in refused.stderr
