@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD  # noqa: E402
+from tests.cluster.cluster_support import wait_log_entry  # noqa: E402
 from tests.cluster.nats_server import NatsServer  # noqa: E402
 from tests.daemon.helpers import XodProcess  # noqa: E402
 
@@ -251,7 +252,7 @@ async def ingest(tmp: Path, nats_url: str) -> dict[str, Any]:
     """A fourth instance applies the whole stream at start: messages and changes per second."""
     late = spawn(tmp, "xod-4", nats_url)
     try:
-        caught_up = await asyncio.to_thread(late.wait_log, "replica caught up", 120)
+        caught_up = await asyncio.to_thread(wait_log_entry, late, "replica caught up", 120)
         return {
             "messages": caught_up["messages"],
             "changes": caught_up["changes"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -78,10 +79,14 @@ class Instance:
 
 class Cluster:
     def __init__(
-        self, tmp: Path, nats: NatsServer, sims: list[Simulator], env: dict[str, str]
+        self,
+        tmp: Path,
+        nats: NatsServer,
+        sims: list[Simulator],
+        env: dict[str, str] | None = None,
     ) -> None:
         self.tmp = tmp
-        self.env = env
+        self.env = env or {}
         self.nats = nats
         self.sims = sims
         self.instances: list[Instance] = []
@@ -190,6 +195,22 @@ async def reference_objects(tmp: Path, sims: list[Simulator]) -> dict[str, Any]:
                 await asyncio.sleep(0.05)
         objects: dict[str, Any] = await client.call("xo.getAllObjects")
         return objects
+
+
+def wait_log_entry(process: XodProcess, event: str, timeout: float) -> dict[str, Any]:
+    """The first JSON log line of `process` whose event is `event` (a line still being written
+    is skipped until it is whole)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in process.stderr.splitlines():
+            with contextlib.suppress(ValueError):
+                entry: dict[str, Any] = json.loads(line)
+                if entry.get("event") == event:
+                    return entry
+        if process.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"no log event {event!r}; stderr:\n{process.stderr[-3000:]}")
 
 
 async def wait_until_async(

@@ -13,6 +13,7 @@ from tests.cluster.cluster_support import (
     differences,
     reference_objects,
     running_cluster,
+    wait_log_entry,
 )
 from tests.cluster.nats_server import NatsServer
 from tests.daemon.helpers import XodProcess
@@ -59,7 +60,7 @@ async def test_an_instance_starts_on_a_log_whose_changes_all_aged_out(tmp_path: 
             ["--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "state")], tmp_path, env=env
         )
         try:
-            caught_up = await asyncio.to_thread(process.wait_log, "replica caught up", 30)
+            caught_up = await asyncio.to_thread(wait_log_entry, process, "replica caught up", 30)
             # At once, at the log's revision, with nothing of what aged out.
             assert caught_up["revision"] == ack.seq and caught_up["messages"] == 0
             assert caught_up["seconds"] < 5

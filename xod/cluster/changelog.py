@@ -144,6 +144,7 @@ class PoolChangeLog:
         self.last_sequence = 0
         self.published = 0  # messages published by this instance
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._held: _Item | None = None  # taken from the queue, not merged: the next one
         self._enqueued = 0
         self._done = 0
         self._progress = asyncio.Condition()
@@ -195,6 +196,7 @@ class PoolChangeLog:
                 await task
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._held = None
         async with self._progress:
             self._done = self._enqueued
             self._progress.notify_all()
@@ -213,14 +215,21 @@ class PoolChangeLog:
         next_checkpoint = loop.time() + self.checkpoint_interval
         while True:
             try:
-                async with asyncio.timeout(max(0.0, next_checkpoint - loop.time())):
-                    item = await self._queue.get()
+                if self._held is not None:
+                    item, self._held = self._held, None
+                else:
+                    async with asyncio.timeout(max(0.0, next_checkpoint - loop.time())):
+                        item = await self._queue.get()
             except TimeoutError:
                 next_checkpoint = loop.time() + self.checkpoint_interval
                 if self.pool_id is None:
                     continue
                 item = _Item("checkpoint", self.pool_id, {})
                 self._enqueued += 1
+            taken = 1
+            if item.kind == "apply":
+                item, merged = self._merge_waiting(item)
+                taken += merged
             try:
                 await self._publish_item(item)
             except Fenced:
@@ -236,8 +245,26 @@ class PoolChangeLog:
                 return
             finally:
                 async with self._progress:
-                    self._done += 1
+                    self._done += taken
                     self._progress.notify_all()
+
+    def _merge_waiting(self, item: _Item) -> tuple[_Item, int]:
+        """`item` and the change sets queued right after it, as one (the later change of an
+        object wins): when publishing falls behind, one acknowledgement covers them all."""
+        merged = 0
+        changes: Changes | None = None
+        while not self._queue.empty():
+            following = self._queue.get_nowait()
+            if following.kind != "apply" or following.pool_id != item.pool_id:
+                self._held = following  # next, on its own
+                break
+            if changes is None:
+                changes = dict(item.objects)
+            changes.update(following.objects)
+            merged += 1
+        if changes is None:
+            return item, 0
+        return _Item("apply", item.pool_id, changes), merged
 
     async def _publish_item(self, item: _Item) -> None:
         if item.kind == "apply":
