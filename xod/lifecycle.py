@@ -35,13 +35,11 @@ from xod.server.instrumented import InstrumentedPoolConnection
 from xod.settings import RELOADABLE, parse_listen, parse_origins
 
 if TYPE_CHECKING:
-    from xod.api.sessions import SessionIndex
     from xod.cluster.node import ClusterNode
     from xod.cluster.shared_state import SharedState
     from xod.server.app import XodApp
     from xod.server.listen import Listener
     from xod.store import FirstStartAdmin, Store
-    from xod.store.replicated import Change
 
 log = logs.get_logger("xod.daemon")
 
@@ -80,16 +78,6 @@ def load_certificate(context: ssl.SSLContext, settings: Settings) -> None:
         context.load_cert_chain(settings.tls.cert, settings.tls.key)
     except (ssl.SSLError, OSError) as error:
         raise ConfigError("tls.cert", f"cannot load the certificate and key: {error}") from None
-
-
-def sign_out_revoked(sessions: SessionIndex, changes: list[Change]) -> None:
-    """A user or token deleted on another cluster member signs its connections out here too,
-    as a deletion on this instance does (xod/api/methods/user.py, token.py)."""
-    for change in changes:
-        if change.deleted and change.table == "users":
-            sessions.sign_out_user(change.id)
-        elif change.deleted and change.table == "tokens":
-            sessions.sign_out_token(change.id)
 
 
 @dataclass
@@ -179,7 +167,9 @@ class Daemon:
             await self._cluster.start(app.services)
             log.info("cluster", instance=self._cluster.instance, nats=list(cluster.nats))
         if self._shared_state is not None:
-            self._shared_state.on_remote_change(partial(sign_out_revoked, app.services.sessions))
+            from xod.cluster.remote_changes import follow_remote_changes
+
+            self._shared_state.on_remote_change(partial(follow_remote_changes, app.services))
             if self._cluster is not None:  # servers added elsewhere: compete for their pools
                 self._shared_state.on_remote_change(
                     partial(self._cluster.follow_servers, app.services)

@@ -214,3 +214,38 @@ async def test_an_instance_started_on_an_empty_state_directory_gets_the_state_fr
         assert signed_in["email"] == ADMIN_EMAIL
     # The first admin was not created again: the users came from NATS before the first start.
     assert "first admin created" not in fresh.stderr
+
+
+async def test_groups_and_acls_made_on_one_instance_apply_on_the_other(cluster: Cluster) -> None:
+    a, b = cluster.start("a"), cluster.start("b")
+    async with client(a) as admin_a, client(b) as admin_b, client(b) as viewer_on_b:
+        await admin_a.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        await eventually("the admin on b", lambda: admin_b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD))
+        viewer = await admin_a.call("user.create", {"email": "v@cluster.test", "password": "v"})
+        await eventually("the viewer on b", lambda: viewer_on_b.sign_in("v@cluster.test", "v"))
+        assert await viewer_on_b.call("acl.getCurrentPermissions") == {}  # computed: cached
+
+        # An ACL added on a: b's cached permissions of the viewer are dropped.
+        await admin_a.call(
+            "acl.add", {"subject": viewer, "object": "vm-of-the-viewer", "action": "viewer"}
+        )
+        async with asyncio.timeout(REPLICATION_WAIT):
+            while await viewer_on_b.call("acl.getCurrentPermissions") == {}:
+                await asyncio.sleep(0.05)
+        assert "vm-of-the-viewer" in await viewer_on_b.call("acl.getCurrentPermissions")
+
+        # A group and a membership made on a show on b, in the user's record too.
+        group = await admin_a.call("group.create", {"name": "operators"})
+        await admin_a.call("group.addUser", {"id": group, "userId": viewer})
+
+        async def viewer_groups() -> list[str]:
+            users = await admin_b.call("user.getAll")
+            groups: list[str] = next(u["groups"] for u in users if u["id"] == viewer)
+            return groups
+
+        async with asyncio.timeout(REPLICATION_WAIT):
+            while await viewer_groups() != [group]:
+                await asyncio.sleep(0.05)
+        with pytest.raises(RpcError) as raised:
+            await admin_b.call("group.create", {"name": "operators"})
+        assert raised.value.code == 16

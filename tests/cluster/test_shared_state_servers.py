@@ -37,7 +37,7 @@ async def test_a_server_added_or_removed_on_one_instance_is_followed_by_all(
 ) -> None:
     with NatsServer(tmp_path / "nats") as nats:
         async with Simulator(SimConfig(seed=3, hosts=1, vms=4, templates=1)) as sim:
-            cluster = Cluster(tmp_path, nats, [sim])
+            cluster = Cluster(tmp_path, nats, [sim], {})
             try:
                 for name in ("xod-1", "xod-2"):
                     instance = cluster.spawn(name)

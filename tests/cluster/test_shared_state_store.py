@@ -17,7 +17,8 @@ from tests.api.harness import cheap_hasher
 from tests.cluster.nats_server import NatsServer
 from xod.cluster.shared_state import SharedState
 from xod.store import DuplicateServer, DuplicateUser, Store
-from xod.store.replicated import claim_key, row_key
+from xod.store.bucket_format import claim_key, encode_claim, row_key
+from xod.store.replicated import CLAIM_GRACE_MS
 from xod.store.replication_errors import SharedStateUnavailable, WriteConflict
 
 REPLICATION_WAIT = 15.0  # seconds a change may take to reach the other member (loaded CI)
@@ -76,8 +77,20 @@ async def test_a_host_is_registered_once_and_a_claim_left_behind_is_taken_over(m
         store_a.servers.add("10.0.0.2", "root", "pw")
 
     # A member that died between claiming a host and writing its row left the claim behind.
-    a.create(claim_key("servers", "host", "10.0.0.3"), row_key("servers", ("gone",)).encode())
+    left_behind = time.time_ns() // 1_000_000 - CLAIM_GRACE_MS - 1000
+    a.create(
+        claim_key("servers", "host", "10.0.0.3"),
+        encode_claim(row_key("servers", ("gone",)), left_behind),
+    )
     added = store_b.servers.add("10.0.0.3", "root", "pw")
+    # One claimed just now, its row not written yet (a member between the two): it counts.
+    just_now = time.time_ns() // 1_000_000
+    a.create(
+        claim_key("servers", "host", "10.0.0.4"),
+        encode_claim(row_key("servers", ("coming",)), just_now),
+    )
+    with pytest.raises(DuplicateServer):
+        store_b.servers.add("10.0.0.4", "root", "pw")
     await until("the taken-over host on a", lambda: store_a.servers.get(added.id) is not None)
 
 

@@ -1,20 +1,21 @@
 """Shared state of a cluster: the JetStream key-value bucket `xod-state` behind the store.
 
-Users, tokens, servers and cloud-init templates (`REPLICATED_TABLES` in
-xod/store/replicated.py, which says how rows, claims and conflicts work) live in one bucket:
-one stream, so every instance sees the changes in the same order. Each instance mirrors the
-whole bucket into a local SQLite file and the store classes run on that copy unchanged.
+Users, groups, ACLs, resource sets, tokens, servers and cloud-init templates
+(`REPLICATED_TABLES` in xod/store/replicated.py, which says how rows, claims and conflicts work)
+live in one bucket: one stream, so every instance sees the changes in the same order. Each
+instance mirrors the whole bucket into a local SQLite file and the store classes run on that
+copy unchanged.
 
-The store is synchronous and called from the daemon's event loop, but a write must wait for
-the bucket's acknowledgement. So the bucket has a NATS connection and an event loop of its own,
-in a thread: a write blocks its caller for one round trip to NATS (bounded by `timeout`; with
-NATS out of reach it fails at once, and reads go on from the mirror). The bucket's watcher runs
-there too and applies each entry to the mirror in a worker thread (never blocking that loop,
-which a write may be waiting on).
+The store is synchronous and called from the daemon's event loop, but a write must wait for the
+bucket's acknowledgement. So the bucket has a NATS connection and an event loop of its own, in a
+thread: a write blocks its caller for one round trip to NATS (bounded by `timeout`; with NATS
+out of reach it fails at once, and reads go on from the mirror). The bucket's watcher runs there
+too and applies each entry to the mirror in a worker thread (never blocking that loop, which a
+write may be waiting on).
 
 Changes made by other instances reach the daemon's loop through `on_remote_change`: that is how
 a token deleted on one instance signs out the connections that used it on every other one
-(xod/lifecycle.py wires it to the session index).
+(xod/cluster/remote_changes.py).
 """
 
 from __future__ import annotations

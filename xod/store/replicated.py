@@ -1,43 +1,42 @@
 """The state database of a cluster member: a local SQLite mirror of a shared key-value bucket.
 
-In cluster mode (`[cluster] nats`) users, tokens, servers, cloud-init templates (and any table
-listed in `REPLICATED_TABLES`) live in one JetStream key-value bucket; every instance keeps a
-local copy. The store classes of this package do not change: they run their SQL against
-`ReplicatedDatabase`, a `Database` whose file is that copy, so reads stay synchronous and local.
+In cluster mode (`[cluster] nats`) users, groups, ACLs, resource sets, tokens, servers and
+cloud-init templates (the tables of `REPLICATED_TABLES`) live in one JetStream key-value bucket;
+every instance keeps a local copy. The store classes of this package do not change: they run
+their SQL against `ReplicatedDatabase`, a `Database` whose file is that copy, so reads stay
+synchronous and local.
 
 - Reads: from the mirror, fed by the bucket's watcher (`apply`, one entry per row: key
-  `<table>.<id>`, value the row as a JSON object). An entry older than what the mirror holds
-  for its key is ignored, so a late echo never undoes a newer write.
+  `<table>.<id>`, value the row as a JSON object). An entry older than what the mirror holds for
+  its key is ignored, so a late echo never undoes a newer write.
 - Writes: a store method's transaction runs on the mirror as usual; temporary triggers note the
   rows it touched, and instead of COMMIT it is rolled back and each row goes to the bucket: a
   new row by `create`, a changed one by `update` checked against the revision the mirror holds
   (someone else's newer write makes it `WriteConflict`), a deleted one by an unconditional
-  delete (deletion wins). The mirror takes the rows the bucket acknowledged, at their
-  revisions, before the store method returns. The database lock is not held while NATS
-  answers: reads, and the watcher, never wait for the network.
-- Unique columns (a user's email, a server's host) are claimed in the bucket by a key of their
-  own, `<table>.unique.<column>.<sha256 of the value>` → the row's key, created before the row:
-  two instances creating the same email at once cannot both win. A claim left behind (a crash
-  between the claim and the row) is taken over once its row no longer holds the value.
-- A write of several rows (a user and, by cascade, their tokens) is not atomic in the bucket:
-  if one of its operations fails, those before it stay and the mirror converges to them.
+  delete (deletion wins). The mirror takes the rows the bucket acknowledged, at their revisions,
+  before the store method returns. The database lock is not held while NATS answers: reads, and
+  the watcher, never wait for the network.
+- Unique columns (a user's email, a group's name, a server's host) are claimed in the bucket by
+  a key of their own, `<table>.unique.<column>.<sha256 of the value>` → the row's key and the
+  claim's time, created before the row: two instances creating the same email at once cannot
+  both win. A claim left behind (a failure between the claim and the row) is taken over once
+  its row has another value, or has not appeared within `CLAIM_GRACE_MS`.
+- A write of several rows (a user and, by cascade, their tokens) is not atomic in the bucket: if
+  one of its operations fails, those before it stay and the mirror converges to them.
 - Foreign keys are not checked while applying the bucket's entries (a token may arrive before
   its user when watching resumes); the writer's cascades reach the bucket as deletions.
 
 Secrets are as in the single-instance file: argon2 password hashes and SHA-256 token hashes,
 never a token itself; the servers' XAPI passwords are kept as given (they must be replayed), so
-the bucket is readable only by whom may read the XAPI passwords (NATS accounts and TLS).
+whoever may read the bucket may read them: NATS accounts and TLS decide who may.
 
-A replicated table needs a primary key (of one column or several: its bucket key is made of
-it); making one more table shared is one line in `REPLICATED_TABLES`. Entries of tables this
-version does not know are ignored, and so are tables of the list its schema does not have.
+A replicated table needs a primary key (of one column or several: its bucket key is made of it);
+making one more table shared is one line in `REPLICATED_TABLES`. Entries of tables this version
+does not know are ignored, and so are tables of the list its schema does not have.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -48,10 +47,23 @@ from typing import Any, Protocol
 import orjson
 from argon2 import PasswordHasher
 
-from xod.store import DuplicateServer, DuplicateUser, Store
-from xod.store.database import DATABASE_NAME, Database
+from xod.store import DuplicateGroup, DuplicateServer, DuplicateUser, Store
+from xod.store.bucket_format import (
+    PrimaryKey,
+    claim_key,
+    decode_claim,
+    decode_row,
+    encode_claim,
+    encode_row,
+    parse_row_key,
+    row_key,
+)
+from xod.store.database import DATABASE_NAME, Database, now_ms
 from xod.store.replication_errors import RevisionConflict, WriteConflict
 
+# A claim whose row is missing still counts this long (ms): the row is written after it. Past
+# it, the claim was left behind by a member that failed in between. Clocks: within seconds.
+CLAIM_GRACE_MS = 60_000
 MIRROR_NAME = "cluster-mirror.sqlite3"  # beside the single-instance DATABASE_NAME, never it
 assert MIRROR_NAME != DATABASE_NAME
 
@@ -76,19 +88,31 @@ class KeyValueClient(Protocol):
 class TableSpec:
     name: str
     unique: tuple[str, ...] = ()  # columns no two rows may share (NULL excepted)
-    duplicate: type[Exception] = ValueError  # what a lost claim raises
+    # What a lost claim raises, from the value (the store's own error: the API maps it).
+    duplicate: Callable[[Any], ValueError] = ValueError
 
 
 REPLICATED_TABLES: tuple[TableSpec, ...] = (
     # In an order where a row comes after the rows it refers to (`import_database`).
-    TableSpec("users", unique=("email",), duplicate=DuplicateUser),
+    TableSpec(
+        "users",
+        unique=("email",),
+        duplicate=lambda email: DuplicateUser(f"a user with email {email!r} already exists"),
+    ),
+    TableSpec("groups", unique=("name",), duplicate=DuplicateGroup),
+    TableSpec("group_members"),  # keyed by (group, user): a membership is its key
+    TableSpec("acls"),  # keyed by (subject, object, action)
+    TableSpec("resource_sets"),
     TableSpec("tokens"),  # ids and hashes are random: nothing to claim
-    TableSpec("servers", unique=("host",), duplicate=DuplicateServer),
+    TableSpec(
+        "servers",
+        unique=("host",),
+        duplicate=lambda host: DuplicateServer(
+            f"a server with host {host!r} is already registered"
+        ),
+    ),
     TableSpec("cloud_configs"),
 )
-
-
-PrimaryKey = tuple[Any, ...]  # a row's primary key values, in the key's column order
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,53 +129,6 @@ class Change:
         return self.key[0]
 
 
-_PLAIN_ID = re.compile(r"[-_A-Za-z0-9]+")
-
-
-def row_key(table: str, key: PrimaryKey) -> str:
-    """`users.<id>`; a key of several columns, or with characters a bucket key may not hold,
-    is `=` and the base64url of its JSON array."""
-    if len(key) == 1 and isinstance(key[0], str) and _PLAIN_ID.fullmatch(key[0]):
-        return f"{table}.{key[0]}"
-    return f"{table}.={base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip('=')}"
-
-
-def parse_row_key(key: str) -> tuple[str, PrimaryKey] | None:
-    """(table, primary key) of a row's bucket key; None for a claim's."""
-    table, _, encoded = key.partition(".")
-    if not encoded or "." in encoded:
-        return None
-    if encoded.startswith("="):
-        data = encoded[1:] + "=" * (-len(encoded[1:]) % 4)
-        return table, tuple(orjson.loads(base64.urlsafe_b64decode(data)))
-    return table, (encoded,)
-
-
-def claim_key(table: str, column: str, value: Any) -> str:
-    digest = hashlib.sha256(orjson.dumps(value)).hexdigest()
-    return f"{table}.unique.{column}.{digest}"
-
-
-def encode_row(row: dict[str, Any]) -> bytes:
-    # SQLite values are None, int, float, str or bytes; bytes (the stores' JSON columns written
-    # by orjson) become {"$bytes": base64}: JSON objects are no SQLite value otherwise.
-    return orjson.dumps(
-        {
-            column: {"$bytes": base64.b64encode(value).decode()}
-            if isinstance(value, bytes)
-            else value
-            for column, value in row.items()
-        }
-    )
-
-
-def decode_row(data: bytes) -> dict[str, Any]:
-    return {
-        column: base64.b64decode(value["$bytes"]) if isinstance(value, dict) else value
-        for column, value in orjson.loads(data).items()
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class _Write:
     """A row a transaction wrote: its new value (None: deleted), the one the mirror had, and
@@ -162,10 +139,6 @@ class _Write:
     new: dict[str, Any] | None
     old: dict[str, Any] | None
     revision: int
-
-
-def _duplicate(spec: TableSpec, column: str, value: Any) -> Exception:
-    return spec.duplicate(f"{spec.name}: {column} {value!r} already exists")
 
 
 class ReplicatedDatabase(Database):
@@ -296,6 +269,10 @@ class ReplicatedDatabase(Database):
                 return self._bucket.create(write.key, value)
             return self._bucket.update(write.key, value, last=write.revision)
         except RevisionConflict:
+            if old is None:  # the same row, created by another member too (an ACL, a membership)
+                current, revision = self._bucket.get(write.key)
+                if current is not None and decode_row(current) == new:
+                    return revision
             for claim in claimed:
                 self._release(claim, write.key)
             raise WriteConflict(
@@ -306,27 +283,33 @@ class ReplicatedDatabase(Database):
         """Own `value` of `column` for the row `key` (its claim's key), or raise the table's
         duplicate error."""
         claim = claim_key(spec.name, column, value)
+        mine = encode_claim(key, now_ms())
         try:
-            self._bucket.create(claim, key.encode())
+            self._bucket.create(claim, mine)
             return claim
         except RevisionConflict:
             pass
-        holder, revision = self._bucket.get(claim)
-        if holder is not None and holder.decode() != key and self._holds(holder, column, value):
-            raise _duplicate(spec, column, value)
-        try:  # ours already, or left behind by a row that no longer has the value
-            self._bucket.update(claim, key.encode(), last=revision)
+        data, revision = self._bucket.get(claim)
+        holder = None if data is None else decode_claim(data)
+        if holder is not None and holder[0] != key and self._held(holder, column, value):
+            raise spec.duplicate(value)
+        try:  # ours already, or left behind by a row that does not have the value
+            self._bucket.update(claim, mine, last=revision)
         except RevisionConflict:
-            raise _duplicate(spec, column, value) from None  # claimed by another member just now
+            raise spec.duplicate(value) from None  # claimed by another member just now
         return claim
 
-    def _holds(self, holder: bytes, column: str, value: Any) -> bool:
-        data, _revision = self._bucket.get(holder.decode())
-        return data is not None and decode_row(data).get(column) == value
+    def _held(self, holder: tuple[str, int], column: str, value: Any) -> bool:
+        """Whether a claim still counts: its row has the value, or is still being written (a
+        claim comes first: younger than CLAIM_GRACE_MS, its row may not be there yet)."""
+        row, _revision = self._bucket.get(holder[0])
+        if row is not None:
+            return bool(decode_row(row).get(column) == value)
+        return now_ms() - holder[1] < CLAIM_GRACE_MS
 
     def _release(self, claim: str, key: str) -> None:
-        holder, revision = self._bucket.get(claim)
-        if holder is not None and holder.decode() == key:
+        data, revision = self._bucket.get(claim)
+        if data is not None and decode_claim(data)[0] == key:
             with suppress(RevisionConflict):  # taken over meanwhile: no longer ours to drop
                 self._bucket.delete(claim, last=revision)
 
@@ -409,7 +392,6 @@ class ReplicatedDatabase(Database):
 
     def _import_row(self, table: str, row: dict[str, Any]) -> int:
         columns = [c for c in self._columns[table] if c in row]
-        spec = self._tables[table]
         try:
             with self.transaction() as connection:
                 return connection.execute(
@@ -417,7 +399,7 @@ class ReplicatedDatabase(Database):
                     f" VALUES ({', '.join('?' * len(columns))})",
                     tuple(row[c] for c in columns),
                 ).rowcount
-        except (WriteConflict, spec.duplicate, sqlite3.IntegrityError):
+        except (WriteConflict, ValueError, sqlite3.IntegrityError):
             return 0  # another member imported it first (or the file's row is dangling)
 
     def close(self) -> None:
@@ -434,8 +416,9 @@ def open_replicated_store(
     store = Store(database, hasher)
 
     def forget_cached_users(changes: list[Change]) -> None:
+        # A User carries its groups: a membership change is a change of the user.
         if any(change.table in ("users", "group_members") for change in changes):
-            store.users.forget_cached()  # its id → User cache
+            store.users.forget_cached()
 
     database.listeners.append(forget_cached_users)
     return store
