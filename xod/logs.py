@@ -37,7 +37,18 @@ def is_secret_name(name: str) -> bool:
     return normalized in _SECRET_NAMES or any(f in normalized for f in _SECRET_FRAGMENTS)
 
 
+# The user-info part of a URL (`nats://user:password@host`, `https://token@host`): a NATS or
+# XAPI address may carry credentials, whatever the field that logs it is called.
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _redact_url_credentials(value: str) -> str:
+    return _URL_CREDENTIALS.sub(f"{REDACTED}@", value) if "@" in value else value
+
+
 def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _redact_url_credentials(value)
     if isinstance(value, Mapping):
         return {
             k: REDACTED if isinstance(k, str) and is_secret_name(k) else _redact_value(v)
@@ -51,11 +62,15 @@ def _redact_value(value: Any) -> Any:
 def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: blank out every secret-named field, at any depth."""
     for key, value in event_dict.items():
-        if key.startswith("_") or key == "event":
+        if key.startswith("_"):
+            continue
+        if key == "event":
+            if isinstance(value, str):  # a message formatted with a URL in it
+                event_dict[key] = _redact_url_credentials(value)
             continue
         if is_secret_name(key):
             event_dict[key] = REDACTED
-        elif isinstance(value, (Mapping, list, tuple)):
+        elif isinstance(value, (str, Mapping, list, tuple)):
             event_dict[key] = _redact_value(value)
     return event_dict
 

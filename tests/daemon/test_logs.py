@@ -62,3 +62,29 @@ def test_secret_names() -> None:
         assert logs.is_secret_name(name)
     for name in ("user", "method", "sessions_open", "duration"):
         assert not logs.is_secret_name(name)
+
+
+def test_credentials_in_urls_are_redacted() -> None:
+    """A NATS or XAPI URL may carry a user and password (or a token) before its host: the
+    log keeps the URL and blanks its credentials, whatever the field is called."""
+    stream = io.StringIO()
+    logs.setup("info", "auto", stream)
+    try:
+        structlog.get_logger("xod.test").info(
+            "cluster",
+            nats=["nats://alice:s3cret@127.0.0.1:4222", "nats://t0ken@127.0.0.1:4223"],
+            master="https://root:pw1@127.0.0.1:443/",
+            plain="nats://127.0.0.1:4224",
+        )
+    finally:
+        logs.setup("info", "auto")
+    text = stream.getvalue()
+    for secret in ("s3cret", "t0ken", "pw1", "alice", "root"):
+        assert secret not in text
+    line = json.loads(text)
+    assert line["nats"] == [
+        f"nats://{logs.REDACTED}@127.0.0.1:4222",
+        f"nats://{logs.REDACTED}@127.0.0.1:4223",
+    ]
+    assert line["master"] == f"https://{logs.REDACTED}@127.0.0.1:443/"
+    assert line["plain"] == "nats://127.0.0.1:4224"

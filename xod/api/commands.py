@@ -33,10 +33,8 @@ the objects it acts on (`resolve`: xo-server's `[param, types, permission]` entr
 before it runs (xod/api/resolve.py). A handler checks what depends on the params' values with
 `command.check`, through the same check (`services.access`).
 
-In a cluster (xod/cluster/), only a pool's owner runs its actions: on any other instance the
-first `resolve` of the pool raises `ForwardToOwner` (before any XAPI call), and the action is
-sent as it was asked to the owner (`OwnerForwarding`, set by xod/cluster/forwarding.py), which
-runs it here with `run_action` for the same user.
+In a cluster, an action on a pool another instance owns is sent to that owner
+(xod/api/owners.py), which runs it with `run_action` for the same user.
 
 Elsewhere: the daemon-wide state of the actions (`Commands`: jobs, background tasks, the task
 follower) is xod/api/jobs.py; following a task on the event stream, xod/api/task_follower.py;
@@ -59,6 +57,7 @@ from xod.api import errors
 from xod.api.barriers import catch_up
 from xod.api.context import ApiConnection, CallContext
 from xod.api.jobs import Commands, commands_of
+from xod.api.owners import ForwardToOwner, forwarding_of
 from xod.api.registry import SIGNED_IN, Registry
 from xod.api.resolve import ResolveEntry, authorize, declare, find_object
 from xod.api.task_follower import TaskWaiter
@@ -87,31 +86,6 @@ Handler = Callable[["Command", dict[str, Any]], Awaitable[Any]]
 ACTIONS: set[str] = set()
 # Their handlers, by method name (what a pool's owner runs for another instance).
 ACTION_HANDLERS: dict[str, Handler] = {}
-
-
-class ForwardToOwner(Exception):
-    """The action's pool is synced by another instance of the cluster: run it there."""
-
-    def __init__(self, server_id: str) -> None:
-        super().__init__(f"pool connection {server_id} is owned by another instance")
-        self.server_id = server_id
-
-
-# (server id, method, params, _async, user id) → the action's answer from the pool's owner.
-Forward = Callable[[str, str, dict[str, Any], bool, str | None], Awaitable[Any]]
-
-
-@dataclass
-class OwnerForwarding:
-    """How actions reach their pool's owner; `forward` is None outside a cluster."""
-
-    forward: Forward | None = None
-
-
-def forwarding_of(services: Any) -> OwnerForwarding:
-    """The daemon's one OwnerForwarding (in `Services.state`)."""
-    forwarding: OwnerForwarding = services.state(OwnerForwarding, OwnerForwarding)
-    return forwarding
 
 
 @dataclass(eq=False)

@@ -27,8 +27,9 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from xod.api import errors
-from xod.api.commands import ACTION_HANDLERS, ForwardToOwner, run_action
+from xod.api.commands import ACTION_HANDLERS, run_action
 from xod.api.jobs import Commands
+from xod.api.owners import ForwardToOwner
 from xod.backoff import Backoff
 from xod.cluster.nats import ClusterLink
 from xod.cluster.pools import ClusteredPoolManager

@@ -21,9 +21,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from xod.api.commands import forwarding_of
 from xod.api.jobs import commands_of
 from xod.api.methods.server import connect as connect_server
+from xod.api.owners import forwarding_of
 from xod.api.services import Services
 from xod.cache.pools import PoolManager
 from xod.cache.store import ObjectStore
