@@ -20,7 +20,6 @@ import gc
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,44 +30,15 @@ import orjson
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench.cache_sync import rss_bytes, start_simulator  # noqa: E402  (after the path: run as a script)
+from tests.server.raw_ws import client_frame  # noqa: E402
+
 TARGET_TOTAL_MS = 150.0
 ADMIN_EMAIL = "admin@admin.net"
 ADMIN_PASSWORD = "bench-password"
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def start_simulator(vms: int) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "xod.sim", "--json", "--hosts", "3", "--vms", str(vms),
-         "--seed", "1"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
-    line = process.stdout.readline()  # type: ignore[union-attr]
-    if not line:
-        process.kill()
-        raise RuntimeError("simulator did not start")
-    return process, orjson.loads(line)
-
-
 # -- the client (a child process) ------------------------------------------------------------
-
-
-def _masked(payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    n = len(payload)
-    header = bytes([0x81]) + (
-        bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
-    )
-    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 def client(port: int) -> None:
@@ -124,7 +94,7 @@ def client(port: int) -> None:
 
     sign_in = {"id": 0, "jsonrpc": "2.0", "method": "session.signIn",
                "params": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}}  # fmt: skip
-    sock.sendall(_masked(orjson.dumps(sign_in)))
+    sock.sendall(client_frame(orjson.dumps(sign_in)))
     reply_to(0)
     print("ready", flush=True)
     call_id = 0
@@ -132,7 +102,7 @@ def client(port: int) -> None:
         call_id += 1
         call = {"id": call_id, "jsonrpc": "2.0", "method": "xo.getAllObjects"}
         start = time.perf_counter()
-        sock.sendall(_masked(orjson.dumps(call)))
+        sock.sendall(client_frame(orjson.dumps(call)))
         payload, first_byte, last_byte = reply_to(call_id)
         total = last_byte - start
         objects = len(orjson.loads(payload)["result"])
