@@ -102,6 +102,30 @@ async def test_an_action_on_a_non_owner_runs_on_the_owner_and_reads_back_at_once
         assert list(sim.pool.call_log).count("VM.set_name_label") == before + 1
 
 
+async def test_an_async_action_is_waited_for_on_any_instance(tmp_path: Path):
+    """`_async` on a non-owner answers the task of the action the owner runs; `task.wait` on
+    that instance answers its outcome (the job lives on the owner), also once the finished
+    task left the cache."""
+    async with running_cluster(tmp_path / "c", 3) as cluster:
+        server_id = cluster.server_ids[0]
+        owner = await cluster.owner_of(server_id)
+        others = [i for i in cluster.instances if i is not owner]
+        sim = cluster.sims[0]
+        ref, record = next(iter(user_vms(sim).items()))
+        async with others[0].client() as client:
+            params = {"id": record["uuid"], "name_label": "waited", "_async": True}
+            task_id = await client.call("vm.set", params)
+            assert isinstance(task_id, str) and task_id != record["uuid"]
+            assert await client.call("task.wait", {"id": task_id}) is True
+
+            async def task_gone() -> bool:
+                return task_id not in await others[0].objects()
+
+            await wait_until_async(task_gone, SETTLE_TIMEOUT, "the finished task destroyed")
+            assert await client.call("task.wait", {"id": task_id}) is True
+        assert sim.pool.db.tables["VM"][ref]["name_label"] == "waited"
+
+
 async def test_a_server_removed_on_any_instance_leaves_every_replica(tmp_path: Path):
     async with running_cluster(tmp_path / "c", 3) as cluster:
         server_id = cluster.server_ids[0]

@@ -354,7 +354,8 @@ async def execute(
     commands: Commands, ctx: CallContext, name: str, handler: Handler, params: dict[str, Any]
 ) -> Any:
     """Run one action for `ctx`'s caller: its answer, or with `_async` the id of its task."""
-    forward = forwarding_of(commands.services).forward
+    forwarding = forwarding_of(commands.services)
+    forward = forwarding.forward
     # The params as asked: the handler may consume them before the pool tells where it runs.
     asked = copy.deepcopy(params) if forward is not None else params
     asynchronous = ASYNC_REQUESTED.get()
@@ -372,7 +373,10 @@ async def execute(
     except ForwardToOwner as moved:
         assert forward is not None
         user_id = ctx.user.id if ctx.user is not None else None
-        return await forward(moved.server_id, name, asked, asynchronous, user_id)
+        result = await forward(moved.server_id, name, asked, asynchronous, user_id)
+        if asynchronous and isinstance(result, str):
+            forwarding.remember_task(result, moved.server_id)
+        return result
 
 
 async def run_action(

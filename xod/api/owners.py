@@ -8,8 +8,9 @@ cluster `forward` stays None and nothing is ever forwarded.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -25,11 +26,23 @@ class ForwardToOwner(Exception):
 Forward = Callable[[str, str, dict[str, Any], bool, str | None], Awaitable[Any]]
 
 
+# How many tasks of `_async` actions forwarded from here are remembered (oldest forgotten).
+FORWARDED_TASKS_LIMIT = 1000
+
+
 @dataclass
 class OwnerForwarding:
     """How actions reach their pool's owner; `forward` is None outside a cluster."""
 
     forward: Forward | None = None
+    # Task id → server id of the `_async` actions forwarded from here: `task.wait` here reaches
+    # their owner (which keeps the job) even once the finished task left the cache.
+    tasks: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def remember_task(self, task_id: str, server_id: str) -> None:
+        self.tasks[task_id] = server_id
+        if len(self.tasks) > FORWARDED_TASKS_LIMIT:
+            self.tasks.popitem(last=False)
 
 
 def forwarding_of(services: Any) -> OwnerForwarding:
