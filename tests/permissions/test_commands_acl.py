@@ -4,6 +4,7 @@ of the daemon (ACL roles, inheritance, global levels)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.api.test_commands_support import commands_env
@@ -87,6 +88,11 @@ async def test_permissions_inherited_from_the_host_and_the_pool(tmp_path: Path) 
         async with signed_in(env, "host-operator@x.test") as client:
             # `operate` on a host: on the VMs running there, while they run there.
             assert await client.call("vm.stop", {"id": running["id"], "force": True}) is True
+            # The stop's task ends in the cache, the VM's move from its host to the pool may
+            # come a batch later: the rule is what is checked here, so wait for the move.
+            async with asyncio.timeout(10):  # the cache showing the halted VM on its pool
+                while (await env.object(running["id"]) or {}).get("$container") != pool_id:
+                    await asyncio.sleep(0.02)
             error = await refusal(client, "vm.start", {"id": running["id"]})
             assert (error.code, error.data) == (2, not_allowed("operate", running["id"], "VM"))
             # Restarting a host is operating it; disabling it is administrating it.
