@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
-from tests.api.test_commands_support import commands_env
+from tests.api.test_commands_support import Env, commands_env
 from tests.permissions.support import (
     grant,
     new_user,
@@ -76,9 +77,22 @@ async def test_a_viewer_and_a_reader_cannot_act(tmp_path: Path) -> None:
         assert (await env.object(vm_id))["power_state"] == "Halted"
 
 
+async def _running_vm_on_shared_storage(env: Env) -> dict[str, Any]:
+    """A running VM with no disk on a local SR: halted, it lives in its pool (a VM with a local
+    disk stays on that disk's host, where a host's ACL still covers it)."""
+    objects = await env.objects()
+
+    def shared(vbd_id: str) -> bool:
+        vdi = objects.get(objects[vbd_id]["VDI"] or "")
+        return vdi is None or objects[vdi["$SR"]]["shared"]
+
+    vms = [o for o in objects.values() if o["type"] == "VM" and o["power_state"] == "Running"]
+    return min((vm for vm in vms if all(shared(v) for v in vm["$VBDs"])), key=lambda v: v["id"])
+
+
 async def test_permissions_inherited_from_the_host_and_the_pool(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
-        running = await env.vm_in_state("Running")
+        running = await _running_vm_on_shared_storage(env)
         host_id = running["$container"]
         pool_id = running["$pool"]
         operator = await new_user(env, "host-operator@x.test")
@@ -88,8 +102,7 @@ async def test_permissions_inherited_from_the_host_and_the_pool(tmp_path: Path) 
         async with signed_in(env, "host-operator@x.test") as client:
             # `operate` on a host: on the VMs running there, while they run there.
             assert await client.call("vm.stop", {"id": running["id"], "force": True}) is True
-            # The stop's task ends in the cache, the VM's move from its host to the pool may
-            # come a batch later: the rule is what is checked here, so wait for the move.
+            # Halted, the VM (no local disk) lives in its pool, out of the host's ACL.
             async with asyncio.timeout(10):  # the cache showing the halted VM on its pool
                 while (await env.object(running["id"]) or {}).get("$container") != pool_id:
                     await asyncio.sleep(0.02)
