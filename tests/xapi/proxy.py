@@ -32,7 +32,8 @@ def make_self_signed_cert(directory: Path, ip: str = "127.0.0.1") -> tuple[Path,
 
 
 class FrontProxy:
-    """Forwards every POST to `upstream` (a simulator host URL) and relays the answer."""
+    """Forwards every POST to `upstream` (a simulator host URL) and relays the answer; streams
+    every GET (the transfer handlers' downloads) through."""
 
     def __init__(
         self,
@@ -90,6 +91,21 @@ class FrontProxy:
         finally:
             self.in_flight[method] -= 1
 
+    async def _forward_download(self, request: web.Request) -> web.StreamResponse:
+        """A GET (an export) streamed through, as the upstream sends it."""
+        assert self._client is not None
+        self.requests.append(request.path)
+        async with self._client.get(self.upstream + request.path_qs) as answer:
+            response = web.StreamResponse(
+                status=answer.status,
+                headers={"Content-Type": answer.headers.get("Content-Type", "")},
+            )
+            await response.prepare(request)
+            async for chunk in answer.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
     async def _relay(self, request: web.Request, body: bytes) -> web.Response:
         assert self._client is not None
         async with self._client.post(
@@ -108,6 +124,7 @@ class FrontProxy:
         self._client = aiohttp.ClientSession()
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._forward)
+        app.router.add_get("/{tail:.*}", self._forward_download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context).start()

@@ -8,9 +8,13 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Stream = Callable[[], AsyncGenerator[bytes, None]]
+if TYPE_CHECKING:
+    from xod.xapi.transfers import Body
+
+# What a download yields: bytes, or a pool master's body to pass through (xod/server/downloads.py).
+Stream = Callable[[], AsyncGenerator["bytes | Body", None]]
 # Given the request body (chunks) and its announced length, consumes it; the call's result.
 Receiver = Callable[[AsyncIterator[bytes], int | None], Awaitable[Any]]
 

@@ -5,10 +5,11 @@ Each transfer runs under an XAPI task created here (its progress moves in the ca
 master reports it), and the master's status line is not trusted: the task's outcome says whether
 the bytes were whole.
 
-- An export is an async generator the HTTP side writes out chunk by chunk: the client's pace
-  drives the read from the master. A client that goes away closes the generator, which cancels
-  the task; a failure after the first byte raises out of the generator, so the HTTP side cuts
-  the response short instead of ending it cleanly.
+- An export is an async generator the HTTP side writes out: the master's body, which the HTTP
+  side splices or copies to the client at the client's pace (xod/server/passthrough.py). A
+  client that goes away closes the generator, which cancels the task; a failure after the
+  first byte raises out of the generator, so the HTTP side cuts the response short instead of
+  ending it cleanly.
 - An import reads the client's body as it forwards it. A VHD's footer and header are checked
   before anything reaches the master (a bad one is refused with the reason); a VDI created for
   the import is destroyed if the import fails.
@@ -63,7 +64,7 @@ class Export:
     # with its disks once the export ends: (VM ref, snapshot name).
     snapshot_of: tuple[str, str] | None = None
 
-    async def stream(self) -> AsyncGenerator[bytes, None]:
+    async def stream(self) -> AsyncGenerator[bytes | transfers.Body, None]:
         command = self.command
         query = dict(self.query)
         snapshot = None
@@ -79,10 +80,10 @@ class Export:
             if snapshot is not None:
                 command.commands.spawn(_destroy_snapshot(command, snapshot))
 
-    async def _stream(self, query: dict[str, str]) -> AsyncGenerator[bytes, None]:
+    async def _stream(self, query: dict[str, str]) -> AsyncGenerator[transfers.Body, None]:
         command = self.command
         task = await command.send("task.create", self.label, "")
-        download: transfers.Download | None = None
+        download: transfers.Body | None = None
         complete = False
         try:
             try:
@@ -93,8 +94,7 @@ class Export:
                 await _outcome(command, task, self.label)  # the task's error says why
                 message = f"the pool master refused the export: {refused}"
                 raise errors.unknown_error(message) from None
-            async for chunk in download.chunks():
-                yield chunk
+            yield download  # taken whole before this generator goes on
             await _outcome(command, task, self.label)
             complete = True
         finally:
@@ -114,7 +114,7 @@ async def _outcome(command: Command, task: str, label: str) -> Any:
         raise command.translate(error) from None
 
 
-async def _abandon(command: Command, task: str, download: transfers.Download | None) -> None:
+async def _abandon(command: Command, task: str, download: transfers.Body | None) -> None:
     with contextlib.suppress(TransportError, XapiError, errors.ApiError):
         await command.send("task.cancel", task)
     if download is not None:

@@ -9,6 +9,9 @@ import logging
 from aiohttp import web
 
 from xod.api.oneshot import Stream
+from xod.server.passthrough import can_splice, splice_body
+from xod.xapi.raw_download import RawDownload
+from xod.xapi.transfers import IDLE_TIMEOUT, Body
 
 log = logging.getLogger("xod.server.downloads")
 
@@ -16,7 +19,8 @@ log = logging.getLogger("xod.server.downloads")
 async def stream_download(
     request: web.Request, stream: Stream, headers: dict[str, str]
 ) -> web.StreamResponse:
-    """Write `stream()` out as a chunked body, at the client's pace.
+    """Write `stream()` out as a chunked body, at the client's pace: its bytes, and the pool
+    master's bodies it yields (spliced from socket to socket when both are plain).
 
     An error before the first byte propagates (nothing was sent: the caller answers it as its
     protocol does). One after it aborts the connection without the chunked terminator, so the
@@ -26,9 +30,9 @@ async def stream_download(
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         try:
-            await response.write(first)
-            async for chunk in chunks:
-                await response.write(chunk)
+            await _write(request, response, first)
+            async for item in chunks:
+                await _write(request, response, item)
         except Exception as error:
             log.warning("download %s cut short: %s", request.path[:16], error)
             if request.transport is not None:
@@ -36,3 +40,13 @@ async def stream_download(
             return response
     await response.write_eof()
     return response
+
+
+async def _write(request: web.Request, response: web.StreamResponse, item: bytes | Body) -> None:
+    if isinstance(item, bytes):
+        await response.write(item)
+    elif isinstance(item, RawDownload) and can_splice(request):
+        await splice_body(request, response, item, IDLE_TIMEOUT)
+    else:
+        async for chunk in item.chunks():
+            await response.write(chunk)

@@ -2,34 +2,30 @@
 `/import_raw_vdi`), as XO's `xen-api` client does: the session in the query, a `task_id` of the
 caller's, a status line that only says the transfer started — the task tells how it ended.
 
-Nothing is buffered here beyond aiohttp's bounded read buffer: a download is read as fast as its
-consumer takes it, an upload sent as fast as its source yields.
+Nothing is buffered here beyond a bounded read buffer: a download is read as fast as its consumer
+takes it, an upload sent as fast as its source yields. A download from a plain-HTTP master comes
+on a socket of its own (xod/xapi/raw_download.py), so that its body can be spliced to the client
+without passing through xod's memory; over TLS it is read with aiohttp.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from yarl import URL
 
 from xod.xapi.connection import PoolConnection
 from xod.xapi.errors import TransportError
+from xod.xapi.raw_download import RawDownload, TransferRefused, open_download
+
+__all__ = ["Body", "Download", "RawDownload", "TransferRefused", "download", "upload"]
 
 CONNECT_TIMEOUT = 30.0
 # A transfer whose peer sends nothing for this long is dead (xapi answers exports within
 # seconds; XO waits up to 30 min for the first byte of a snapshot export).
 IDLE_TIMEOUT = 600.0
-
-
-class TransferRefused(Exception):
-    """The master answered the transfer with an HTTP error instead of starting it."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"HTTP {status}: {reason}")
-        self.status = status
-        self.reason = reason
 
 
 def _url(connection: PoolConnection, path: str, query: dict[str, str]) -> URL:
@@ -48,13 +44,20 @@ async def _refusal(response: aiohttp.ClientResponse) -> TransferRefused:
     return TransferRefused(response.status, text.strip() or response.reason or "")
 
 
+class Body(Protocol):
+    """A download's body still to be read: chunk by chunk, or (a RawDownload) spliced."""
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
 class Download:
-    """An export under way: its response headers, then its body chunk by chunk."""
+    """An export under way over aiohttp (a TLS master): its body chunk by chunk."""
 
     def __init__(self, client: aiohttp.ClientSession, response: aiohttp.ClientResponse) -> None:
         self._client = client
         self._response = response
-        self.headers = response.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -70,13 +73,14 @@ class Download:
         await self._client.close()
 
 
-async def download(connection: PoolConnection, path: str, query: dict[str, str]) -> Download:
+async def download(connection: PoolConnection, path: str, query: dict[str, str]) -> Body:
     """GET `path` on the master; raises TransferRefused on a non-200 answer."""
+    url = _url(connection, path, query)
+    if url.scheme == "http":
+        return await open_download(url, connect_timeout=CONNECT_TIMEOUT, idle_timeout=IDLE_TIMEOUT)
     client = connection.transfer_client()
     try:
-        response = await client.get(
-            _url(connection, path, query), timeout=_timeout(), allow_redirects=False
-        )
+        response = await client.get(url, timeout=_timeout(), allow_redirects=False)
     except BaseException as error:
         await client.close()
         if isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
