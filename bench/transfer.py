@@ -7,7 +7,9 @@ xod serve`) and this script. A `--size` GiB VDI is created on the pool; its cont
 
 - straight to/from the simulator's `/import_raw_vdi` and `/export_raw_vdi` (the baseline),
 - through xod (`vdi.importContent` / `vdi.exportContent`): throughput ratio to the baseline
-  (target ≥ 0.8) and xod's RSS growth over its level before the transfer (target ≤ 32 MiB),
+  (target ≥ 0.8; the median of `--rounds` pairs) and xod's RSS growth over its level before
+  the transfer (target ≤ 32 MiB); the CPU seconds per GiB of the simulator, xod and this
+  client tell where the time went (on 2 cores the three compete for them),
 - through xod by a client reading at `--slow-rate` MiB/s for `--slow-seconds`: xod's RSS must
   stay flat (the master is held back, not buffered).
 
@@ -19,10 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +61,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class RssSampler:
-    """xod's RSS every 50 ms while a transfer runs: the peak over the level before it."""
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
-    def __init__(self, pid: int) -> None:
+
+class RssSampler:
+    """xod's RSS every 50 ms while a transfer runs (the peak over the level before it), and the
+    CPU each of the three processes spent on it."""
+
+    def __init__(self, pid: int, sim_pid: int) -> None:
         self.pid = pid
+        self.sim_pid = sim_pid
         self.samples: list[int] = []
+
+    def cpu(self) -> tuple[float, float, float]:
+        return cpu_seconds(self.sim_pid), cpu_seconds(self.pid), own_cpu_seconds()
 
     async def sample(self, done: asyncio.Event) -> None:
         while not done.is_set():
@@ -70,20 +85,25 @@ class RssSampler:
 
     async def measure(self, work: Callable[[], Awaitable[int]]) -> dict[str, Any]:
         before = rss_bytes(self.pid)
-        cpu_before = cpu_seconds(self.pid)
+        cpu_before = self.cpu()
         done = asyncio.Event()
         sampler = asyncio.ensure_future(self.sample(done))
         started = time.monotonic()
         moved = await work()
         elapsed = time.monotonic() - started
+        cpu_after = self.cpu()
         done.set()
         await sampler
+        sim_cpu, xod_cpu, client_cpu = (
+            round((after - before) / (moved / GiB), 2)
+            for before, after in zip(cpu_before, cpu_after, strict=True)
+        )
         return {
             "seconds": round(elapsed, 2),
             "MiB_per_s": round(moved / MiB / elapsed, 1),
             "rss_before_MiB": round(before / MiB, 1),
             "rss_growth_MiB": round((max(self.samples, default=before) - before) / MiB, 1),
-            "xod_cpu_s_per_GiB": round((cpu_seconds(self.pid) - cpu_before) / (moved / GiB), 2),
+            "cpu_s_per_GiB": {"simulator": sim_cpu, "xod": xod_cpu, "client": client_cpu},
         }
 
 
@@ -160,7 +180,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async with asyncio.timeout(60):  # the new VDI reaches xod's cache
                 while not await rpc("xo.getAllObjects", {"filter": {"id": uuid}}):  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
-            sampler = RssSampler(processes.xod.pid)
+            sampler = RssSampler(processes.xod.pid, processes.sim.pid)
             direct = f"{sim_url}/{{}}?vdi={vdi}&format=raw&session_id={session}"
 
             async def via_xod(method: str, key: str) -> str:
@@ -171,23 +191,36 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "size_GiB": args.size,
                 "nonzero_GiB": args.size / args.stride,
             }
-            results["import_direct"] = await sampler.measure(
-                lambda: upload(http, "PUT", direct.format("import_raw_vdi"), size, args.stride)
-            )
-            send_url = await via_xod("vdi.importContent", "$sendTo")
-            results["import_via_xod"] = await sampler.measure(
-                lambda: upload(http, "POST", send_url, size, args.stride)
-            )
-            results["export_direct"] = await sampler.measure(
-                lambda: download(http, direct.format("export_raw_vdi"))
-            )
-            get_url = await via_xod("vdi.exportContent", "$getFrom")
-            results["export_via_xod"] = await sampler.measure(lambda: download(http, get_url))
+
+            # Rounds of each transfer straight and through xod, in turns: the ratio of each
+            # pair, and their median (one run alone swings ±20 % with the machine's mood).
+            async def pair(kind: str) -> dict[str, Any]:
+                if kind == "import":
+                    put = direct.format("import_raw_vdi")
+                    straight = await sampler.measure(
+                        partial(upload, http, "PUT", put, size, args.stride)
+                    )
+                    url = await via_xod("vdi.importContent", "$sendTo")
+                    post = partial(upload, http, "POST", url, size, args.stride)
+                    via = await sampler.measure(post)
+                else:
+                    straight = await sampler.measure(
+                        partial(download, http, direct.format("export_raw_vdi"))
+                    )
+                    url = await via_xod("vdi.exportContent", "$getFrom")
+                    via = await sampler.measure(partial(download, http, url))
+                ratio = round(via["MiB_per_s"] / straight["MiB_per_s"], 2)
+                return {"direct": straight, "via_xod": via, "ratio": ratio}
+
             for kind in ("import", "export"):
-                via, straight = results[f"{kind}_via_xod"], results[f"{kind}_direct"]
-                results[f"{kind}_throughput_ratio"] = round(
-                    via["MiB_per_s"] / straight["MiB_per_s"], 2
-                )
+                rounds = [await pair(kind) for _ in range(args.rounds)]
+                ratios = [r["ratio"] for r in rounds]
+                results[kind] = {
+                    "throughput_ratio_median": statistics.median(ratios),
+                    "throughput_ratios": ratios,
+                    "rss_growth_MiB_max": max(r["via_xod"]["rss_growth_MiB"] for r in rounds),
+                    "rounds": rounds,
+                }
             get_url = await via_xod("vdi.exportContent", "$getFrom")
             slow = sampler.samples = []
             slow_run = asyncio.ensure_future(download(http, get_url, rate=args.slow_rate))
@@ -213,6 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=4, help="VDI size in GiB (default 4)")
     parser.add_argument("--stride", type=int, default=4, help="one MiB in N non-zero (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="transfers of each kind (default 3)")
     parser.add_argument("--slow-rate", type=float, default=1.0, help="MiB/s of the slow reader")
     parser.add_argument("--slow-seconds", type=float, default=20.0)
     args = parser.parse_args()
