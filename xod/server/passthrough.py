@@ -15,8 +15,7 @@ import os
 
 from aiohttp import web
 
-from xod.netio import wait_ready
-from xod.xapi.raw_download import RawDownload, interrupted
+from xod.xapi.raw_download import RawDownload, interrupted, wait_ready
 
 PIPE_SIZE = 1 << 20  # the default cap of /proc/sys/fs/pipe-max-size
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -100,9 +99,13 @@ class _Splicer:
             await self.send(b"\r\n" * self.pending_crlf + b"%x\r\n" % count)
         while count:
             try:
-                count -= os.splice(self.pipe_out, self.out, count, flags=SPLICE_FLAGS)
+                moved = os.splice(self.pipe_out, self.out, count, flags=SPLICE_FLAGS)
             except BlockingIOError:
                 await self.writable()
+                continue
+            if not moved:  # the pipe is never short of `count`: the client's end is gone
+                raise ConnectionResetError("the client's connection ended")
+            count -= moved
         self.pending_crlf = self.framed
 
     async def span(self, length: int | None) -> None:

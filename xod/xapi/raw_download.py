@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 
 from yarl import URL
 
-from xod.netio import wait_ready
 from xod.xapi.errors import TransportError
 
 HEAD_LIMIT = 64 * 1024
@@ -32,6 +31,33 @@ class TransferRefused(Exception):
         super().__init__(f"HTTP {status}: {reason}")
         self.status = status
         self.reason = reason
+
+
+async def wait_ready(fd: int, *, write: bool, timeout: float) -> None:
+    """Until `fd` is readable (or writable); TimeoutError after `timeout` seconds.
+
+    `fd` must not belong to an asyncio transport (the loop refuses a second watcher on it):
+    give an `os.dup` of such a socket's descriptor (as xod/server/passthrough.py does)."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        async with asyncio.timeout(timeout):
+            await ready
+    finally:
+        # Before the descriptor may close: epoll forgets a dup only when every copy is closed.
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
 
 
 def interrupted(reason: str) -> TransportError:
