@@ -171,24 +171,34 @@ async def measure(info: dict) -> dict[str, Any]:
     }
 
 
-async def measure_daemon_setting(info: dict) -> dict[str, Any]:
-    """Steady RSS after a cold sync in the daemon's setting: the server tuned as the daemon
-    tunes it, with one WebSocket client in another process receiving every notification."""
+async def start_xod(state_dir: Path) -> Any:
+    """xod's server in this process, tuned as the daemon tunes it (xod/runtime.py), on a fresh
+    state directory and a free port: started (imported only here: the RSS measured before
+    counts no xod module)."""
     from xod import runtime
     from xod.server.app import ServerConfig, XodApp
 
     runtime.tune_process()
+    config = ServerConfig(
+        state_dir=state_dir,
+        port=0,
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,
+        bulk_load=runtime.bulk_load,
+    )
+    app = XodApp(config)
+    app.first_start(print_to=None)
+    await app.start()
+    return app
+
+
+async def measure_daemon_setting(info: dict) -> dict[str, Any]:
+    """Steady RSS after a cold sync in the daemon's setting: the server tuned as the daemon
+    tunes it, with one WebSocket client in another process receiving every notification."""
+    from xod import runtime
+
     with tempfile.TemporaryDirectory(prefix="xod-bench-") as state_dir:
-        config = ServerConfig(
-            state_dir=Path(state_dir),
-            port=0,
-            admin_email=ADMIN_EMAIL,
-            admin_password=ADMIN_PASSWORD,
-            bulk_load=runtime.bulk_load,
-        )
-        app = XodApp(config)
-        app.first_start(print_to=None)
-        await app.start()
+        app = await start_xod(Path(state_dir))
         reader = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--client", f"ws://127.0.0.1:{app.port}/api/",
             cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stdout=asyncio.subprocess.PIPE,

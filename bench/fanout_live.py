@@ -383,6 +383,25 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
+def collect_latencies(server: Role, generators: list[Role]) -> list[float]:
+    """Stop the load generators; each frame's delay (ms, sorted): its arrival at a client
+    against the time the server handed its revision to the fan-out."""
+    arrivals, revisions = array.array("d"), array.array("q")
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, generator in enumerate(generators):
+            generator.send(f"stop {tmp}/arrivals{i}")
+            assert generator.read() == "stopped"
+            arrivals.frombytes(Path(f"{tmp}/arrivals{i}").read_bytes())
+            revisions.frombytes(Path(f"{tmp}/arrivals{i}.rev").read_bytes())
+        server.send(f"dump {tmp}/received")
+        assert server.read() == "dumped"
+        dumped = orjson.loads(Path(f"{tmp}/received").read_bytes())
+        received = {int(k): v for k, v in dumped.items()}
+    return sorted(
+        (a - received[r]) * 1000 for a, r in zip(arrivals, revisions, strict=True) if r in received
+    )
+
+
 def run_latency(args: argparse.Namespace) -> dict[str, Any]:
     sim, sim_url = start_sim(args)
     server_argv = [PYTHON, __file__, "server", "--sim-url", sim_url]
@@ -412,8 +431,6 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
             )
             for i in range(args.procs)
         ]
-        arrivals = array.array("d")
-        revisions = array.array("q")
         try:
             for generator in generators:
                 assert generator.read() == "ready"
@@ -429,19 +446,9 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
             load1 = sum(cpu_seconds(g.process.pid) for g in generators)
             sim1 = cpu_seconds(sim.pid)
             rss = rss_bytes(server.process.pid)
-            with tempfile.TemporaryDirectory() as tmp:
-                for i, generator in enumerate(generators):
-                    generator.send(f"stop {tmp}/arrivals{i}")
-                    assert generator.read() == "stopped"
-                    arrivals.frombytes(Path(f"{tmp}/arrivals{i}").read_bytes())
-                    revisions.frombytes(Path(f"{tmp}/arrivals{i}.rev").read_bytes())
-                server.send(f"dump {tmp}/received")
-                assert server.read() == "dumped"
-                server.send("stats")
-                stats = orjson.loads(server.read())
-                received = {
-                    int(k): v for k, v in orjson.loads(Path(f"{tmp}/received").read_bytes()).items()
-                }
+            latencies = collect_latencies(server, generators)
+            server.send("stats")
+            stats = orjson.loads(server.read())
         finally:
             for generator in generators:
                 generator.close()
@@ -449,9 +456,6 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
         server.close()
         sim.terminate()
         sim.wait(10)
-    latencies = sorted(
-        (a - received[r]) * 1000 for a, r in zip(arrivals, revisions, strict=True) if r in received
-    )
     window = t1 - t0
     return {
         "scenario": "latency" if not args.stalled else "latency-with-stalled",

@@ -41,6 +41,7 @@ from bench.fanout_live import (  # noqa: E402  (after the path: run as a script)
     Role,
     _gather_limited,
     _Rpc,
+    collect_latencies,
     cpu_seconds,
     percentile,
     raise_nofile,
@@ -182,17 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 cpu1, t1 = cpu_seconds(server.process.pid), time.monotonic()
                 after = _stats(server)
                 rss = rss_bytes(server.process.pid)
-                arrivals, revisions = array.array("d"), array.array("q")
-                for i, generator in enumerate(generators):
-                    generator.send(f"stop {tmp}/arrivals{i}")
-                    assert generator.read() == "stopped"
-                    arrivals.frombytes(Path(f"{tmp}/arrivals{i}").read_bytes())
-                    revisions.frombytes(Path(f"{tmp}/arrivals{i}.rev").read_bytes())
-                server.send(f"dump {tmp}/received")
-                assert server.read() == "dumped"
-                received = {
-                    int(k): v for k, v in orjson.loads(Path(f"{tmp}/received").read_bytes()).items()
-                }
+                latencies = collect_latencies(server, generators)
             finally:
                 for generator in generators:
                     generator.close()
@@ -200,9 +191,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server.close()
         sim.terminate()
         sim.wait(10)
-    latencies = sorted(
-        (a - received[r]) * 1000 for a, r in zip(arrivals, revisions, strict=True) if r in received
-    )
     window = t1 - t0
     batches = max(1, after["batches"] - before["batches"])
     touched = max(1, after["view_batches"] - before["view_batches"])

@@ -30,12 +30,10 @@ import orjson
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.cache_sync import rss_bytes, start_simulator  # noqa: E402  (after the path: run as a script)
+from bench.cache_sync import ADMIN_EMAIL, ADMIN_PASSWORD, rss_bytes, start_simulator, start_xod  # noqa: E402  (after the path: run as a script)
 from tests.server.raw_ws import client_frame  # noqa: E402
 
 TARGET_TOTAL_MS = 150.0
-ADMIN_EMAIL = "admin@admin.net"
-ADMIN_PASSWORD = "bench-password"
 
 
 # -- the client (a child process) ------------------------------------------------------------
@@ -121,22 +119,11 @@ def client(port: int) -> None:
 
 async def measure(vms: int, runs: int) -> dict[str, Any]:
     from xod import runtime
-    from xod.server.app import ServerConfig, XodApp
 
-    runtime.tune_process()
     sim, info = start_simulator(vms)
     try:
         with tempfile.TemporaryDirectory(prefix="xod-bench-") as state_dir:
-            config = ServerConfig(
-                state_dir=Path(state_dir),
-                port=0,
-                admin_email=ADMIN_EMAIL,
-                admin_password=ADMIN_PASSWORD,
-                bulk_load=runtime.bulk_load,
-            )
-            app = XodApp(config)
-            app.first_start(print_to=None)
-            await app.start()
+            app = await start_xod(Path(state_dir))
             try:
                 sync = app.pools.add(
                     "bench", info["master_url"], info["username"], info["password"]

@@ -8,26 +8,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import orjson
-
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD, connect, running_xod
+from tests.e2e.node import run_node_script
 from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
-
-SCRIPT = Path(__file__).resolve().parents[1] / "js" / "xo_lib_client.mjs"
-
-
-async def _run_node(*args: str) -> dict:
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(SCRIPT),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode()
-    return orjson.loads(stdout.splitlines()[-1])
 
 
 async def test_xo_lib_password_and_token_sign_in(tmp_path: Path) -> None:
@@ -46,7 +30,7 @@ async def test_xo_lib_password_and_token_sign_in(tmp_path: Path) -> None:
                 await asyncio.sleep(0.05)
         expected_vms = sorted(i for i, o in app.objects.objects.items() if o["type"] == "VM")
 
-        report = await _run_node(app.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+        report = await run_node_script("xo_lib_client.mjs", app.url, ADMIN_EMAIL, ADMIN_PASSWORD)
 
     assert report["ok"], report
     assert report["passwordUser"]["email"] == ADMIN_EMAIL

@@ -5,34 +5,20 @@ Needs `npm install --prefix tests/js` (done by .ci/run)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-
-import orjson
 
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.api.test_commands_support import commands_env
+from tests.e2e.node import run_node_script
 from xod.store import acl_id
-
-SCRIPT = Path(__file__).resolve().parents[1] / "js" / "xo_lib_acl.mjs"
 
 
 async def test_xo_lib_manages_acls_like_terraform(tmp_path: Path) -> None:
     async with commands_env(tmp_path) as env:
         vm_id = (await env.vm_in_state("Halted"))["id"]
-        process = await asyncio.create_subprocess_exec(
-            "node",
-            str(SCRIPT),
-            env.app.url,
-            ADMIN_EMAIL,
-            ADMIN_PASSWORD,
-            vm_id,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        report = await run_node_script(
+            "xo_lib_acl.mjs", env.app.url, ADMIN_EMAIL, ADMIN_PASSWORD, vm_id
         )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode()
-    report = orjson.loads(stdout.splitlines()[-1])
     assert report["ok"], report
 
     users = {user["email"]: user for user in report["users"]}

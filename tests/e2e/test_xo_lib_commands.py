@@ -5,31 +5,17 @@ Needs `npm install --prefix tests/js` (done by .ci/run)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-
-import orjson
 
 from tests.api.harness import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.api.test_commands_support import Env, commands_env
-
-SCRIPT = Path(__file__).resolve().parents[1] / "js" / "xo_lib_commands.mjs"
+from tests.e2e.node import run_node_script
 
 
 async def _run_commands(env: Env, vm_id: str) -> dict:
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(SCRIPT),
-        env.app.url,
-        ADMIN_EMAIL,
-        ADMIN_PASSWORD,
-        vm_id,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    report = await run_node_script(
+        "xo_lib_commands.mjs", env.app.url, ADMIN_EMAIL, ADMIN_PASSWORD, vm_id
     )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode()
-    report = orjson.loads(stdout.splitlines()[-1])
     assert report["ok"], report
     return report
 

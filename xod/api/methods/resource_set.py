@@ -9,7 +9,7 @@ VM's `resourceSet`): deleting a set takes its VMs out of it on their pools, and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from xod.api import errors
 from xod.api.commands import Command
@@ -171,37 +171,39 @@ def register(registry: Registry) -> None:
             return sets.all()
         return sets.for_subjects(ctx.services.access.subjects_of(user))
 
+    def edit_members(
+        ctx: CallContext, params: dict[str, Any], key: Literal["objects", "subjects"], add: bool
+    ) -> bool:
+        """Add one object or subject to a set, or remove it; then the grants that moved: the
+        set's subjects' for an object, the subject's own for a subject."""
+        value = params["object" if key == "objects" else "subject"]
+
+        def change(resource_set: ResourceSet) -> None:
+            members = resource_set[key]
+            resource_set[key] = [*members, value] if add else [m for m in members if m != value]
+
+        update(ctx, params["id"], change)
+        if key == "objects":
+            changed_for(ctx, ctx.services.store.resource_sets.get(params["id"])["subjects"])
+        else:
+            changed_for(ctx, [value])
+        return True
+
     @registry.method("resourceSet.addObject", permission="admin")
     async def add_object(ctx: CallContext, params: dict[str, Any]) -> Any:
-        update(ctx, params["id"], lambda s: s["objects"].append(params["object"]))
-        changed_for(ctx, ctx.services.store.resource_sets.get(params["id"])["subjects"])
-        return True
+        return edit_members(ctx, params, "objects", add=True)
 
     @registry.method("resourceSet.removeObject", permission="admin")
     async def remove_object(ctx: CallContext, params: dict[str, Any]) -> Any:
-        def change(resource_set: ResourceSet) -> None:
-            kept = [o for o in resource_set["objects"] if o != params["object"]]
-            resource_set["objects"] = kept
-
-        update(ctx, params["id"], change)
-        changed_for(ctx, ctx.services.store.resource_sets.get(params["id"])["subjects"])
-        return True
+        return edit_members(ctx, params, "objects", add=False)
 
     @registry.method("resourceSet.addSubject", permission="admin")
     async def add_subject(ctx: CallContext, params: dict[str, Any]) -> Any:
-        update(ctx, params["id"], lambda s: s["subjects"].append(params["subject"]))
-        changed_for(ctx, [params["subject"]])
-        return True
+        return edit_members(ctx, params, "subjects", add=True)
 
     @registry.method("resourceSet.removeSubject", permission="admin")
     async def remove_subject(ctx: CallContext, params: dict[str, Any]) -> Any:
-        def change(resource_set: ResourceSet) -> None:
-            kept = [s for s in resource_set["subjects"] if s != params["subject"]]
-            resource_set["subjects"] = kept
-
-        update(ctx, params["id"], change)
-        changed_for(ctx, [params["subject"]])
-        return True
+        return edit_members(ctx, params, "subjects", add=False)
 
     @registry.method("resourceSet.addLimit", permission="admin")
     async def add_limit(ctx: CallContext, params: dict[str, Any]) -> Any:
