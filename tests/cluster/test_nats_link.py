@@ -37,6 +37,10 @@ async def test_the_link_publishes_to_jetstream_and_survives_a_server_restart(nat
 
 async def test_an_unreachable_server_fails_the_first_connection(tmp_path: Path):
     server = NatsServer(tmp_path / "nats")  # never started: nothing listens on its port
-    with pytest.raises(ConnectionError, match="no NATS server"):
+    with_password = server.url.replace("nats://", "nats://xod:s3cret-pw@")
+    with pytest.raises(ConnectionError, match="no NATS server") as failed:
         async with asyncio.timeout(30):  # the link's own bound is shorter
-            await connect([server.url], "lonely")
+            await connect([with_password], "lonely")
+    # The message names the server, never its password (it may reach a terminal unredacted).
+    assert server.url.removeprefix("nats://") in str(failed.value)
+    assert "s3cret-pw" not in str(failed.value) and "xod:" not in str(failed.value)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
+from yarl import URL
 
 log = logging.getLogger("xod.cluster")
 
@@ -44,6 +45,15 @@ class ClusterLink:
         """Flush what was published and close (idempotent)."""
         if not self.nc.is_closed:
             await self.nc.drain()
+
+
+def without_credentials(server: str) -> str:
+    """A NATS URL as it may be shown: `nats://user:password@host` has its user and password
+    dropped (the message may reach a terminal, not only the redacting logs)."""
+    try:  # nats-py reads an address without a scheme as nats://
+        return str(URL(server if "://" in server else f"nats://{server}").with_user(None))
+    except ValueError:
+        return "(an unreadable URL)"
 
 
 async def connect(servers: list[str], name: str) -> ClusterLink:
@@ -78,7 +88,8 @@ async def connect(servers: list[str], name: str) -> ClusterLink:
     except TimeoutError:
         with contextlib.suppress(Exception):
             await nc.close()
+        shown = ", ".join(without_credentials(server) for server in servers)
         raise ConnectionError(
-            f"no NATS server of {', '.join(servers)} answered within {FIRST_CONNECT_TIMEOUT} s"
+            f"no NATS server of {shown} answered within {FIRST_CONNECT_TIMEOUT} s"
         ) from None
     return ClusterLink(nc, nc.jetstream(timeout=REQUEST_TIMEOUT), name)
