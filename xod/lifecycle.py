@@ -194,7 +194,7 @@ class Daemon:
             app.objects,
             app.pools,
             enabled_servers=lambda: [s.id for s in store.servers.list() if s.enabled],
-            clients=connected_clients,
+            fanout=fanout.stats,
             cluster=self._cluster.report if self._cluster is not None else None,
         )
         self._observability.register()

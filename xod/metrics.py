@@ -15,7 +15,7 @@ too much for one frame written to each of 10k clients.
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -131,16 +131,35 @@ def observe_event_lag(server: str, seconds: float) -> None:
     EVENT_BATCH_LAG.labels(server).observe(seconds)
 
 
+# The fan-out's figures (xod/server/fanout.py `stats()`) published at scrape time: name, kind,
+# help. Views are the per-user views of the cache: users with equal grants share one, and a
+# change batch is encoded once per view it touches (`all` frames, subscription frames).
+FANOUT_METRICS = {
+    "connections": ("xod_clients_connected", "gauge", "WebSocket clients connected"),
+    "subscriptions": ("xod_subscriptions", "gauge", "xod.subscribe subscriptions open"),
+    "views": ("xod_views", "gauge", "distinct views of non-admin users' connections"),
+    "view_connections": ("xod_view_connections", "gauge", "connections served through a view"),
+    "view_batches": ("xod_view_batches", "counter", "change batches delivered to a view"),
+    "view_encodes": ("xod_view_all_encodes", "counter", "`all` frames encoded for a view"),
+    "view_scope_encodes": (
+        "xod_view_subscription_encodes", "counter", "subscription frames encoded for a view"
+    ),
+}  # fmt: skip
+
+
 class StateCollector(Collector):
-    """Objects per type and pool, every pool connection's state and the connected clients, read
-    at scrape time."""
+    """Objects per type and pool, every pool connection's state, the connected clients and the
+    fan-out's views, read at scrape time."""
 
     def __init__(
-        self, objects: ObjectStore, pools: PoolManager, clients: Callable[[], int] | None = None
+        self,
+        objects: ObjectStore,
+        pools: PoolManager,
+        fanout: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self.objects = objects
         self.pools = pools
-        self.clients = clients
+        self.fanout = fanout
 
     def describe(self) -> Iterable[Metric]:
         return []  # dynamic label sets: no fixed description
@@ -171,6 +190,7 @@ class StateCollector(Collector):
             synced.add_metric(labels, 1.0 if status.synced else 0.0)
         yield connected
         yield synced
-        clients = GaugeMetricFamily("xod_clients_connected", "WebSocket clients connected")
-        clients.add_metric([], self.clients() if self.clients else 0)
-        yield clients
+        stats = self.fanout() if self.fanout else {}
+        for key, (name, kind, documentation) in FANOUT_METRICS.items():
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            yield family(name, documentation, value=stats.get(key, 0))

@@ -12,11 +12,15 @@ from typing import Any
 
 import orjson
 import websockets
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.harness import Client
 from tests.api.live_support import is_changes, next_message
 from tests.rest.helpers import RestLab, rest_lab, wait_for
 from tests.views.support import PASSWORD, add_user, grant, permitted, revoke, signed_in
+from xod.metrics import StateCollector
+from xod.server.app import XodApp
 
 
 def _vm(lab: RestLab, name: str) -> dict[str, Any]:
@@ -102,6 +106,18 @@ async def test_a_vm_migrating_off_a_permitted_host_exits(tmp_path: Path) -> None
             assert vm["id"] in entered["params"]["items"]
 
 
+def scraped(app: XodApp) -> dict[str, float]:
+    """The fan-out's figures as a scrape of /metrics reads them (xod/metrics.py)."""
+    registry = CollectorRegistry()
+    registry.register(StateCollector(app.objects, app.pools, app.fanout.stats))
+    text = generate_latest(registry).decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 async def test_equal_grants_share_one_view_and_one_encoding(tmp_path: Path) -> None:
     async with rest_lab(tmp_path) as lab:
         app = lab.app
@@ -119,6 +135,9 @@ async def test_equal_grants_share_one_view_and_one_encoding(tmp_path: Path) -> N
             stats = app.fanout.stats()
             assert stats["views"] == 2 and stats["view_connections"] == 3
             before = stats["view_encodes"]
+            metrics = scraped(app)  # as /metrics publishes them
+            assert metrics["xod_views"] == 2 and metrics["xod_view_connections"] == 3
+            assert metrics["xod_clients_connected"] == 4  # the three and the admin
             db = lab.sim.pool.db
             db.update("VM", db.by_uuid("VM", vm["id"]), {"name_label": "shared"})
             async with asyncio.timeout(5):
@@ -127,6 +146,10 @@ async def test_equal_grants_share_one_view_and_one_encoding(tmp_path: Path) -> N
             assert orjson.loads(frames[0])["params"]["items"][vm["id"]]["name_label"] == "shared"
             # One encoding for the two connections (the other view saw nothing).
             assert app.fanout.stats()["view_encodes"] == before + 1
+            assert (
+                scraped(app)["xod_view_all_encodes_total"]
+                == metrics["xod_view_all_encodes_total"] + 1
+            )
         await wait_for(lambda: app.fanout.stats()["views"] == 0, "views dropped")
 
 

@@ -4,7 +4,7 @@ pool state read at scrape time)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ class Observability:
         objects: ObjectStore,
         pools: PoolManager,
         enabled_servers: Callable[[], Iterable[str]] | None = None,
-        clients: Callable[[], int] | None = None,  # connected WebSocket clients
+        fanout: Callable[[], Mapping[str, int]] | None = None,  # the fan-out's stats()
         cluster: Callable[[], dict[str, Any]] | None = None,  # this instance's role in a cluster
     ) -> None:
         self.pools = pools
@@ -32,7 +32,7 @@ class Observability:
         # The ids of the servers that should be connected (the store's enabled servers); a
         # server enabled but absent from the manager is not ready.
         self.enabled_servers = enabled_servers
-        self.collector = StateCollector(objects, pools, clients)
+        self.collector = StateCollector(objects, pools, fanout)
         self._registered = False
 
     def register(self) -> None:
