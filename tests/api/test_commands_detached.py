@@ -7,6 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 
@@ -17,6 +18,7 @@ from tests.api.test_commands_support import (
     commands_env,
     wait_synced,
 )
+from tests.sim.transfer_helpers import MiB, expected_raw, small_vdi
 from tests.xapi.proxy import FrontProxy
 from xod.api.jobs import commands_of
 from xod.sim.pool import SimConfig
@@ -183,4 +185,11 @@ async def test_http_proxy_carries_the_pool_traffic(tmp_path: Path) -> None:
         await wait_synced(env.app, server_id)
         assert "session.login_with_password" in proxy.methods
         await _until(lambda: "event.from" in proxy.methods)  # the event stream too
+        # And the transfers: an export comes through the proxy, whole.
+        ref, vdi = small_vdi(env.sim, 3 * MiB)
+        await _until(lambda: env.app.objects.get(vdi) is not None)
+        get = await env.client.call("vdi.exportContent", {"id": vdi, "format": "raw"})
+        async with aiohttp.ClientSession() as http, http.get(env.app.url + get["$getFrom"]) as got:
+            assert (got.status, await got.read()) == (200, expected_raw(env.sim, ref))
+        assert "/export_raw_vdi/" in proxy.requests
         await env.client.call("server.remove", {"id": server_id})  # before the proxy stops

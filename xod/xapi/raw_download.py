@@ -181,8 +181,17 @@ class RawDownload:
         self.sock.close()
 
 
-async def _connect(url: URL) -> socket.socket:
+async def _connect(url: URL, unix_socket: str | None) -> socket.socket:
     loop = asyncio.get_running_loop()
+    if unix_socket is not None:  # xapi's local socket: the host in the URL only names it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, unix_socket)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
     port = url.port or 80
     infos = await loop.getaddrinfo(url.raw_host, port, type=socket.SOCK_STREAM)
     error: OSError | None = None
@@ -201,11 +210,14 @@ async def _connect(url: URL) -> socket.socket:
     raise error or OSError(f"no address for {url.raw_host}")
 
 
-async def open_download(url: URL, *, connect_timeout: float, idle_timeout: float) -> RawDownload:
-    """GET `url` (http://): the download once the master answered 200, else TransferRefused."""
+async def open_download(
+    url: URL, *, unix_socket: str | None = None, connect_timeout: float, idle_timeout: float
+) -> RawDownload:
+    """GET `url` (http://, over `unix_socket` when given): the download once the master
+    answered 200, else TransferRefused."""
     try:
         async with asyncio.timeout(connect_timeout):
-            sock = await _connect(url)
+            sock = await _connect(url, unix_socket)
     except (OSError, TimeoutError) as error:
         raise TransportError(f"cannot start the transfer: {error}", method=url.path) from None
     try:

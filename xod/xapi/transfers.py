@@ -3,9 +3,10 @@
 caller's, a status line that only says the transfer started — the task tells how it ended.
 
 Nothing is buffered here beyond a bounded read buffer: a download is read as fast as its consumer
-takes it, an upload sent as fast as its source yields. A download from a plain-HTTP master comes
-on a socket of its own (xod/xapi/raw_download.py), so that its body can be spliced to the client
-without passing through xod's memory; over TLS it is read with aiohttp.
+takes it, an upload sent as fast as its source yields. A download from a plain-HTTP master (or
+its local unix socket) comes on a socket of its own (xod/xapi/raw_download.py), so that its body
+can be spliced to the client without passing through xod's memory; over TLS or through the
+server's HTTP proxy it is read with aiohttp.
 """
 
 from __future__ import annotations
@@ -76,11 +77,19 @@ class Download:
 async def download(connection: PoolConnection, path: str, query: dict[str, str]) -> Body:
     """GET `path` on the master; raises TransferRefused on a non-200 answer."""
     url = _url(connection, path, query)
-    if url.scheme == "http":
-        return await open_download(url, connect_timeout=CONNECT_TIMEOUT, idle_timeout=IDLE_TIMEOUT)
+    transport = connection.transport
+    if url.scheme == "http" and transport.proxy is None:
+        return await open_download(
+            url,
+            unix_socket=transport.unix_socket,
+            connect_timeout=CONNECT_TIMEOUT,
+            idle_timeout=IDLE_TIMEOUT,
+        )
     client = connection.transfer_client()
     try:
-        response = await client.get(url, timeout=_timeout(), allow_redirects=False)
+        response = await client.get(
+            url, timeout=_timeout(), allow_redirects=False, proxy=transport.proxy
+        )
     except BaseException as error:
         await client.close()
         if isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
@@ -116,6 +125,7 @@ async def upload(
             headers=headers,
             timeout=_timeout(),
             allow_redirects=False,
+            proxy=connection.transport.proxy,
         ) as response:
             if response.status != 200:
                 raise await _refusal(response)

@@ -138,6 +138,10 @@ class Transport:
     def proxy(self) -> str | None:
         return self._proxy
 
+    @property
+    def unix_socket(self) -> str | None:
+        return self._unix_socket
+
     async def post(
         self, url: URL, body: bytes, content_type: str, *, timeout: float, method: str
     ) -> HttpAnswer:
