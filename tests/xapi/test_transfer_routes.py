@@ -1,6 +1,7 @@
 """Which way a download from the pool master goes: a plain-HTTP master and its local unix
-socket give a raw download (its body left on the socket for a splice), an HTTPS master an
-aiohttp one; the bytes are the VDI's either way."""
+socket give a raw download (its body left on the socket for a splice); the bytes are the VDI's.
+An HTTPS master's: tests/api/test_transfers_https_master.py; through the server's HTTP proxy:
+tests/api/test_commands_detached.py."""
 
 from __future__ import annotations
 
