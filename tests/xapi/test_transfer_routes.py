@@ -19,19 +19,15 @@ async def read_whole(body: transfers.Body) -> bytes:
         await body.close()
 
 
-async def test_over_the_unix_socket(make_sim, connect_to, tmp_path):
-    path = str(tmp_path / "xapi.sock")
-    sim = await make_sim(unix_path=path)
-    connection = connect_to("http://localhost", "nobody", "nothing", unix_socket=path)
-    await connection.connect()
-    ref, _uuid = small_vdi(sim, 5 * MiB)
-    body = await transfers.download(connection, "/export_raw_vdi/", {"vdi": ref, "format": "raw"})
-    assert isinstance(body, RawDownload)
-    assert await read_whole(body) == expected_raw(sim, ref)
-
-
-async def test_over_plain_http(sim, connect_to):
-    connection = connect_to(sim.master_url)
+@pytest.mark.parametrize("route", ["unix socket", "plain HTTP"])
+async def test_a_raw_download_holds_the_vdis_bytes(route, make_sim, connect_to, tmp_path):
+    if route == "unix socket":
+        path = str(tmp_path / "xapi.sock")
+        sim = await make_sim(unix_path=path)
+        connection = connect_to("http://localhost", "nobody", "nothing", unix_socket=path)
+    else:
+        sim = await make_sim()
+        connection = connect_to(sim.master_url)
     await connection.connect()
     ref, _uuid = small_vdi(sim, 5 * MiB)
     body = await transfers.download(connection, "/export_raw_vdi/", {"vdi": ref, "format": "raw"})
