@@ -139,6 +139,9 @@ FANOUT_METRICS = {
     "subscriptions": ("xod_subscriptions", "gauge", "xod.subscribe subscriptions open"),
     "views": ("xod_views", "gauge", "distinct views of non-admin users' connections"),
     "view_connections": ("xod_view_connections", "gauge", "connections served through a view"),
+    "views_lingering": (
+        "xod_views_lingering", "gauge", "views kept a while after their last connection left"
+    ),
     "view_batches": ("xod_view_batches", "counter", "change batches delivered to a view"),
     "view_encodes": ("xod_view_all_encodes", "counter", "`all` frames encoded for a view"),
     "view_scope_encodes": (

@@ -264,6 +264,13 @@ async def test_past_the_view_bound_a_connection_is_closed_with_1013(tmp_path: Pa
             # The view in use is untouched, and an admin is never refused.
             assert (await kept.call("session.getUser"))["email"] == "first@example.test"
             assert len(await lab.rpc.call("xo.getAllObjects")) == len(app.objects.objects)
+        # Its last connection gone, the first view lingers (for a resume); a view in use
+        # takes its place rather than being refused.
+        await wait_for(lambda: app.fanout.stats()["views_lingering"] == 1, "the first view lingers")
+        async with signed_in(app, "second@example.test") as second:
+            assert (await second.call("session.getUser"))["email"] == "second@example.test"
+            stats = app.fanout.stats()
+            assert stats["views"] == 1 and stats["views_lingering"] == 0
 
 
 def connect_raw(app: Any) -> Any:

@@ -120,8 +120,18 @@ async def test_all_and_subscriptions_carry_only_permitted_changes(tmp_path: Path
                 first = await next_message(viewer, is_changes(names["subscription"]))
                 assert first["params"]["enter"] == {mine: {"name_label": "yours again"}}
             await keeper.call("session.getUser")
-        # Once the view is gone (no connection left), who saw what is unknown: 410, and the
-        # client subscribes again without `since`.
+        # The last connection closed: the view lingers a while, so a reconnect (a network
+        # blip, a reload) still resumes after `resume_from`.
+        await wait_for(lambda: app.fanout.stats()["views_lingering"] == 1, "the view lingers")
+        async with signed_in(app, "vm-viewer@example.test") as viewer:
+            assert app.fanout.stats()["views_lingering"] == 0  # back in use
+            resumed = await viewer.call("xod.subscribe", {"since": resume_from})
+            missed = await next_message(viewer, is_changes(resumed["subscription"]))
+            assert set(missed["params"]["enter"]) == {mine} and missed["params"]["exit"] == []
+            app.fanout.groups.linger = 0.2  # this time, it goes soon after
+        await wait_for(lambda: not app.fanout.groups.by_key, "the view dropped")
+        # Once the view is gone, who saw what is unknown: 410, and the client subscribes again
+        # without `since`.
         async with signed_in(app, "vm-viewer@example.test") as viewer:
             with pytest.raises(RpcError) as refused:
                 await viewer.call("xod.subscribe", {"since": resume_from})
@@ -186,6 +196,7 @@ async def test_global_read_and_write_levels_see_everything(tmp_path: Path, level
 
 async def test_a_rest_watch_resumes_through_the_view(tmp_path: Path) -> None:
     async with rest_lab(tmp_path) as lab:
+        lab.app.fanout.groups.linger = 0  # a view goes with its last connection (token_of's)
         _vm_viewer, _pool_viewer, vms = await _setup(lab)
         mine, other = vms["vm-00000"]["id"], vms["vm-00001"]["id"]
         token = await token_of(lab.app, "vm-viewer@example.test")

@@ -77,6 +77,8 @@ class FanoutConfig:
     notification_frame_bytes: int = DEFAULT_NOTIFICATION_FRAME_BYTES
     max_subscriptions_per_connection: int = MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_scopes: int = MAX_SCOPES
+    # Seconds a user's view outlives its last connection, for a reconnect's resume (`since`).
+    view_linger: float = 60.0
 
 
 class Fanout:
@@ -96,7 +98,7 @@ class Fanout:
         self.config = config or FanoutConfig()
         self.limits = limits or DaemonLimits()
         self.views = views or Views(store)
-        self.groups = ViewGroups(self.views, access, users)
+        self.groups = ViewGroups(self.views, access, users, self.config.view_linger)
         self._unsubscribe_access: Callable[[], None] | None = None
         # Per view and batch (/metrics-style counters, Fanout.stats): views a batch touched, and
         # their encodings (`all` per format, subscriptions per scope and format).
@@ -438,7 +440,8 @@ class Fanout:
             "subscriptions": self.subscription_count(),
             "scopes": self.scope_count(),
             "lagging": len(self.lagging),
-            "views": len(self.groups.by_key),
+            "views": self.groups.live_views,
+            "views_lingering": len(self.groups.lingering),
             "view_connections": len(self.groups.group_of),
             "view_batches": self.view_batches,
             "view_encodes": self.view_encodes,

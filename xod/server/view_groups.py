@@ -4,11 +4,14 @@ A connection whose user sees everything (admin, or a global read/write level) is
 it stays on the fan-out's unfiltered path, untouched. Every other connection is in the group of
 its view: the group's `all` receivers (per wire format) get the view's filtered batch encoded
 once per format, and its subscription scopes are keyed by (view, filter, fields). A group
-lives while one of its connections does.
+lives while one of its connections does, and `linger` seconds after the last one left: a client
+that reconnects meanwhile (a network blip, a reload) resumes with `since` instead of being told
+410. At the view bound, lingering groups make room before any connection is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -37,13 +40,18 @@ class ViewGroup:
 
 
 class ViewGroups:
-    def __init__(self, views: Views, access: Access | None, users: UserLookup | None) -> None:
+    def __init__(
+        self, views: Views, access: Access | None, users: UserLookup | None, linger: float = 0.0
+    ) -> None:
         self.views = views
         self.access = access
         self.users = users
+        self.linger = linger
         self.by_key: dict[str, ViewGroup] = {}
         self.group_of: dict[Peer, ViewGroup] = {}
         self.user_of: dict[Peer, str] = {}
+        # Groups with no connection left, oldest first: key → the timer that drops them.
+        self.lingering: dict[str, asyncio.TimerHandle] = {}
 
     def view_of(self, user: User) -> View | None:
         return None if self.access is None else self.access.view_of(user)
@@ -61,14 +69,21 @@ class ViewGroups:
             return None
         group = self.by_key.get(view.key)
         if group is None:
+            while self.lingering and len(self.views.states) >= self.views.max_views:
+                self._drop(next(iter(self.lingering)), listener)
             state = self.views.acquire(view, listener)
             group = self.by_key[view.key] = ViewGroup(state)
+        else:
+            timer = self.lingering.pop(group.key, None)
+            if timer is not None:
+                timer.cancel()
         group.peers.add(peer)
         self.group_of[peer] = group
         return group
 
     def leave(self, peer: Peer, listener: Listener) -> ViewGroup | None:
-        """Take `peer` out of its group (dropped, with its view state, when empty)."""
+        """Take `peer` out of its group (dropped, with its view state, `linger` seconds after
+        it is empty)."""
         group = self.group_of.pop(peer, None)
         if group is None:
             return None
@@ -76,9 +91,29 @@ class ViewGroups:
         for receivers in group.receivers.values():
             receivers.discard(peer)
         if not group.peers:
-            del self.by_key[group.key]
-            self.views.release(group.state, listener)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # tearing down: nothing will reconnect
+                loop = None
+            if self.linger > 0 and loop is not None:
+                self.lingering[group.key] = loop.call_later(
+                    self.linger, self._drop, group.key, listener
+                )
+            else:
+                self._drop(group.key, listener)
         return group
+
+    def _drop(self, key: str, listener: Listener) -> None:
+        timer = self.lingering.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        group = self.by_key.pop(key, None)
+        if group is not None:
+            self.views.release(group.state, listener)
+
+    @property
+    def live_views(self) -> int:
+        return len(self.by_key) - len(self.lingering)
 
     def peers_of(self, user_ids: set[str] | None) -> list[Peer]:
         return [p for p, u in self.user_of.items() if user_ids is None or u in user_ids]
