@@ -54,7 +54,8 @@ class Body(Protocol):
 
 
 class Download:
-    """An export under way over aiohttp (a TLS master): its body chunk by chunk."""
+    """An export under way over aiohttp (a TLS master, or one behind the server's proxy): its
+    body chunk by chunk."""
 
     def __init__(self, client: aiohttp.ClientSession, response: aiohttp.ClientResponse) -> None:
         self._client = client
