@@ -383,6 +383,26 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
+def server_stats(server: Role) -> dict[str, Any]:
+    """The fan-out's counters as the server process reads them now."""
+    server.send("stats")
+    stats: dict[str, Any] = orjson.loads(server.read())
+    return stats
+
+
+def wait_ready(generators: list[Role], warmup: float) -> None:
+    """Every load generator connected and signed in, then `warmup` seconds to settle."""
+    for generator in generators:
+        assert generator.read() == "ready"
+    time.sleep(warmup)
+
+
+def start_load(generators: list[Role]) -> None:
+    for generator in generators:
+        generator.send("go")
+        assert generator.read() == "going"
+
+
 def collect_latencies(server: Role, generators: list[Role]) -> list[float]:
     """Stop the load generators; each frame's delay (ms, sorted): its arrival at a client
     against the time the server handed its revision to the fan-out."""
@@ -432,12 +452,8 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
             for i in range(args.procs)
         ]
         try:
-            for generator in generators:
-                assert generator.read() == "ready"
-            time.sleep(args.warmup)
-            for generator in generators:
-                generator.send("go")
-                assert generator.read() == "going"
+            wait_ready(generators, args.warmup)
+            start_load(generators)
             cpu0, t0 = cpu_seconds(server.process.pid), time.monotonic()
             load0 = sum(cpu_seconds(g.process.pid) for g in generators)
             sim0 = cpu_seconds(sim.pid)
@@ -447,8 +463,7 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
             sim1 = cpu_seconds(sim.pid)
             rss = rss_bytes(server.process.pid)
             latencies = collect_latencies(server, generators)
-            server.send("stats")
-            stats = orjson.loads(server.read())
+            stats = server_stats(server)
         finally:
             for generator in generators:
                 generator.close()
@@ -501,8 +516,7 @@ def run_idle(args: argparse.Namespace) -> dict[str, Any]:
             cpu0, t0 = cpu_seconds(server.process.pid), time.monotonic()
             time.sleep(args.duration)
             cpu1, t1 = cpu_seconds(server.process.pid), time.monotonic()
-            server.send("stats")
-            stats = orjson.loads(server.read())
+            stats = server_stats(server)
         finally:
             clients.close()
     finally:
@@ -535,9 +549,7 @@ def run_resume(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.procs)
         ]  # fmt: skip
         try:
-            for generator in generators:
-                assert generator.read() == "ready"
-            time.sleep(args.warmup)
+            wait_ready(generators, args.warmup)
             server_cpu0 = cpu_seconds(server.process.pid)
             load_cpu0 = sum(cpu_seconds(g.process.pid) for g in generators)
             for generator in generators:

@@ -47,7 +47,10 @@ from bench.fanout_live import (  # noqa: E402  (after the path: run as a script)
     raise_nofile,
     rss_bytes,
     serve,
+    server_stats,
+    start_load,
     start_sim,
+    wait_ready,
 )
 
 PASSWORD = "bench viewer password"
@@ -149,12 +152,6 @@ def serve_timed(args: argparse.Namespace) -> None:
     asyncio.run(serve(args))
 
 
-def _stats(server: Role) -> dict[str, Any]:
-    server.send("stats")
-    stats: dict[str, Any] = orjson.loads(server.read())
-    return stats
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sim, sim_url = start_sim(args)
     server = Role([PYTHON, __file__, "server", "--sim-url", sim_url])
@@ -171,17 +168,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for i in range(args.procs)
             ]  # fmt: skip
             try:
-                for generator in generators:
-                    assert generator.read() == "ready"
-                time.sleep(args.warmup)
-                before = _stats(server)
-                for generator in generators:
-                    generator.send("go")
-                    assert generator.read() == "going"
+                wait_ready(generators, args.warmup)
+                before = server_stats(server)
+                start_load(generators)
                 cpu0, t0 = cpu_seconds(server.process.pid), time.monotonic()
                 time.sleep(args.duration)
                 cpu1, t1 = cpu_seconds(server.process.pid), time.monotonic()
-                after = _stats(server)
+                after = server_stats(server)
                 rss = rss_bytes(server.process.pid)
                 latencies = collect_latencies(server, generators)
             finally:
