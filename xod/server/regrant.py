@@ -11,6 +11,7 @@ frames.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from xod.api.access import View
@@ -27,12 +28,31 @@ if TYPE_CHECKING:
 Move = tuple[str | None, str | None, WireFormat]
 
 
+@dataclass
+class Moves:
+    """What the moves of one regrant share: each view's contents (built once, not once per
+    connection), and the `all` frames of each way (old view, new view, format)."""
+
+    contents: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    frames: dict[Move, list[bytes]] = field(default_factory=dict)
+
+    def contents_of(self, fanout: Fanout, group: ViewGroup | None) -> Mapping[str, Any]:
+        """What a connection of `group` holds (the whole cache for none)."""
+        store = fanout.store
+        if group is None:
+            return store.objects
+        found = self.contents.get(group.key)
+        if found is None:
+            found = self.contents[group.key] = group.state.objects(store)
+        return found
+
+
 def regrant(fanout: Fanout, user_ids: Iterable[str] | None) -> None:
     """Move the connections of these users (None: everyone's) whose view changed."""
     groups = fanout.groups
     wanted = None if user_ids is None else set(user_ids)
     views: dict[str, tuple[bool, View | None]] = {}
-    shared: dict[Move, list[bytes]] = {}
+    moves = Moves()
     for peer in groups.peers_of(wanted):
         user_id = groups.user_of[peer]
         found = views.get(user_id)
@@ -41,31 +61,24 @@ def regrant(fanout: Fanout, user_ids: Iterable[str] | None) -> None:
         exists, view = found
         if not exists:
             continue  # deleted: its sessions are being closed
-        move(fanout, peer, view, shared)
+        move(fanout, peer, view, moves)
 
 
-def _contents(fanout: Fanout, group: ViewGroup | None) -> Mapping[str, Any]:
-    store = fanout.store
-    return store.objects if group is None else group.state.objects(store)
-
-
-def move(
-    fanout: Fanout, peer: Peer, view: View | None, shared: dict[Move, list[bytes]] | None = None
-) -> None:
+def move(fanout: Fanout, peer: Peer, view: View | None, moves: Moves | None = None) -> None:
     """Move `peer` to the group of `view`, if not there already."""
     old = fanout.groups.group_of.get(peer)
     if (None if old is None else old.key) == (None if view is None else view.key):
         return
-    if shared is None:
-        shared = {}
+    if moves is None:
+        moves = Moves()
     store = fanout.store
     receives_all = fanout.receives_all(peer)
     subscriptions: list[Subscription] = list(fanout.subscriptions_of(peer))
     # What the connection holds now, per stream, before leaving its group.
-    seen_all = set(_contents(fanout, old)) if receives_all else set()
+    held_before = moves.contents_of(fanout, old)
     seen: list[set[str]] = []
     for subscription in subscriptions:
-        seen.append(set(subscription.scope.snapshot(_contents(fanout, old))))
+        seen.append(set(subscription.scope.snapshot(held_before)))
         fanout.detach_subscription(subscription)
     fanout.leave_all(peer)
     fanout.groups.leave(peer, fanout.on_view_batch)
@@ -73,13 +86,13 @@ def move(
     if peer.closed:
         return
     revision = store.revision
-    now = _contents(fanout, new)
+    now = moves.contents_of(fanout, new)
     if receives_all:
-        entered, exited = diff(seen_all, now, store.objects)
-        move = (None if old is None else old.key, None if new is None else new.key, peer.fmt)
-        frames = shared.get(move)
+        way = (None if old is None else old.key, None if new is None else new.key, peer.fmt)
+        entered, exited = diff(held_before, now, store.objects)
+        frames = moves.frames.get(way)
         if frames is None:
-            frames = shared[move] = fanout.all_stream.frames(peer.fmt, entered, exited)
+            frames = moves.frames[way] = fanout.all_stream.frames(peer.fmt, entered, exited)
         fanout.join_all(peer)
         if frames:
             peer.send_changes(fanout.all_stream, frames, entered, exited, revision)
