@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# The permissions a role grants on an object, weakest first (the names methods check).
+VIEW, OPERATE, ADMINISTRATE = "view", "operate", "administrate"
+PERMISSION_NAMES: tuple[str, ...] = (VIEW, OPERATE, ADMINISTRATE)
+
 # role id → (display name, permissions granted on the ACL's object). Hard-coded in XO too.
 _ROLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("viewer", "Viewer", ("view",)),
-    ("operator", "Operator", ("view", "operate")),
-    ("admin", "Admin", ("view", "operate", "administrate")),
+    ("viewer", "Viewer", (VIEW,)),
+    ("operator", "Operator", (VIEW, OPERATE)),
+    ("admin", "Admin", PERMISSION_NAMES),
 )
 
 ROLES: dict[str, tuple[str, ...]] = {role: permissions for role, _, permissions in _ROLES}
-
-# Every permission a role can grant, weakest first.
-PERMISSION_NAMES: tuple[str, ...] = ("view", "operate", "administrate")
 
 
 def role_list() -> list[dict[str, Any]]:

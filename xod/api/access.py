@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from xod.acl.resolver import GetObject, Grants, check
-from xod.acl.roles import grants_from
+from xod.acl.roles import PERMISSION_NAMES, VIEW, grants_from
 from xod.api import errors
 from xod.cache.store import ObjectStore
 from xod.store import ResourceSet, Store, User
@@ -36,10 +36,10 @@ AccessListener = Callable[[frozenset[str] | None], None]
 
 _SEES_EVERYTHING = frozenset({"admin", "write", "read"})
 _IMPLICIT: dict[str, frozenset[str]] = {
-    "write": frozenset({"view", "operate", "administrate"}),
-    "read": frozenset({"view"}),
+    "write": frozenset(PERMISSION_NAMES),
+    "read": frozenset({VIEW}),
 }
-_VIEW = frozenset({"view"})
+_VIEW = frozenset({VIEW})
 
 
 class View:

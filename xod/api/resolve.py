@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from xod.acl.roles import PERMISSION_NAMES
 from xod.api import errors
 from xod.api.context import CallContext
 from xod.api.registry import SIGNED_IN, Registry
 from xod.cache.store import ObjectStore
 
-# The permissions an ACL role grants on an object (xod/acl/roles.py); "" = no check.
-OBJECT_PERMISSIONS = ("", "view", "operate", "administrate")
+# The permissions an ACL role grants on an object; "" = no check.
+OBJECT_PERMISSIONS = ("", *PERMISSION_NAMES)
 
 MethodHandler = Callable[[CallContext, dict[str, Any]], Awaitable[Any]]
 

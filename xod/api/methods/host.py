@@ -6,6 +6,7 @@ import contextlib
 import time
 from typing import Any
 
+from xod.acl.roles import ADMINISTRATE, OPERATE, VIEW
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.methods.xapi_calls import query, update_other_config
@@ -15,8 +16,6 @@ from xod.cache.objects.values import to_timestamp
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
-# The object permissions of XO's ACL roles (xod/acl/roles.py).
-VIEW, OPERATE, ADMINISTRATE = "view", "operate", "administrate"
 # How far a host's clock may be from xod's before the UI warns (xo-server's 30 s).
 TIME_CONSISTENCY_SECONDS = 30.0
 

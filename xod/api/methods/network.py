@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from xod.acl.roles import ADMINISTRATE
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.methods.xapi_calls import update_other_config
@@ -12,7 +13,6 @@ from xod.api.registry import SIGNED_IN, Registry
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
-ADMINISTRATE = "administrate"
 BOND_MODES = ("balance-slb", "active-backup", "lacp")
 DEFAULT_DESCRIPTION = "Created with Xen Orchestra"
 DEFAULT_MTU = 1500

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from xod.acl.roles import ADMINISTRATE
 from xod.api import errors
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
 from xod.api.registry import SIGNED_IN, Registry
 from xod.xapi import NULL_REF
 
-ADMINISTRATE = "administrate"
 IPV4_MODES = ("None", "DHCP", "Static")
 IPV6_MODES = ("None", "DHCP", "Static", "Autoconf")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from xod.acl.roles import ADMINISTRATE
 from xod.api import errors
 from xod.api.commands import Command, action
 from xod.api.context import CallContext
@@ -15,7 +16,6 @@ from xod.api.resolve import object_method
 from xod.xapi import NULL_REF
 from xod.xapi.errors import XapiError
 
-ADMINISTRATE = "administrate"
 # pool.set params kept in the pool's other_config, by the key xo-server uses.
 _OTHER_CONFIG_NETWORKS = {
     "backupNetwork": "xo:backupNetwork",

@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from xod.acl.roles import ADMINISTRATE
 from xod.api.commands import Command, action
 from xod.api.methods import self_service
 from xod.api.registry import Registry
 from xod.xapi.errors import XapiError
-
-ADMINISTRATE = "administrate"
 
 
 async def unplug(command: Command, ref: str) -> None:

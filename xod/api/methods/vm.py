@@ -8,6 +8,7 @@ import datetime
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from xod.acl.roles import ADMINISTRATE, OPERATE, VIEW
 from xod.api import errors
 from xod.api.commands import ACTION_HANDLERS, ACTIONS, Command, action, execute
 from xod.api.context import CallContext
@@ -22,8 +23,6 @@ VM_TYPES = ("VM",)
 # What vm.snapshot/vm.clone/vm.copy may start from (XO lets templates be copied too).
 COPYABLE_TYPES = ("VM", "VM-template")
 ALL_VM_TYPES = ("VM", "VM-template", "VM-snapshot")
-# The object permissions of XO's ACL roles (xod/acl/roles.py).
-VIEW, OPERATE, ADMINISTRATE = "view", "operate", "administrate"
 # The operations whose blocks vm.start (forced), vm.stop and vm.restart (bypassBlockedOperation)
 # lift, as xo-server does.
 START_OPERATIONS = ("start", "start_on")
