@@ -66,7 +66,7 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class RssSampler:
+class TransferMeter:
     """xod's RSS every 50 ms while a transfer runs (the peak over the level before it), and the
     CPU each of the three processes spent on it."""
 
@@ -180,7 +180,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async with asyncio.timeout(60):  # the new VDI reaches xod's cache
                 while not await rpc("xo.getAllObjects", {"filter": {"id": uuid}}):  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
-            sampler = RssSampler(processes.xod.pid, processes.sim.pid)
+            sampler = TransferMeter(processes.xod.pid, processes.sim.pid)
             direct = f"{sim_url}/{{}}?vdi={vdi}&format=raw&session_id={session}"
 
             async def via_xod(method: str, key: str) -> str:
