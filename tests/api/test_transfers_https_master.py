@@ -3,38 +3,25 @@ possible) and streams it to the client whole, or cut short when the master fails
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.api.harness import Client, connect, running_xod
+from tests.api.harness import connect, running_xod
 from tests.api.test_commands_support import wait_synced
+from tests.rest.helpers import wait_for
 from tests.sim.transfer_helpers import MiB, expected_raw, small_vdi
-from tests.xapi.proxy import FrontProxy, make_self_signed_cert
+from tests.xapi.proxy import FrontProxy, make_self_signed_cert, server_context
 from xod.sim.pool import SimConfig
 from xod.sim.simulator import Simulator
 
 
-async def cached(client: Client, object_id: str) -> None:
-    async with asyncio.timeout(10):  # the new VDI reaches xod's cache
-        while not await client.call("xo.getAllObjects", {"filter": {"id": object_id}}):
-            await asyncio.sleep(0.05)
-
-
-def server_context(tmp_path: Path) -> ssl.SSLContext:
-    cert, key, _ = make_self_signed_cert(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
-
-
 async def test_an_export_from_an_https_master(tmp_path: Path) -> None:
+    tls = server_context(make_self_signed_cert(tmp_path))
     async with (
         Simulator(SimConfig(hosts=2, vms=8, templates=2, seed=7)) as sim,
-        FrontProxy(sim.master_url, ssl_context=server_context(tmp_path)) as front,
+        FrontProxy(sim.master_url, ssl_context=tls) as front,
         running_xod(tmp_path) as app,
         connect(app) as client,
     ):
@@ -46,7 +33,7 @@ async def test_an_export_from_an_https_master(tmp_path: Path) -> None:
         )  # fmt: skip
         await wait_synced(app, server_id)
         ref, uuid = small_vdi(sim, 9 * MiB, density=0.7)
-        await cached(client, uuid)
+        await wait_for(lambda: app.objects.get(uuid), "the new VDI in xod's cache")
         get = await client.call("vdi.exportContent", {"id": uuid, "format": "raw"})
         async with aiohttp.ClientSession() as http, http.get(app.url + get["$getFrom"]) as got:
             assert got.status == 200
@@ -54,7 +41,7 @@ async def test_an_export_from_an_https_master(tmp_path: Path) -> None:
         assert "/export_raw_vdi/" in front.requests  # the body came through the TLS front
 
         _ref, big = small_vdi(sim, 256 * MiB, density=1.0)
-        await cached(client, big)
+        await wait_for(lambda: app.objects.get(big), "the big VDI in xod's cache")
         get = await client.call("vdi.exportContent", {"id": big, "format": "raw"})
         async with aiohttp.ClientSession() as http, http.get(app.url + get["$getFrom"]) as got:
             await got.content.readexactly(MiB)

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from tests.xapi.proxy import make_self_signed_cert
+from tests.xapi.proxy import make_self_signed_cert, server_context
 from xod.server import passthrough
 from xod.server.downloads import stream_download
 from xod.xapi.errors import TransportError
@@ -100,10 +100,8 @@ async def front(
 
 @pytest.fixture
 def tls_pair(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    cert, key, _ = make_self_signed_cert(tmp_path)
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert, key)
-    return server, ssl.create_default_context(cafile=str(cert))
+    certificate = make_self_signed_cert(tmp_path)
+    return server_context(certificate), ssl.create_default_context(cafile=str(certificate[0]))
 
 
 @pytest.fixture

@@ -31,6 +31,14 @@ def make_self_signed_cert(directory: Path, ip: str = "127.0.0.1") -> tuple[Path,
     return cert, key, hashlib.sha256(der).hexdigest()
 
 
+def server_context(certificate: tuple[Path, Path, str]) -> ssl.SSLContext:
+    """A TLS server context serving `certificate` (make_self_signed_cert's)."""
+    cert, key, _ = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 class FrontProxy:
     """Forwards every POST to `upstream` (a simulator host URL) and relays the answer; streams
     every GET (the transfer handlers' downloads) through."""

@@ -7,20 +7,13 @@ import ssl
 
 import pytest
 
-from tests.xapi.proxy import FrontProxy, make_self_signed_cert
+from tests.xapi.proxy import FrontProxy, make_self_signed_cert, server_context
 from xod.xapi.errors import TlsError
 
 
 @pytest.fixture
 def certificate(tmp_path):
     return make_self_signed_cert(tmp_path)
-
-
-def server_context(certificate) -> ssl.SSLContext:
-    cert, key, _ = certificate
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 async def test_self_signed_certificate_is_rejected_by_default(sim, connect_to, certificate):
